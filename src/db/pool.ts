@@ -1,0 +1,33 @@
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import pg from 'pg';
+import * as schema from './schema.js';
+
+export type Database = NodePgDatabase<typeof schema>;
+
+const INT8_OID = 20;
+
+// Ids and counts are bigint in SQL; they stay far below 2^53, so numbers are exact and simpler for clients.
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+export interface PoolOptions {
+  max: number;
+  applicationName?: string;
+}
+
+export function createPool(connectionString: string, options: PoolOptions): pg.Pool {
+  return new pg.Pool({
+    connectionString,
+    max: options.max,
+    types,
+    application_name: options.applicationName ?? 'task-api',
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 5_000,
+  });
+}
+
+export function createDatabase(pool: pg.Pool): Database {
+  return drizzle(pool, { schema });
+}

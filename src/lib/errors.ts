@@ -1,0 +1,30 @@
+/**
+ * The one error type of task-api. `isOperational` errors are expected outcomes (bad credentials,
+ * a missing task) and are answered as they are; anything else is a bug, logged and answered as a
+ * bare 500.
+ */
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+  readonly isOperational: boolean;
+
+  constructor(
+    statusCode: number,
+    detail: string,
+    options: { headers?: Record<string, string>; isOperational?: boolean; cause?: unknown } = {},
+  ) {
+    super(detail, { cause: options.cause });
+    this.statusCode = statusCode;
+    this.headers = options.headers ?? {};
+    this.isOperational = options.isOperational ?? true;
+  }
+}
+
+const BEARER_CHALLENGE = { 'www-authenticate': 'Bearer' };
+
+export const unauthorized = (detail = 'Could not validate credentials') =>
+  new AppError(401, detail, { headers: BEARER_CHALLENGE });
+export const forbidden = (detail = 'Not enough permissions') => new AppError(403, detail);
+export const notFound = (detail = 'Not found') => new AppError(404, detail);
+export const conflict = (detail: string) => new AppError(409, detail);

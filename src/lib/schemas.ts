@@ -1,0 +1,63 @@
+import { type TSchema, Type } from 'typebox';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export const FieldError = Type.Object(
+  {
+    location: Type.String({ description: 'body, querystring, params or headers', examples: ['body'] }),
+    field: Type.String({ description: 'Dotted path of the offending field; empty for the whole part', examples: ['username'] }),
+    message: Type.String({ examples: ['must NOT have fewer than 3 characters'] }),
+  },
+  { additionalProperties: false },
+);
+
+/** RFC 9457 problem details; `detail` is always a string, as clients of the FastAPI service expect. */
+export const Problem = Type.Object(
+  {
+    type: Type.String({ examples: ['about:blank'] }),
+    title: Type.String({ examples: ['Unauthorized'] }),
+    status: Type.Integer({ examples: [401] }),
+    detail: Type.String({ examples: ['Could not validate credentials'] }),
+    errors: Type.Optional(Type.Array(FieldError)),
+  },
+  { $id: 'Problem', title: 'Problem' },
+);
+
+const STATUS_DESCRIPTIONS: Record<number, string> = {
+  400: 'Malformed request (for example invalid JSON)',
+  401: 'Missing, invalid, expired or revoked credentials',
+  403: 'Authenticated, but not allowed',
+  404: 'Not found',
+  409: 'Conflicts with the current state',
+  413: 'Body too large',
+  415: 'Unsupported content type',
+  422: 'Validation failed; `errors` names each field',
+  429: 'Too many requests',
+  503: 'A dependency is unavailable; retry later',
+};
+
+/** Response schemas for the error statuses a route can answer, each as problem+json. */
+export function problemResponses(...statuses: number[]): Record<number, TSchema> {
+  const out: Record<number, TSchema> = {};
+  for (const status of statuses) {
+    out[status] = {
+      description: STATUS_DESCRIPTIONS[status] ?? 'Error',
+      content: { [PROBLEM_CONTENT_TYPE]: { schema: Type.Ref('Problem#') } },
+    } as unknown as TSchema;
+  }
+  return out;
+}
+
+// A Date in code, an ISO 8601 UTC string on the wire (the serializer calls toISOString).
+export const Timestamp = Type.Unsafe<Date>({ type: 'string', format: 'date-time', examples: ['2026-11-24T10:30:00.000Z'] });
+
+/** Text columns cannot hold U+0000; refuse it at the edge instead of failing in PostgreSQL. */
+export const NO_NUL = '^[^\\u0000]*$';
+
+export const IdParams = Type.Object(
+  { id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Positive integer id' }) },
+  { additionalProperties: false },
+);
+
+/** Routes that need a token: either a pasted bearer token or the docs page's OAuth2 password flow. */
+export const BEARER_SECURITY: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { OAuth2PasswordBearer: [] }];

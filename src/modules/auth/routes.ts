@@ -1,0 +1,94 @@
+import formbody from '@fastify/formbody';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { BEARER_SECURITY, problemResponses } from '../../lib/schemas.js';
+import { User } from '../users/schemas.js';
+import { LoginBody, LoginResponse, RefreshBody, RegisterBody, TokenPair } from './schemas.js';
+import { createAuthService } from './service.js';
+
+const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
+
+const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const service = createAuthService({
+    users: app.usersRepository,
+    auth: app.authRepository,
+    passwords: app.passwords,
+    tokens: app.accessTokens,
+    refreshTtlDays: app.config.refreshTokenExpireDays,
+  });
+
+  app.post(
+    '/auth/register',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Create an account',
+        description: 'Creates a user with the `user` role. Any field other than username, email and password is refused.',
+        body: RegisterBody,
+        response: { 201: User, ...problemResponses(400, 409, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => {
+      const user = await service.register(request.body);
+      return reply.code(201).header('location', `/api/v1/users/${user.id}`).send(user);
+    },
+  );
+
+  // The form parser is registered for the login route alone: no other route accepts form bodies.
+  await app.register(async (instance) => {
+    const login = instance.withTypeProvider<TypeBoxTypeProvider>();
+    await login.register(formbody, { bodyLimit: 16 * 1024 });
+    login.post(
+      '/auth/login',
+      {
+        schema: {
+          tags: ['auth'],
+          summary: 'Log in',
+          description:
+            'Takes JSON or an OAuth2 password-flow form (`application/x-www-form-urlencoded`). The username field also accepts the email. ' +
+            'Unknown user, wrong password and deactivated account all answer the same 401.',
+          body: LoginBody,
+          response: { 200: LoginResponse, ...problemResponses(400, 401, 413, 415, 422) },
+        },
+      },
+      async (request, reply) => {
+        const result = await service.login(request.body.username, request.body.password);
+        return reply.headers(NO_STORE).send(result);
+      },
+    );
+  });
+
+  app.post(
+    '/auth/refresh',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Exchange a refresh token for a new token pair',
+        description: 'Refresh tokens are single use. Presenting a spent one revokes every token of that login.',
+        body: RefreshBody,
+        response: { 200: TokenPair, ...problemResponses(400, 401, 413, 415, 422) },
+      },
+    },
+    async (request, reply) => reply.headers(NO_STORE).send(await service.refresh(request.body.refresh_token)),
+  );
+
+  app.post(
+    '/auth/logout',
+    {
+      preHandler: app.authenticate,
+      schema: {
+        tags: ['auth'],
+        summary: 'Log out',
+        description: 'Revokes this access token and every refresh token of the same login, on every instance.',
+        security: BEARER_SECURITY,
+        response: { 204: Type.Null({ description: 'Logged out' }), ...problemResponses(401) },
+      },
+    },
+    async (request, reply) => {
+      await service.logout(request.currentUser.sessionId);
+      return reply.code(204).headers(NO_STORE).send(null);
+    },
+  );
+};
+
+export default authRoutes;

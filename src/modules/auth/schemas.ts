@@ -1,0 +1,38 @@
+import { Type } from 'typebox';
+import { Email, Password, User, Username } from '../users/schemas.js';
+
+export const RegisterBody = Type.Object(
+  { username: Username, email: Email, password: Password },
+  { additionalProperties: false },
+);
+
+/**
+ * JSON, or the OAuth2 password flow's form (which also sends grant_type and optionally scope and
+ * client credentials; task-api has no clients or scopes and ignores them).
+ */
+export const LoginBody = Type.Object(
+  {
+    username: Type.String({ minLength: 1, maxLength: 254, description: 'Username or email', examples: ['ada'] }),
+    password: Type.String({ minLength: 1, maxLength: 256, examples: ['correct horse battery staple'] }),
+    grant_type: Type.Optional(Type.Literal('password')),
+    scope: Type.Optional(Type.String({ maxLength: 1000 })),
+    client_id: Type.Optional(Type.String({ maxLength: 1000 })),
+    client_secret: Type.Optional(Type.String({ maxLength: 1000 })),
+  },
+  { additionalProperties: false },
+);
+
+export const RefreshBody = Type.Object(
+  { refresh_token: Type.String({ minLength: 1, maxLength: 256 }) },
+  { additionalProperties: false },
+);
+
+const tokenFields = {
+  access_token: Type.String({ description: 'JWT (HS256) for the Authorization: Bearer header' }),
+  token_type: Type.Literal('bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [1800] }),
+  refresh_token: Type.String({ description: 'Opaque; single use: each refresh returns a new one' }),
+};
+
+export const TokenPair = Type.Object(tokenFields, { title: 'TokenPair' });
+export const LoginResponse = Type.Object({ ...tokenFields, user: User }, { title: 'LoginResponse' });

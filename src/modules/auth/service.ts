@@ -1,0 +1,71 @@
+import { conflict, unauthorized } from '../../lib/errors.js';
+import { DuplicateUserError, type UsersRepository } from '../users/repository.js';
+import type { User } from '../users/schemas.js';
+import type { PasswordHasher } from './passwords.js';
+import type { AuthRepository } from './repository.js';
+import { type AccessTokens, newRefreshToken } from './tokens.js';
+
+export interface TokenPair {
+  access_token: string;
+  token_type: 'bearer';
+  expires_in: number;
+  refresh_token: string;
+}
+
+const BAD_CREDENTIALS = 'Incorrect username or password';
+const BAD_REFRESH = 'Invalid or expired refresh token';
+
+export function createAuthService(deps: {
+  users: UsersRepository;
+  auth: AuthRepository;
+  passwords: PasswordHasher;
+  tokens: AccessTokens;
+  refreshTtlDays: number;
+}) {
+  const { users, auth, passwords, tokens, refreshTtlDays } = deps;
+
+  const pair = (userId: number, sessionId: string, refreshToken: string): TokenPair => ({
+    access_token: tokens.sign(userId, sessionId),
+    token_type: 'bearer',
+    expires_in: tokens.expiresInSeconds,
+    refresh_token: refreshToken,
+  });
+
+  return {
+    async register(input: { username: string; email: string; password: string }): Promise<User> {
+      const hashedPassword = await passwords.hash(input.password);
+      try {
+        return await users.insert({ username: input.username, email: input.email, hashedPassword });
+      } catch (err) {
+        if (err instanceof DuplicateUserError) {
+          throw conflict(err.field === 'email' ? 'Email already registered' : 'Username already registered');
+        }
+        throw err;
+      }
+    },
+
+    /** Unknown user, wrong password and inactive user are one answer, at one cost. */
+    async login(login: string, password: string): Promise<TokenPair & { user: User }> {
+      const found = await users.findByLogin(login);
+      const valid = found ? await passwords.verify(password, found.hashed_password) : await passwords.verifyDummy(password);
+      if (!found || !valid || !found.is_active) throw unauthorized(BAD_CREDENTIALS);
+      const { hashed_password: _, ...user } = found;
+      const refreshToken = newRefreshToken();
+      const sessionId = await auth.createSession(user.id, refreshToken, refreshTtlDays);
+      return { ...pair(user.id, sessionId, refreshToken), user };
+    },
+
+    async refresh(presented: string): Promise<TokenPair> {
+      const next = newRefreshToken();
+      const outcome = await auth.rotate(presented, next, refreshTtlDays);
+      if (outcome.kind !== 'rotated') throw unauthorized(BAD_REFRESH);
+      return pair(outcome.userId, outcome.sessionId, next);
+    },
+
+    async logout(sessionId: string): Promise<void> {
+      await auth.revokeSession(sessionId, 'logout');
+    },
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

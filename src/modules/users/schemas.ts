@@ -1,0 +1,40 @@
+import { type Static, Type } from 'typebox';
+import { NO_NUL, Timestamp } from '../../lib/schemas.js';
+
+export const ROLES = ['user', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const User = Type.Object(
+  {
+    id: Type.Integer({ examples: [1] }),
+    username: Type.String({ examples: ['ada'] }),
+    email: Type.String({ format: 'email', examples: ['ada@example.com'] }),
+    role: Type.Union([Type.Literal('user'), Type.Literal('admin')]),
+    is_active: Type.Boolean(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { title: 'User', additionalProperties: false },
+);
+export type User = Static<typeof User>;
+
+export const Username = Type.String({
+  minLength: 3,
+  maxLength: 50,
+  pattern: '^[A-Za-z0-9_.-]+$',
+  description: '3 to 50 of A-Z a-z 0-9 _ . -; unique regardless of case',
+  examples: ['ada'],
+});
+export const Email = Type.String({
+  format: 'email',
+  maxLength: 254,
+  description: 'Unique regardless of case; stored lower-case',
+  examples: ['ada@example.com'],
+});
+export const Password = Type.String({
+  minLength: 8,
+  maxLength: 256,
+  pattern: NO_NUL,
+  description: '8 to 256 characters, any Unicode except NUL, compared exactly (every character counts)',
+  examples: ['correct horse battery staple'],
+});

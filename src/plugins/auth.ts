@@ -1,0 +1,64 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { forbidden, unauthorized } from '../lib/errors.js';
+import { createPasswordHasher, type PasswordHasher } from '../modules/auth/passwords.js';
+import { type AuthRepository, createAuthRepository } from '../modules/auth/repository.js';
+import { type AccessTokens, createAccessTokens } from '../modules/auth/tokens.js';
+import { createUsersRepository, type UsersRepository } from '../modules/users/repository.js';
+import type { Role, User } from '../modules/users/schemas.js';
+
+export interface CurrentUser extends User {
+  sessionId: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    passwords: PasswordHasher;
+    accessTokens: AccessTokens;
+    usersRepository: UsersRepository;
+    authRepository: AuthRepository;
+    /** preHandler: a valid, unrevoked token of an active user, or 401. */
+    authenticate: (request: FastifyRequest) => Promise<void>;
+    /** preHandler: authenticate, then require the role (read from the database), or 403. */
+    requireRole: (role: Role) => (request: FastifyRequest) => Promise<void>;
+  }
+  interface FastifyRequest {
+    currentUser: CurrentUser;
+  }
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
+
+async function auth(app: FastifyInstance) {
+  const { config } = app;
+  app.decorate('passwords', createPasswordHasher({ cost: config.bcryptCost, pepper: config.passwordPepper }));
+  app.decorate(
+    'accessTokens',
+    createAccessTokens({
+      secret: config.jwtSecret,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      accessTtlMinutes: config.accessTokenExpireMinutes,
+    }),
+  );
+  app.decorate('usersRepository', createUsersRepository(app.db));
+  app.decorate('authRepository', createAuthRepository(app.db));
+  app.decorateRequest('currentUser', null as unknown as CurrentUser);
+
+  // Role and activity come from the database on every request, never from the token.
+  const authenticate = async (request: FastifyRequest) => {
+    const match = BEARER.exec(request.headers.authorization ?? '');
+    const claims = match?.[1] ? app.accessTokens.verify(match[1]) : undefined;
+    if (!claims) throw unauthorized();
+    const user = await app.authRepository.findSessionUser(claims.sid, Number(claims.sub));
+    if (!user?.is_active) throw unauthorized();
+    request.currentUser = { ...user, sessionId: claims.sid };
+  };
+  app.decorate('authenticate', authenticate);
+  app.decorate('requireRole', (role: Role) => async (request: FastifyRequest) => {
+    await authenticate(request);
+    if (request.currentUser.role !== role) throw forbidden();
+  });
+}
+
+export default fp(auth, { name: 'auth', dependencies: ['config', 'db'] });

@@ -1,0 +1,118 @@
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import findMyWay, { type HTTPMethod } from 'find-my-way';
+import { AppError } from '../lib/errors.js';
+import { PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
+
+interface FieldError {
+  location: string;
+  field: string;
+  message: string;
+}
+
+interface AjvIssue {
+  instancePath: string;
+  keyword: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+export function sendProblem(
+  reply: FastifyReply,
+  status: number,
+  detail: string,
+  extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
+) {
+  if (extra.headers) reply.headers(extra.headers);
+  const body: Record<string, unknown> = { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail };
+  if (extra.errors) body.errors = extra.errors;
+  return reply.code(status).type(PROBLEM_CONTENT_TYPE).send(body);
+}
+
+function describeIssue(location: string, issue: AjvIssue): FieldError {
+  const base = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
+  const join = (name: unknown) => (base ? `${base}.${String(name)}` : String(name));
+  switch (issue.keyword) {
+    case 'required':
+      return { location, field: join(issue.params.missingProperty), message: 'field required' };
+    case 'additionalProperties':
+      return { location, field: join(issue.params.additionalProperty), message: 'unknown field' };
+    case 'pattern':
+      return { location, field: base, message: 'contains characters that are not allowed' };
+    default:
+      return { location, field: base, message: issue.message ?? 'is invalid' };
+  }
+}
+
+/** Fastify's own 4xx errors that are safe to pass on with their message. */
+const PASS_THROUGH = new Map<string, number>([
+  ['FST_ERR_CTP_INVALID_MEDIA_TYPE', 415],
+  ['FST_ERR_CTP_BODY_TOO_LARGE', 413],
+  ['FST_ERR_CTP_EMPTY_JSON_BODY', 400],
+  ['FST_ERR_CTP_INVALID_CONTENT_LENGTH', 400],
+  ['FST_ERR_CTP_INVALID_JSON_BODY', 400],
+]);
+
+/** PostgreSQL errors caused by the input, not by us: answered as 422 rather than 500. */
+const INPUT_SQLSTATES = new Set(['22P05', '22021', '22001', '22003', '22007', '22008']);
+
+function handleError(error: FastifyError & { validationContext?: string }, request: FastifyRequest, reply: FastifyReply) {
+  if (error instanceof AppError && error.isOperational) {
+    return sendProblem(reply, error.statusCode, error.message, { headers: error.headers });
+  }
+  if (error.validation) {
+    const location = error.validationContext ?? 'body';
+    const errors = (error.validation as AjvIssue[]).map((issue) => describeIssue(location, issue));
+    const fields = [...new Set(errors.map((e) => e.field || location))].join(', ');
+    return sendProblem(reply, 422, `Validation failed: ${fields}`, { errors });
+  }
+  const passStatus = error.code ? PASS_THROUGH.get(error.code) : undefined;
+  if (passStatus) return sendProblem(reply, passStatus, error.message);
+  if (error instanceof SyntaxError || (error.statusCode === 400 && error.code?.startsWith('FST_'))) {
+    return sendProblem(reply, 400, 'Malformed request body: not valid JSON');
+  }
+  const sqlState = (error as { code?: string }).code;
+  if (sqlState && INPUT_SQLSTATES.has(sqlState)) {
+    return sendProblem(reply, 422, 'A value could not be stored: it is out of range or contains characters that are not allowed');
+  }
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+    return sendProblem(reply, error.statusCode, error.message);
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return sendProblem(reply, 500, 'Internal server error');
+}
+
+/**
+ * Every error leaves as RFC 9457 problem+json. Unknown paths are 404; a known path with the wrong
+ * method is 405 with `Allow`, found by matching the path against every registered route.
+ */
+async function errors(app: FastifyInstance) {
+  const routes = findMyWay();
+  app.addHook('onRoute', (route) => {
+    // The CORS preflight route matches every path; it says nothing about which methods a path has.
+    if (route.url === '*' || route.url === '/*') return;
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) {
+      try {
+        routes.on(method as HTTPMethod, route.url, () => undefined);
+      } catch {
+        // Already known (the same route under another prefix form): nothing to add.
+      }
+    }
+  });
+
+  // JSON is the only body type (the login route adds forms for itself): text/plain is a 415.
+  app.removeContentTypeParser('text/plain');
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = (['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const).filter((m) => routes.find(m, path));
+    if (allowed.length > 0) {
+      return sendProblem(reply, 405, `Method ${request.method} not allowed`, { headers: { allow: allowed.join(', ') } });
+    }
+    return sendProblem(reply, 404, 'Not found');
+  });
+}
+
+export default fp(errors, { name: 'errors' });
