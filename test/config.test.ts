@@ -1,0 +1,72 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { resolveSecrets } from '../src/secrets.js';
+
+const SECRET = 's'.repeat(32);
+
+describe('configuration', () => {
+  it('has safe defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 8000,
+      databaseUrl: undefined,
+      accessTokenExpireMinutes: 30,
+      refreshTokenExpireDays: 7,
+      bcryptCost: 12,
+      corsOrigins: '*',
+    });
+    expect(config.embeddedPgDir).toBe(path.resolve('data/postgres'));
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^PORT must be an integer/],
+    [{ PORT: '70000' }, /^PORT must be an integer from 0 to 65535/],
+    [{ BCRYPT_COST: '3' }, /^BCRYPT_COST/],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
+    [{ NODE_ENV: 'staging' }, /^NODE_ENV must be one of/],
+    [{ DATABASE_URL: 'mysql://x@y/z' }, /^DATABASE_URL must be a postgres:\/\/ URL/],
+    [{ DATABASE_URL: 'not a url' }, /^DATABASE_URL must be a postgres:\/\/ URL/],
+    [{ JWT_SECRET: 'short' }, /^JWT_SECRET must be at least 32 bytes/],
+    [{ CORS_ORIGINS: 'https://ok.example, nope' }, /^CORS_ORIGINS/],
+    [{ CORS_ORIGINS: 'https://ok.example/path' }, /^CORS_ORIGINS/],
+    [{ ACCESS_TOKEN_EXPIRE_MINUTES: '0' }, /^ACCESS_TOKEN_EXPIRE_MINUTES/],
+  ])('refuses %o with one clear line', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('production refuses to start without strong secrets or with a test-grade bcrypt cost', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', PASSWORD_PEPPER: SECRET })).toThrow(/^JWT_SECRET is required/);
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: SECRET })).toThrow(/^PASSWORD_PEPPER is required/);
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: SECRET, PASSWORD_PEPPER: SECRET, BCRYPT_COST: '4' })).toThrow(
+      /^BCRYPT_COST must be at least 10/,
+    );
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: SECRET, PASSWORD_PEPPER: SECRET }).jwtSecret).toBe(SECRET);
+  });
+
+  it('outside production, missing secrets are generated once, kept private, and reused', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'task-api-secrets-'));
+    try {
+      const warnings: string[] = [];
+      const first = await resolveSecrets(loadConfig({ DATA_DIR: dir }), (m) => warnings.push(m));
+      const second = await resolveSecrets(loadConfig({ DATA_DIR: dir }), () => {});
+      expect(first.jwtSecret.length).toBeGreaterThanOrEqual(32);
+      expect(first.passwordPepper).not.toBe(first.jwtSecret);
+      expect(second.jwtSecret).toBe(first.jwtSecret);
+      expect(second.passwordPepper).toBe(first.passwordPepper);
+      expect(warnings[0]).toMatch(/JWT_SECRET and PASSWORD_PEPPER not set/);
+      expect(warnings[0]).not.toContain(first.jwtSecret);
+      const file = path.join(dir, 'secrets.json');
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      expect(JSON.parse(await readFile(file, 'utf8')).jwtSecret).toBe(first.jwtSecret);
+      const explicit = await resolveSecrets(loadConfig({ DATA_DIR: dir, JWT_SECRET: SECRET }), () => {});
+      expect(explicit.jwtSecret).toBe(SECRET);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setupTestApp, type TestContext } from './helpers/app.js';
+import { httpClient } from './helpers/http.js';
+
+let ctx: TestContext;
+beforeAll(async () => {
+  ctx = await setupTestApp();
+});
+afterAll(() => ctx.close());
+
+describe('documentation', () => {
+  it('GET /docs serves Swagger UI', async () => {
+    const res = await fetch(`${ctx.baseUrl}/docs`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await res.text()).toMatch(/swagger-ui/i);
+  });
+
+  it('GET /openapi.json is OpenAPI 3.1 with both security schemes', async () => {
+    const { status, body } = await httpClient(ctx.baseUrl).get('/openapi.json');
+    expect(status).toBe(200);
+    expect(body.openapi).toBe('3.1.0');
+    expect(body.components.securitySchemes.bearerAuth).toEqual({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+    expect(body.components.securitySchemes.OAuth2PasswordBearer.flows.password.tokenUrl).toBe('/api/v1/auth/login');
+    expect(body.components.schemas.Problem.properties.detail.type).toBe('string');
+  });
+
+  it('documents every API route with its request, response and error schemas', async () => {
+    const { body } = await httpClient(ctx.baseUrl).get('/openapi.json');
+    const routes = ctx.app
+      .printRoutes({ commonPrefix: false })
+      .split('\n')
+      .filter((line) => line.includes('/api/v1/'));
+    expect(routes.length).toBeGreaterThan(0);
+    const expected: Array<[string, string, string[]]> = [
+      ['post', '/api/v1/auth/register', ['201', '409', '422']],
+      ['post', '/api/v1/auth/login', ['200', '401', '422']],
+      ['post', '/api/v1/auth/refresh', ['200', '401', '422']],
+      ['post', '/api/v1/auth/logout', ['204', '401']],
+      ['get', '/api/v1/users/me', ['200', '401']],
+    ];
+    for (const [method, path, statuses] of expected) {
+      const op = body.paths[path]?.[method];
+      expect(op, `${method} ${path}`).toBeDefined();
+      for (const status of statuses) expect(Object.keys(op.responses), `${method} ${path}`).toContain(status);
+      for (const [status, response] of Object.entries<any>(op.responses)) {
+        if (Number(status) >= 400)
+          expect(response.content['application/problem+json'].schema.$ref).toBe('#/components/schemas/Problem');
+      }
+      if (method === 'post' && path !== '/api/v1/auth/logout') expect(op.requestBody).toBeDefined();
+    }
+    expect(body.paths['/api/v1/users/me'].get.security).toEqual([{ bearerAuth: [] }, { OAuth2PasswordBearer: [] }]);
+    expect(Object.keys(body.paths['/api/v1/auth/login'].post.requestBody.content).sort()).toEqual([
+      'application/json',
+      'application/x-www-form-urlencoded',
+    ]);
+    // Every documented path is a real route, and vice versa for the API prefix.
+    const documented = Object.keys(body.paths).filter((p) => p.startsWith('/api/v1/'));
+    for (const path of documented) expect(routes.some((r) => r.includes(path.replace(/\{(\w+)\}/g, ':$1')))).toBe(true);
+  });
+});

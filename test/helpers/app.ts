@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/app.js';
+import { type AppConfig, loadConfig } from '../../src/config.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+import { type HttpClient, httpClient } from './http.js';
+
+export function testConfig(databaseUrl: string, overrides: Partial<AppConfig> = {}): AppConfig {
+  return {
+    ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', BCRYPT_COST: '4' }),
+    databaseUrl,
+    jwtSecret: randomBytes(32).toString('base64url'),
+    passwordPepper: randomBytes(32).toString('base64url'),
+    ...overrides,
+  };
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  baseUrl: string;
+  api: HttpClient;
+  config: AppConfig;
+  close(): Promise<void>;
+}
+
+/**
+ * The application listening on a random local port, spoken to over real HTTP.
+ * `prepare` runs before listen, for tests that add a route of their own.
+ */
+export async function startApp(config: AppConfig, prepare?: (app: FastifyInstance) => void): Promise<TestApp> {
+  const app = await buildApp(config);
+  prepare?.(app);
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, baseUrl: address, api: httpClient(`${address}/api/v1`), config, close: () => app.close() };
+}
+
+export interface TestContext extends TestApp {
+  db: TestDatabase;
+}
+
+/** A fresh database and an app on it. */
+export async function setupTestApp(overrides: Partial<AppConfig> = {}): Promise<TestContext> {
+  const db = await createTestDatabase();
+  const started = await startApp(testConfig(db.url, overrides));
+  return {
+    ...started,
+    db,
+    close: async () => {
+      await started.close();
+      await db.drop();
+    },
+  };
+}
+
+let counter = 0;
+
+export function uniqueUser(prefix = 'user') {
+  counter += 1;
+  const name = `${prefix}${counter}_${randomBytes(3).toString('hex')}`;
+  return { username: name, email: `${name}@example.com`, password: `pw-${randomBytes(8).toString('hex')}` };
+}
+
+/** Registers and logs in a new user; returns its credentials and tokens. */
+export async function registerAndLogin(api: HttpClient, prefix = 'user') {
+  const credentials = uniqueUser(prefix);
+  const registered = await api.post('/auth/register', credentials);
+  if (registered.status !== 201) throw new Error(`register failed: ${registered.status} ${registered.text}`);
+  const login = await api.post('/auth/login', { username: credentials.username, password: credentials.password });
+  if (login.status !== 200) throw new Error(`login failed: ${login.status} ${login.text}`);
+  return {
+    ...credentials,
+    id: registered.body.id as number,
+    token: login.body.access_token as string,
+    refreshToken: login.body.refresh_token as string,
+  };
+}

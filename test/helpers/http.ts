@@ -1,0 +1,46 @@
+export interface HttpResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface RequestOptions {
+  token?: string;
+  headers?: Record<string, string>;
+  /** Sent as is (no JSON encoding); set content-type in headers. */
+  raw?: string | Buffer;
+}
+
+/** A small client over real HTTP (fetch), parsing JSON and problem+json bodies. */
+export function httpClient(baseUrl: string) {
+  async function request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: RequestOptions = {},
+  ): Promise<HttpResponse<T>> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    let payload: string | Buffer | undefined = options.raw;
+    if (payload === undefined && body !== undefined) {
+      payload = JSON.stringify(body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${baseUrl}${path}`, { method, headers, body: payload });
+    const text = await res.text();
+    const type = res.headers.get('content-type') ?? '';
+    const parsed = text && /json/.test(type) ? JSON.parse(text) : text;
+    return { status: res.status, headers: res.headers, body: parsed as T, text };
+  }
+  return {
+    request,
+    get: <T = any>(path: string, options?: RequestOptions) => request<T>('GET', path, undefined, options),
+    post: <T = any>(path: string, body?: unknown, options?: RequestOptions) => request<T>('POST', path, body, options),
+    put: <T = any>(path: string, body?: unknown, options?: RequestOptions) => request<T>('PUT', path, body, options),
+    patch: <T = any>(path: string, body?: unknown, options?: RequestOptions) => request<T>('PATCH', path, body, options),
+    delete: <T = any>(path: string, options?: RequestOptions) => request<T>('DELETE', path, undefined, options),
+  };
+}
+
+export type HttpClient = ReturnType<typeof httpClient>;
