@@ -3,7 +3,9 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { AppConfig } from './config.js';
+import adminRoutes from './modules/admin/routes.js';
 import authRoutes from './modules/auth/routes.js';
+import tasksRoutes from './modules/tasks/routes.js';
 import usersRoutes from './modules/users/routes.js';
 import auth from './plugins/auth.js';
 import db from './plugins/db.js';
@@ -24,6 +26,7 @@ export const REDACTED_PATHS = [
   'body.password',
   'body.refresh_token',
   'body.current_password',
+  'config.firstAdmin.password',
 ];
 
 export interface BuildOptions {
@@ -59,6 +62,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     async (api) => {
       await api.register(authRoutes);
       await api.register(usersRoutes);
+      await api.register(tasksRoutes);
+      await api.register(adminRoutes);
     },
     { prefix: '/api/v1' },
   );

@@ -27,6 +27,8 @@ export interface Config {
   bcryptCost: number;
   corsOrigins: string[] | '*';
   bodyLimitBytes: number;
+  /** Created at start when no user has this username (FIRST_ADMIN_*). */
+  firstAdmin: { username: string; email: string; password: string } | undefined;
 }
 
 /** A config whose secrets are resolved: what buildApp needs. */
@@ -90,6 +92,15 @@ function postgresUrl(env: Env, name: string): string | undefined {
   return raw;
 }
 
+function firstAdmin(env: Env): Config['firstAdmin'] {
+  const names = ['FIRST_ADMIN_USERNAME', 'FIRST_ADMIN_EMAIL', 'FIRST_ADMIN_PASSWORD'];
+  const values = names.map((n) => env[n]);
+  if (values.every((v) => v === undefined || v === '')) return undefined;
+  if (values.some((v) => v === undefined || v === '')) throw new ConfigError(`${names.join(', ')} must be set together`);
+  const [username, email, password] = values as [string, string, string];
+  return { username: username.trim(), email: email.trim(), password };
+}
+
 function origins(env: Env, name: string): string[] | '*' {
   const raw = read(env, name);
   if (raw === undefined || raw === '*') return '*';
@@ -139,5 +150,6 @@ export function loadConfig(env: Env = process.env): Config {
     bcryptCost,
     corsOrigins: origins(env, 'CORS_ORIGINS'),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    firstAdmin: firstAdmin(env),
   };
 }

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { openDatabaseTarget } from './db/connect.js';
 import { runMigrations } from './db/migrate.js';
 import { createLogger, plainLog } from './logger.js';
+import { ensureAdminAccount } from './modules/users/admin-account.js';
 import { resolveSecrets } from './secrets.js';
 
 /** The process: configuration, database, migrations, the listening app and shutdown on signals. */
@@ -34,6 +35,10 @@ async function main() {
 
   await runMigrations(database.url);
   app = await buildApp({ ...appConfig, databaseUrl: database.url }, { loggerInstance: logger });
+  if (appConfig.firstAdmin) {
+    const { action, user } = await ensureAdminAccount(app.db, appConfig, appConfig.firstAdmin, { promote: false });
+    if (action === 'created') logger.info({ username: user.username, id: user.id }, 'created the first admin from FIRST_ADMIN_*');
+  }
   await app.listen({ host: appConfig.host, port: appConfig.port });
 }
 

@@ -75,7 +75,7 @@ describe('errors are problem+json with the right status', () => {
   it('a known route with the wrong method → 405 with Allow', async () => {
     const res = await t.api.delete('/users/me');
     expectProblem(res, 405);
-    expect(res.headers.get('allow')).toBe('GET, HEAD');
+    expect(res.headers.get('allow')).toBe('GET, HEAD, PATCH');
     const login = await t.api.get('/auth/login');
     expectProblem(login, 405);
     expect(login.headers.get('allow')).toBe('POST');

@@ -14,8 +14,8 @@ interface Log {
 }
 
 /** DATABASE_URL when set; otherwise the embedded PostgreSQL under EMBEDDED_PG_DIR. One code path after this. */
-export async function openDatabaseTarget(config: Config, log: Log): Promise<DatabaseTarget> {
+export async function openDatabaseTarget(config: Config, log: Log, options: { attach?: boolean } = {}): Promise<DatabaseTarget> {
   if (config.databaseUrl) return { url: config.databaseUrl, stop: async () => {} };
-  const embedded = await startEmbeddedPostgres({ dir: config.embeddedPgDir, log });
+  const embedded = await startEmbeddedPostgres({ dir: config.embeddedPgDir, log, attach: options.attach ?? false });
   return { url: embedded.url, stop: embedded.stop };
 }

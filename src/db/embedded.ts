@@ -19,6 +19,11 @@ export interface EmbeddedOptions {
   database?: string;
   /** Throw the cluster away on stop (tests). */
   ephemeral?: boolean;
+  /**
+   * When another live task-api process runs this data directory: use its server (one-off commands
+   * such as create-admin) instead of refusing to start.
+   */
+  attach?: boolean;
   log: { info(msg: string): void; warn(msg: string): void; debug(msg: string): void };
 }
 
@@ -61,19 +66,23 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** A server left running by a crashed task-api still holds the data directory: stop it. */
-async function clearStaleServer(dir: string, log: EmbeddedOptions['log']): Promise<void> {
-  const pidFile = path.join(dir, 'postmaster.pid');
-  let pid: number;
+async function readPid(file: string): Promise<number | undefined> {
   try {
-    pid = Number.parseInt((await readFile(pidFile, 'utf8')).split('\n')[0] ?? '', 10);
+    const pid = Number.parseInt((await readFile(file, 'utf8')).split('\n')[0] ?? '', 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
-    return;
+    return undefined;
   }
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) {
-    await rm(pidFile, { force: true });
-    return;
-  }
+}
+
+/** The port of a running server, from line 4 of its postmaster.pid. */
+async function runningPort(dir: string): Promise<number> {
+  return Number.parseInt((await readFile(path.join(dir, 'postmaster.pid'), 'utf8')).split('\n')[3] ?? '', 10);
+}
+
+/** A server left running by a crashed task-api still holds the data directory: stop it. */
+async function stopStaleServer(dir: string, pid: number, log: EmbeddedOptions['log']): Promise<void> {
+  const pidFile = path.join(dir, 'postmaster.pid');
   log.warn(`stopping embedded PostgreSQL (pid ${pid}) left running by an earlier run`);
   process.kill(pid, 'SIGINT');
   for (let i = 0; i < 150 && isAlive(pid); i++) await sleep(100);
@@ -106,6 +115,26 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   }
   if (!initialised) await rm(passwordFile, { force: true });
   const password = await readOrCreatePassword(passwordFile);
+  const base = (port: number) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+
+  // Who holds the data directory: nobody, a live task-api (its pid is in the owner file), or a crashed one.
+  const ownerFile = `${dir}.owner`;
+  const serverPid = initialised ? await readPid(path.join(dir, 'postmaster.pid')) : undefined;
+  if (serverPid !== undefined && isAlive(serverPid)) {
+    const owner = await readPid(ownerFile);
+    if (owner !== undefined && owner !== process.pid && isAlive(owner)) {
+      if (!options.attach) {
+        throw new Error(
+          `another task-api process (pid ${owner}) is running the embedded database in ${dir}; stop it or set DATABASE_URL`,
+        );
+      }
+      const port = await runningPort(dir);
+      return { url: `${base(port)}/${database}`, adminUrl: `${base(port)}/postgres`, stop: async () => {} };
+    }
+    await stopStaleServer(dir, serverPid, log);
+  } else if (serverPid !== undefined) {
+    await rm(path.join(dir, 'postmaster.pid'), { force: true });
+  }
   const port = await freePort();
   const server = new EmbeddedPostgresServer({
     databaseDir: dir,
@@ -126,16 +155,14 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   if (!initialised) {
     log.info(`initialising embedded PostgreSQL in ${dir}`);
     await server.initialise();
-  } else {
-    await clearStaleServer(dir, log);
   }
   try {
     await server.start();
   } catch (err) {
     throw new Error(`embedded PostgreSQL did not start (data directory ${dir})${err ? `: ${String(err)}` : ''}`);
   }
-  const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}`;
-  const admin = new pg.Client({ connectionString: `${base}/postgres` });
+  await writeFile(ownerFile, `${process.pid}\n`);
+  const admin = new pg.Client({ connectionString: `${base(port)}/postgres` });
   await admin.connect();
   try {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
@@ -153,11 +180,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   process.on('exit', stopOnExit);
 
   return {
-    url: `${base}/${database}`,
-    adminUrl: `${base}/postgres`,
+    url: `${base(port)}/${database}`,
+    adminUrl: `${base(port)}/postgres`,
     stop: async () => {
       process.removeListener('exit', stopOnExit);
       await server.stop();
+      await rm(ownerFile, { force: true });
       if (options.ephemeral) await rm(passwordFile, { force: true });
     },
   };

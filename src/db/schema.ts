@@ -56,12 +56,17 @@ export const tasks = pgTable(
     description: text('description'),
     status: taskStatus('status').notNull().default('pending'),
     priority: taskPriority('priority').notNull().default('medium'),
+    // Internal (not in the API's task object): when the task last became completed, for statistics.
+    // Kept by the tasks_completed_at trigger (migration 0003).
+    completedAt: timestamp('completed_at', { withTimezone: true, mode: 'date' }),
     ...timestamps,
   },
   (t) => [
     // Serves the default listing (a user's tasks, newest first) straight from the index.
     index('tasks_user_id_created_at_idx').on(t.userId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
     index('tasks_user_id_status_idx').on(t.userId, t.status),
+    index('tasks_created_at_idx').on(t.createdAt),
+    index('tasks_completed_at_idx').on(t.completedAt).where(sql`${t.completedAt} IS NOT NULL`),
     check('tasks_title_length', sql`char_length(${t.title}) BETWEEN 1 AND 200`),
   ],
 );

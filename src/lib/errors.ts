@@ -3,21 +3,29 @@
  * a missing task) and are answered as they are; anything else is a bug, logged and answered as a
  * bare 500.
  */
+export interface FieldError {
+  location: string;
+  field: string;
+  message: string;
+}
+
 export class AppError extends Error {
   override name = 'AppError';
   readonly statusCode: number;
   readonly headers: Record<string, string>;
   readonly isOperational: boolean;
+  readonly errors: FieldError[] | undefined;
 
   constructor(
     statusCode: number,
     detail: string,
-    options: { headers?: Record<string, string>; isOperational?: boolean; cause?: unknown } = {},
+    options: { headers?: Record<string, string>; isOperational?: boolean; cause?: unknown; errors?: FieldError[] } = {},
   ) {
     super(detail, { cause: options.cause });
     this.statusCode = statusCode;
     this.headers = options.headers ?? {};
     this.isOperational = options.isOperational ?? true;
+    this.errors = options.errors;
   }
 }
 
@@ -28,3 +36,7 @@ export const unauthorized = (detail = 'Could not validate credentials') =>
 export const forbidden = (detail = 'Not enough permissions') => new AppError(403, detail);
 export const notFound = (detail = 'Not found') => new AppError(404, detail);
 export const conflict = (detail: string) => new AppError(409, detail);
+
+/** A 422 for a rule the schema cannot express, in the same shape as schema validation failures. */
+export const invalidField = (field: string, message: string, location = 'body') =>
+  new AppError(422, `Validation failed: ${field}`, { errors: [{ location, field, message }] });

@@ -17,7 +17,9 @@ async function docs(app: FastifyInstance) {
       info: { title: 'task-api', version: '1.0.0', description: API_DESCRIPTION },
       tags: [
         { name: 'auth', description: 'Registration, login, token refresh and logout' },
-        { name: 'users', description: 'Accounts' },
+        { name: 'users', description: 'Accounts; listing and changing other users is for admins' },
+        { name: 'tasks', description: "Tasks: each user's own; admins see all" },
+        { name: 'admin', description: 'Statistics (admins)' },
       ],
       components: {
         securitySchemes: {

@@ -2,14 +2,8 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import findMyWay, { type HTTPMethod } from 'find-my-way';
-import { AppError } from '../lib/errors.js';
+import { AppError, type FieldError } from '../lib/errors.js';
 import { PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
-
-interface FieldError {
-  location: string;
-  field: string;
-  message: string;
-}
 
 interface AjvIssue {
   instancePath: string;
@@ -59,7 +53,10 @@ const INPUT_SQLSTATES = new Set(['22P05', '22021', '22001', '22003', '22007', '2
 
 function handleError(error: FastifyError & { validationContext?: string }, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof AppError && error.isOperational) {
-    return sendProblem(reply, error.statusCode, error.message, { headers: error.headers });
+    return sendProblem(reply, error.statusCode, error.message, {
+      headers: error.headers,
+      ...(error.errors ? { errors: error.errors } : {}),
+    });
   }
   if (error.validation) {
     const location = error.validationContext ?? 'body';

@@ -6,7 +6,7 @@ import fp from 'fastify-plugin';
 // ajv-formats is CommonJS; under NodeNext its default export is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
 
-function createAjv(options: Options): Ajv {
+export function createAjv(options: Options = {}): Ajv {
   const ajv = new Ajv({
     // Unknown fields are refused (422), never silently dropped: nobody can send `role` and be ignored quietly.
     removeAdditional: false,

@@ -1,7 +1,8 @@
-import { eq, or, sql } from 'drizzle-orm';
+import { and, asc, eq, ilike, or, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
 import { users } from '../../db/schema.js';
-import type { User } from './schemas.js';
+import { likePattern } from '../../lib/pagination.js';
+import type { Role, User } from './schemas.js';
 
 /** Columns of a user as the API shows them (never the hash). */
 export const userColumns = {
@@ -24,22 +25,42 @@ export class DuplicateUserError extends Error {
 
 const UNIQUE_VIOLATION = '23505';
 
+/** Turns a unique violation on users into a DuplicateUserError naming the field. */
+function rethrowDuplicate(err: unknown): never {
+  const pgErr =
+    (err as { cause?: { code?: string; constraint?: string } }).cause ?? (err as { code?: string; constraint?: string });
+  if (pgErr.code === UNIQUE_VIOLATION) {
+    throw new DuplicateUserError(pgErr.constraint === 'users_email_key' ? 'email' : 'username');
+  }
+  throw err;
+}
+
+export interface UserFilter {
+  role?: Role | undefined;
+  isActive?: boolean | undefined;
+  q?: string | undefined;
+  limit: number;
+  offset: number;
+}
+
+export interface AdminChange {
+  role?: Role | undefined;
+  isActive?: boolean | undefined;
+}
+
 export function createUsersRepository(db: Database) {
+  const withHash = { ...userColumns, hashed_password: users.hashedPassword };
+
   return {
-    async insert(input: { username: string; email: string; hashedPassword: string }): Promise<User> {
+    async insert(input: { username: string; email: string; hashedPassword: string; role?: Role }): Promise<User> {
       try {
         const [user] = await db
           .insert(users)
-          .values({ username: input.username, email: input.email.toLowerCase(), hashedPassword: input.hashedPassword })
+          .values({ ...input, email: input.email.toLowerCase() })
           .returning(userColumns);
         return user as User;
       } catch (err) {
-        const pgErr =
-          (err as { cause?: { code?: string; constraint?: string } }).cause ?? (err as { code?: string; constraint?: string });
-        if (pgErr.code === UNIQUE_VIOLATION) {
-          throw new DuplicateUserError(pgErr.constraint === 'users_email_key' ? 'email' : 'username');
-        }
-        throw err;
+        rethrowDuplicate(err);
       }
     },
 
@@ -48,14 +69,98 @@ export function createUsersRepository(db: Database) {
       return user;
     },
 
-    /** Login accepts the username or the email, both regardless of case. */
+    async findWithHash(id: number): Promise<UserWithHash | undefined> {
+      const [user] = await db.select(withHash).from(users).where(eq(users.id, id));
+      return user;
+    },
+
+    async findByUsername(username: string): Promise<User | undefined> {
+      const [user] = await db.select(userColumns).from(users).where(sql`lower(${users.username}) = lower(${username})`);
+      return user;
+    },
+
+    /** Login accepts the username or the email, both regardless of case (a username cannot contain @). */
     async findByLogin(login: string): Promise<UserWithHash | undefined> {
       const [user] = await db
-        .select({ ...userColumns, hashed_password: users.hashedPassword })
+        .select(withHash)
         .from(users)
         .where(or(sql`lower(${users.username}) = lower(${login})`, eq(users.email, login.toLowerCase())))
         .limit(1);
       return user;
+    },
+
+    async list(filter: UserFilter): Promise<{ items: User[]; total: number }> {
+      const where = and(
+        filter.role === undefined ? undefined : eq(users.role, filter.role),
+        filter.isActive === undefined ? undefined : eq(users.isActive, filter.isActive),
+        filter.q ? or(ilike(users.username, likePattern(filter.q)), ilike(users.email, likePattern(filter.q))) : undefined,
+      );
+      const rows = await db
+        .select({ ...userColumns, total: sql<number>`count(*) over ()`.mapWith(Number) })
+        .from(users)
+        .where(where)
+        .orderBy(asc(users.id))
+        .limit(filter.limit)
+        .offset(filter.offset);
+      if (rows.length === 0 && filter.offset > 0) {
+        const [counted] = await db
+          .select({ total: sql<number>`count(*)`.mapWith(Number) })
+          .from(users)
+          .where(where);
+        return { items: [], total: counted?.total ?? 0 };
+      }
+      return { items: rows.map(({ total: _, ...user }) => user), total: rows[0]?.total ?? 0 };
+    },
+
+    /**
+     * Changes role and activity, refusing to leave no active admin. The active admins are locked
+     * first, so two admins demoting each other at once cannot both succeed.
+     */
+    async changeRoleOrActivity(id: number, change: AdminChange): Promise<User | 'last_admin' | undefined> {
+      return db.transaction(async (tx) => {
+        const admins = await tx
+          .select({ id: users.id })
+          .from(users)
+          .where(and(eq(users.role, 'admin'), eq(users.isActive, true)))
+          .orderBy(asc(users.id))
+          .for('update');
+        const losesAdmin = (change.role !== undefined && change.role !== 'admin') || change.isActive === false;
+        if (losesAdmin && admins.length <= 1 && admins.some((a) => a.id === id)) return 'last_admin';
+        const [user] = await tx
+          .update(users)
+          .set({
+            ...(change.role === undefined ? {} : { role: change.role }),
+            ...(change.isActive === undefined ? {} : { isActive: change.isActive }),
+          })
+          .where(eq(users.id, id))
+          .returning(userColumns);
+        return user;
+      });
+    },
+
+    async updateCredentials(
+      id: number,
+      change: { email?: string | undefined; hashedPassword?: string | undefined },
+    ): Promise<User> {
+      try {
+        const [user] = await db
+          .update(users)
+          .set({
+            ...(change.email === undefined ? {} : { email: change.email.toLowerCase() }),
+            ...(change.hashedPassword === undefined ? {} : { hashedPassword: change.hashedPassword }),
+          })
+          .where(eq(users.id, id))
+          .returning(userColumns);
+        return user as User;
+      } catch (err) {
+        rethrowDuplicate(err);
+      }
+    },
+
+    /** Makes an existing user an active admin. */
+    async promote(id: number): Promise<User> {
+      const [user] = await db.update(users).set({ role: 'admin', isActive: true }).where(eq(users.id, id)).returning(userColumns);
+      return user as User;
     },
   };
 }

@@ -1,23 +1,96 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { BEARER_SECURITY, problemResponses } from '../../lib/schemas.js';
-import { User } from './schemas.js';
+import { Type } from 'typebox';
+import { paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
+import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
+import { User, UserAdminUpdate, UserListQuery, UserSelfUpdate } from './schemas.js';
+import { createUsersService } from './service.js';
 
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const service = createUsersService({ users: app.usersRepository, auth: app.authRepository, passwords: app.passwords });
+  const adminOnly = app.requireRole('admin');
+  const common = { tags: ['users'], security: BEARER_SECURITY };
+
   app.get(
     '/users/me',
     {
-      preHandler: app.authenticate,
-      schema: {
-        tags: ['users'],
-        summary: 'The current user',
-        security: BEARER_SECURITY,
-        response: { 200: User, ...problemResponses(401) },
-      },
+      onRequest: app.authenticate,
+      schema: { ...common, summary: 'The current user', response: { 200: User, ...problemResponses(401) } },
     },
     async (request) => {
       const { sessionId: _, ...user } = request.currentUser;
       return user;
     },
+  );
+
+  app.patch(
+    '/users/me',
+    {
+      onRequest: app.authenticate,
+      schema: {
+        ...common,
+        summary: 'Change my email or password',
+        description:
+          'Needs `current_password`; a wrong one is **403** (the token itself is valid, so not 401). ' +
+          'A new password revokes every other login of the account; this one stays valid.',
+        body: UserSelfUpdate,
+        response: { 200: User, ...problemResponses(400, 401, 403, 409, 413, 415, 422) },
+      },
+    },
+    async (request) => service.updateSelf(request.currentUser.id, request.currentUser.sessionId, request.body),
+  );
+
+  app.get(
+    '/users',
+    {
+      onRequest: adminOnly,
+      schema: {
+        ...common,
+        summary: 'List users (admins)',
+        description: 'Paginated like tasks: X-Total-Count and Link headers. Ordered by id.',
+        querystring: UserListQuery,
+        response: {
+          200: Type.Array(User, { headers: paginationHeaders } as Record<string, unknown>),
+          ...problemResponses(401, 403, 422),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { items, total } = await service.list(request.query);
+      setPaginationHeaders(request, reply, { total, limit: request.query.limit, offset: request.query.offset });
+      return items;
+    },
+  );
+
+  app.get(
+    '/users/:id',
+    {
+      onRequest: adminOnly,
+      schema: {
+        ...common,
+        summary: 'Get a user (admins)',
+        params: IdParams,
+        response: { 200: User, ...problemResponses(401, 403, 404, 422) },
+      },
+    },
+    async (request) => service.get(request.params.id),
+  );
+
+  app.patch(
+    '/users/:id',
+    {
+      onRequest: adminOnly,
+      schema: {
+        ...common,
+        summary: 'Change a user’s role or activity (admins)',
+        description:
+          'Takes effect on that user’s very next request, on every instance. Deactivating also ends their logins. ' +
+          'Demoting or deactivating the last active admin is a 409.',
+        params: IdParams,
+        body: UserAdminUpdate,
+        response: { 200: User, ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422) },
+      },
+    },
+    async (request) => service.adminUpdate(request.params.id, request.body),
   );
 };
 

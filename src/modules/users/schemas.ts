@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox';
+import { paginationQuery } from '../../lib/pagination.js';
 import { NO_NUL, Timestamp } from '../../lib/schemas.js';
 
 export const ROLES = ['user', 'admin'] as const;
@@ -38,3 +39,35 @@ export const Password = Type.String({
   description: '8 to 256 characters, any Unicode except NUL, compared exactly (every character counts)',
   examples: ['correct horse battery staple'],
 });
+
+export const UserListQuery = Type.Object(
+  {
+    role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('admin')])),
+    is_active: Type.Optional(Type.Boolean()),
+    q: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, pattern: NO_NUL, description: 'Text in the username or email' }),
+    ),
+    ...paginationQuery,
+  },
+  { additionalProperties: false },
+);
+export type UserListQuery = Static<typeof UserListQuery>;
+
+export const UserAdminUpdate = Type.Object(
+  {
+    role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('admin')])),
+    is_active: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export type UserAdminUpdate = Static<typeof UserAdminUpdate>;
+
+export const UserSelfUpdate = Type.Object(
+  {
+    email: Type.Optional(Email),
+    password: Type.Optional(Password),
+    current_password: Type.String({ minLength: 1, maxLength: 256, description: 'Required for any change' }),
+  },
+  { additionalProperties: false },
+);
+export type UserSelfUpdate = Static<typeof UserSelfUpdate>;

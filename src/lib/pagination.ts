@@ -1,0 +1,45 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+
+export const DEFAULT_LIMIT = 20;
+export const MAX_LIMIT = 100;
+
+export const paginationQuery = {
+  limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: 'Page size, 1 to 100' }),
+  offset: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0, description: 'Items to skip' }),
+};
+
+export const paginationHeaders = {
+  'X-Total-Count': Type.Integer({ description: 'Items matching the filters, on all pages' }),
+  Link: Type.String({ description: 'RFC 8288 links: first, prev, next, last; each keeps the filters' }),
+};
+
+export interface Page {
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+/**
+ * Sets X-Total-Count and a Link header whose URLs repeat the request's own query (filters, sort)
+ * with only offset and limit changed. URLs are relative to the request, so no Host header is trusted.
+ */
+export function setPaginationHeaders(request: FastifyRequest, reply: FastifyReply, page: Page): void {
+  const [path, search = ''] = request.url.split('?', 2) as [string, string?];
+  const params = new URLSearchParams(search);
+  const link = (offset: number, rel: string) => {
+    params.set('limit', String(page.limit));
+    params.set('offset', String(offset));
+    return `<${path}?${params.toString()}>; rel="${rel}"`;
+  };
+  const lastOffset = page.total > 0 ? Math.floor((page.total - 1) / page.limit) * page.limit : 0;
+  const links = [link(0, 'first')];
+  if (page.offset > 0) links.push(link(Math.max(0, Math.min(page.offset - page.limit, lastOffset)), 'prev'));
+  if (page.offset + page.limit < page.total) links.push(link(page.offset + page.limit, 'next'));
+  links.push(link(lastOffset, 'last'));
+  reply.header('x-total-count', String(page.total));
+  reply.header('link', links.join(', '));
+}
+
+/** Escapes LIKE wildcards so a search for "50%" finds the text "50%", not everything. */
+export const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, '\\$&')}%`;

@@ -1,0 +1,93 @@
+import { type Static, Type } from 'typebox';
+import { paginationQuery } from '../../lib/pagination.js';
+import { NO_NUL, Timestamp } from '../../lib/schemas.js';
+
+export const TASK_STATUSES = ['pending', 'in_progress', 'completed'] as const;
+export const TASK_PRIORITIES = ['low', 'medium', 'high'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export type TaskPriority = (typeof TASK_PRIORITIES)[number];
+export const TASK_SORT_KEYS = ['created_at', 'updated_at', 'priority', 'status', 'title'] as const;
+export type TaskSortKey = (typeof TASK_SORT_KEYS)[number];
+
+const Status = Type.Union([Type.Literal('pending'), Type.Literal('in_progress'), Type.Literal('completed')]);
+const Priority = Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high')]);
+
+export const Task = Type.Object(
+  {
+    id: Type.Integer({ examples: [42] }),
+    user_id: Type.Integer({ examples: [1] }),
+    title: Type.String({ examples: ['Write the quarterly report'] }),
+    description: Type.Union([Type.String(), Type.Null()]),
+    status: Status,
+    priority: Priority,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { title: 'Task', additionalProperties: false },
+);
+export type Task = Static<typeof Task>;
+
+// Not blank (at least one non-space character), no NUL; stored exactly as sent.
+const Title = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  pattern: '^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$',
+  description: '1 to 200 characters, not blank; stored exactly as sent',
+  examples: ['Write the quarterly report'],
+});
+const Description = Type.Union([Type.String({ maxLength: 10_000, pattern: NO_NUL }), Type.Null()], {
+  description: 'Up to 10,000 characters, or null',
+});
+
+export const TaskCreateBody = Type.Object(
+  {
+    title: Title,
+    description: Type.Optional(Description),
+    status: Type.Optional(Status),
+    priority: Type.Optional(Priority),
+  },
+  { additionalProperties: false },
+);
+export type TaskCreate = Static<typeof TaskCreateBody>;
+
+export const TaskUpdateBody = Type.Object(
+  {
+    title: Type.Optional(Title),
+    description: Type.Optional(Description),
+    status: Type.Optional(Status),
+    priority: Type.Optional(Priority),
+  },
+  { additionalProperties: false, minProperties: 1, description: 'The fields to change (at least one); the others are kept' },
+);
+export type TaskUpdate = Static<typeof TaskUpdateBody>;
+
+const listOf = (values: readonly string[]) => `^(${values.join('|')})(,(${values.join('|')}))*$`;
+
+export const TaskListQuery = Type.Object(
+  {
+    status: Type.Optional(Type.String({ pattern: listOf(TASK_STATUSES), description: 'One status or several, comma-separated' })),
+    priority: Type.Optional(
+      Type.String({ pattern: listOf(TASK_PRIORITIES), description: 'One priority or several, comma-separated' }),
+    ),
+    q: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        pattern: NO_NUL,
+        description: 'Case-insensitive text in title or description',
+      }),
+    ),
+    sort: Type.Unsafe<TaskSortKey | `-${TaskSortKey}`>({
+      type: 'string',
+      enum: TASK_SORT_KEYS.flatMap((k) => [k, `-${k}`]),
+      default: '-created_at',
+      description: 'Sort key; a leading - sorts descending. Ties are broken by id.',
+    }),
+    user_id: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Admins only: the tasks of one user' }),
+    ),
+    ...paginationQuery,
+  },
+  { additionalProperties: false },
+);
+export type TaskListQuery = Static<typeof TaskListQuery>;

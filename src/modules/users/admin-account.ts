@@ -1,0 +1,36 @@
+import type { Database } from '../../db/pool.js';
+import { createAjv } from '../../plugins/validation.js';
+import { createPasswordHasher } from '../auth/passwords.js';
+import { createAuthRepository } from '../auth/repository.js';
+import { RegisterBody } from '../auth/schemas.js';
+import { createUsersRepository } from './repository.js';
+import { type AdminAccount, createUsersService } from './service.js';
+
+const checkAccount = createAjv({ coerceTypes: false }).compile(RegisterBody);
+
+/** The same rules as registration; a message naming the first bad field, or undefined. */
+export function accountProblem(account: AdminAccount): string | undefined {
+  if (checkAccount(account)) return undefined;
+  const issue = checkAccount.errors?.[0];
+  return `${issue?.instancePath.replace(/^\//, '') || 'account'} ${issue?.message ?? 'is invalid'}`;
+}
+
+/**
+ * Creates (or, with `promote`, promotes) an admin outside a request: used by `npm run create-admin`
+ * and by the server for FIRST_ADMIN_*. There are never default credentials: nothing happens unless asked.
+ */
+export async function ensureAdminAccount(
+  db: Database,
+  secrets: { bcryptCost: number; passwordPepper: string },
+  account: AdminAccount,
+  options: { promote: boolean },
+) {
+  const problem = accountProblem(account);
+  if (problem) throw new Error(`invalid admin account: ${problem}`);
+  const service = createUsersService({
+    users: createUsersRepository(db),
+    auth: createAuthRepository(db),
+    passwords: createPasswordHasher({ cost: secrets.bcryptCost, pepper: secrets.passwordPepper }),
+  });
+  return service.ensureAdmin(account, options);
+}

@@ -1,0 +1,83 @@
+import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
+import type { PasswordHasher } from '../auth/passwords.js';
+import type { AuthRepository } from '../auth/repository.js';
+import { DuplicateUserError, type UsersRepository } from './repository.js';
+import type { User, UserAdminUpdate, UserListQuery, UserSelfUpdate } from './schemas.js';
+
+const USER_NOT_FOUND = 'User not found';
+
+export interface AdminAccount {
+  username: string;
+  email: string;
+  password: string;
+}
+
+export function createUsersService(deps: { users: UsersRepository; auth: AuthRepository; passwords: PasswordHasher }) {
+  const { users, auth, passwords } = deps;
+
+  const duplicateAsConflict = (err: unknown): never => {
+    if (err instanceof DuplicateUserError) {
+      throw conflict(err.field === 'email' ? 'Email already registered' : 'Username already registered');
+    }
+    throw err;
+  };
+
+  return {
+    list: (query: UserListQuery) =>
+      users.list({ role: query.role, isActive: query.is_active, q: query.q, limit: query.limit, offset: query.offset }),
+
+    async get(id: number): Promise<User> {
+      const user = await users.findById(id);
+      if (!user) throw notFound(USER_NOT_FOUND);
+      return user;
+    },
+
+    /** Role and activity are read per request, so the change applies to the user's very next request everywhere. */
+    async adminUpdate(id: number, change: UserAdminUpdate): Promise<User> {
+      const result = await users.changeRoleOrActivity(id, { role: change.role, isActive: change.is_active });
+      if (result === undefined) throw notFound(USER_NOT_FOUND);
+      if (result === 'last_admin') throw conflict('Cannot demote or deactivate the last active admin');
+      // A deactivated account's logins end for good: reactivation must not revive old tokens.
+      if (change.is_active === false) await auth.revokeOtherSessions(id, undefined, 'deactivated');
+      return result;
+    },
+
+    /** A user changes their own email or password; both need the current password (403 if wrong). */
+    async updateSelf(userId: number, sessionId: string, change: UserSelfUpdate): Promise<User> {
+      if (change.email === undefined && change.password === undefined) {
+        throw invalidField('email', 'send email or password (or both) to change');
+      }
+      const current = await users.findWithHash(userId);
+      if (!current) throw notFound(USER_NOT_FOUND);
+      if (!(await passwords.verify(change.current_password, current.hashed_password))) {
+        throw forbidden('Current password is incorrect');
+      }
+      const hashedPassword = change.password === undefined ? undefined : await passwords.hash(change.password);
+      const updated = await users.updateCredentials(userId, { email: change.email, hashedPassword }).catch(duplicateAsConflict);
+      if (hashedPassword) await auth.revokeOtherSessions(userId, sessionId, 'password_changed');
+      return updated;
+    },
+
+    /**
+     * Creates an admin, or (with `promote`) makes the user with that username an active admin.
+     * The password is only used when creating; an existing user's password is left alone.
+     */
+    async ensureAdmin(
+      account: AdminAccount,
+      options: { promote: boolean },
+    ): Promise<{ user: User; action: 'created' | 'promoted' | 'unchanged' }> {
+      const existing = await users.findByUsername(account.username);
+      if (existing) {
+        if (!options.promote || (existing.role === 'admin' && existing.is_active)) return { user: existing, action: 'unchanged' };
+        return { user: await users.promote(existing.id), action: 'promoted' };
+      }
+      const hashedPassword = await passwords.hash(account.password);
+      const user = await users
+        .insert({ username: account.username, email: account.email, hashedPassword, role: 'admin' })
+        .catch(duplicateAsConflict);
+      return { user, action: 'created' };
+    },
+  };
+}
+
+export type UsersService = ReturnType<typeof createUsersService>;
