@@ -371,7 +371,22 @@ describe('task ids in the path', () => {
     task = await createTask(user, { title: 'Target' });
   });
 
-  const badIds = ['abc', '0', '-1', '1.5', '99999999999999999999', '9007199254740992', '1e3x', '%20'];
+  // Non-decimal spellings that Number() would read as a valid id are refused too.
+  const badIds = [
+    'abc',
+    '0',
+    '-1',
+    '1.5',
+    '99999999999999999999',
+    '9007199254740992',
+    '1e3x',
+    '%20',
+    '0x10',
+    '1e1',
+    '+1',
+    '01',
+    '%201',
+  ];
   const methods: Array<[Method, unknown]> = [
     ['GET', undefined],
     ['PUT', { title: 'x' }],
@@ -531,5 +546,64 @@ describe('without a token', () => {
     const { rows } = await ctx.db.pool.query('SELECT id FROM tasks WHERE user_id = $1', [user.id]);
     expect(rows.map((r) => Number(r.id))).toEqual([task.id]);
     expect((await getTask(user, task.id)).body).toEqual(task);
+  });
+});
+
+describe('text the database could not keep as sent', () => {
+  let user: User;
+  beforeAll(async () => {
+    user = await registerAndLogin(ctx.api, 'text');
+  });
+
+  it('a title of only U+0085 (next line) is blank: 422', async () => {
+    expectValidationError(await ctx.api.post('/tasks', { title: '\u0085' }, { token: user.token }), 'title');
+  });
+
+  it.each([
+    ['title', '{"title":"a\\ud800b"}'],
+    ['description', '{"title":"ok","description":"\\udfff"}'],
+  ])('a lone surrogate in %s is a 422, not silently replaced', async (field, raw) => {
+    const before = await taskCount();
+    const res = await ctx.api.post('/tasks', undefined, {
+      token: user.token,
+      raw,
+      headers: { 'content-type': 'application/json' },
+    });
+    expectValidationError(res, field);
+    expect(await taskCount()).toBe(before);
+  });
+
+  it('a paired surrogate (an emoji) is fine', async () => {
+    expect((await createTask(user, { title: '\ud83d\ude00' })).title).toBe('😀');
+  });
+});
+
+describe('updated_at as the API shows it', () => {
+  let user: User;
+  beforeAll(async () => {
+    user = await registerAndLogin(ctx.api, 'clock');
+  });
+
+  it('changes within one millisecond still show distinct, increasing values', async () => {
+    const task = await createTask(user, { title: 'race' });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => ctx.api.patch<Task>(`/tasks/${task.id}`, { title: `c${i}` }, { token: user.token })),
+    );
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    const stamps = results.map((r) => r.body.updated_at);
+    expect(new Set(stamps).size).toBe(20);
+    expect(stamps.every((t) => t > task.updated_at)).toBe(true);
+  });
+
+  it('keeps increasing when the clock is behind the last change', async () => {
+    const { rows } = await ctx.db.pool.query<{ id: string }>(
+      "INSERT INTO tasks (user_id, title, created_at, updated_at) VALUES ($1, 'clock', now(), now() + interval '1 second') RETURNING id",
+      [user.id],
+    );
+    const id = Number(rows[0]?.id);
+    const initial = (await getTask(user, id)).body.updated_at;
+    const one = (await ctx.api.patch<Task>(`/tasks/${id}`, { title: 'one' }, { token: user.token })).body.updated_at;
+    const two = (await ctx.api.patch<Task>(`/tasks/${id}`, { title: 'two' }, { token: user.token })).body.updated_at;
+    expect(initial < one && one < two).toBe(true);
   });
 });

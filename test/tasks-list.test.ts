@@ -500,3 +500,22 @@ describe('combined filters', () => {
     }
   });
 });
+
+describe('q folds case beyond ASCII', () => {
+  it('finds "ÄRGER Straße ΣΊΣΥΦΟΣ" by lower-case ärger and σίσυφ', async () => {
+    const user = await registerAndLogin(ctx.api, 'unicode');
+    await ctx.api.post('/tasks', { title: 'ÄRGER Straße ΣΊΣΥΦΟΣ' }, { token: user.token });
+    for (const q of ['ärger', 'ÄRGER', 'σίσυφ', 'straße']) {
+      const res = await ctx.api.get(`/tasks?q=${encodeURIComponent(q)}`, { token: user.token });
+      expect(
+        res.body.map((t: { title: string }) => t.title),
+        q,
+      ).toEqual(['ÄRGER Straße ΣΊΣΥΦΟΣ']);
+    }
+  });
+
+  it.each(['limit=0x5', 'limit=1e1', 'offset=+1', 'limit=05'])('%s (not a plain decimal) → 422', async (query) => {
+    const user = await registerAndLogin(ctx.api, 'hex');
+    expect((await ctx.api.get(`/tasks?${query}`, { token: user.token })).status).toBe(422);
+  });
+});

@@ -111,7 +111,7 @@ describe('GET and PATCH /users/{id}', () => {
     [{ role: 'owner' }, 'an unknown role'],
     [{ username: 'renamed' }, 'a field admins cannot set here'],
     [{ is_active: 'no' }, 'a non-boolean'],
-  ])('%o (%s) → 422', async (body) => {
+  ] as Array<[object, string]>)('%o (%s) → 422', async (body) => {
     const u = await registerAndLogin(ctx.api);
     expect((await ctx.api.patch(`/users/${u.id}`, body, { token: admin.token })).status).toBe(422);
   });

@@ -51,8 +51,12 @@ export function problemResponses(...statuses: number[]): Record<number, TSchema>
 // A Date in code, an ISO 8601 UTC string on the wire (the serializer calls toISOString).
 export const Timestamp = Type.Unsafe<Date>({ type: 'string', format: 'date-time', examples: ['2026-11-24T10:30:00.000Z'] });
 
-/** Text columns cannot hold U+0000; refuse it at the edge instead of failing in PostgreSQL. */
-export const NO_NUL = '^[^\\u0000]*$';
+/**
+ * Text PostgreSQL can store as sent: no U+0000 (text columns cannot hold it) and no lone UTF-16
+ * surrogate (it would be silently replaced). Patterns run with the `u` flag, so a paired surrogate
+ * (an emoji) is one code point outside the excluded range.
+ */
+export const SAFE_TEXT = '^[^\\u0000\\uD800-\\uDFFF]*$';
 
 export const IdParams = Type.Object(
   { id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Positive integer id' }) },

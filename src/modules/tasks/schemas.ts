@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { paginationQuery } from '../../lib/pagination.js';
-import { NO_NUL, Timestamp } from '../../lib/schemas.js';
+import { SAFE_TEXT, Timestamp } from '../../lib/schemas.js';
 
 export const TASK_STATUSES = ['pending', 'in_progress', 'completed'] as const;
 export const TASK_PRIORITIES = ['low', 'medium', 'high'] as const;
@@ -27,15 +27,15 @@ export const Task = Type.Object(
 );
 export type Task = Static<typeof Task>;
 
-// Not blank (at least one non-space character), no NUL; stored exactly as sent.
+// Not blank (a character other than white space, U+0085 included), safe text; stored exactly as sent.
 const Title = Type.String({
   minLength: 1,
   maxLength: 200,
-  pattern: '^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$',
+  pattern: '^[^\\u0000\\uD800-\\uDFFF]*[^\\s\\u0085\\u0000\\uD800-\\uDFFF][^\\u0000\\uD800-\\uDFFF]*$',
   description: '1 to 200 characters, not blank; stored exactly as sent',
   examples: ['Write the quarterly report'],
 });
-const Description = Type.Union([Type.String({ maxLength: 10_000, pattern: NO_NUL }), Type.Null()], {
+const Description = Type.Union([Type.String({ maxLength: 10_000, pattern: SAFE_TEXT }), Type.Null()], {
   description: 'Up to 10,000 characters, or null',
 });
 
@@ -73,7 +73,7 @@ export const TaskListQuery = Type.Object(
       Type.String({
         minLength: 1,
         maxLength: 200,
-        pattern: NO_NUL,
+        pattern: SAFE_TEXT,
         description: 'Case-insensitive text in title or description',
       }),
     ),

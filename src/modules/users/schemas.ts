@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { paginationQuery } from '../../lib/pagination.js';
-import { NO_NUL, Timestamp } from '../../lib/schemas.js';
+import { SAFE_TEXT, Timestamp } from '../../lib/schemas.js';
 
 export const ROLES = ['user', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -35,7 +35,7 @@ export const Email = Type.String({
 export const Password = Type.String({
   minLength: 8,
   maxLength: 256,
-  pattern: NO_NUL,
+  pattern: SAFE_TEXT,
   description: '8 to 256 characters, any Unicode except NUL, compared exactly (every character counts)',
   examples: ['correct horse battery staple'],
 });
@@ -45,7 +45,7 @@ export const UserListQuery = Type.Object(
     role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('admin')])),
     is_active: Type.Optional(Type.Boolean()),
     q: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 200, pattern: NO_NUL, description: 'Text in the username or email' }),
+      Type.String({ minLength: 1, maxLength: 200, pattern: SAFE_TEXT, description: 'Text in the username or email' }),
     ),
     ...paginationQuery,
   },
