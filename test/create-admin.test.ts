@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -6,25 +5,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEmptyDatabase } from './helpers/db.js';
 import { httpClient } from './helpers/http.js';
-import { runServerToExit, startServerProcess } from './helpers/process.js';
+import { runServerToExit, runToExit, startServerProcess } from './helpers/process.js';
 
 const SCRIPT = path.resolve('dist/scripts/create-admin.js');
 
-function createAdmin(args: string[], env: Record<string, string>, stdin?: string) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [SCRIPT, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c) => {
-      stderr += c;
-    });
-    child.stdin.end(stdin ?? '');
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const createAdmin = (args: string[], env: Record<string, string>, stdin?: string) => runToExit(SCRIPT, args, env, stdin);
 
 const baseEnv = () => ({
   JWT_SECRET: randomBytes(32).toString('base64url'),

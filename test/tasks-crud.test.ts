@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAndLogin, setupTestApp, type TestContext } from './helpers/app.js';
-import type { HttpResponse } from './helpers/http.js';
+import type { HttpResponse, TaskBody } from './helpers/http.js';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -11,16 +11,7 @@ afterAll(() => ctx.close());
 type User = Awaited<ReturnType<typeof registerAndLogin>>;
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-interface Task {
-  id: number;
-  user_id: number;
-  title: string;
-  description: string | null;
-  status: string;
-  priority: string;
-  created_at: string;
-  updated_at: string;
-}
+type Task = TaskBody;
 
 const TASK_KEYS = ['created_at', 'description', 'id', 'priority', 'status', 'title', 'updated_at', 'user_id'];
 const MISSING_ID = 999_999_999;

@@ -1,20 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAndLogin, setupTestApp, type TestContext } from './helpers/app.js';
-import type { HttpResponse } from './helpers/http.js';
+import type { HttpResponse, TaskBody } from './helpers/http.js';
 
 let ctx: TestContext;
 type User = Awaited<ReturnType<typeof registerAndLogin>>;
 
-interface Task {
-  id: number;
-  user_id: number;
-  title: string;
-  description: string | null;
-  status: string;
-  priority: string;
-  created_at: string;
-  updated_at: string;
-}
+type Task = TaskBody;
 
 // The documented sort orders of the enums.
 const STATUSES = ['pending', 'in_progress', 'completed'];

@@ -44,3 +44,15 @@ export function httpClient(baseUrl: string) {
 }
 
 export type HttpClient = ReturnType<typeof httpClient>;
+
+/** A task as the API returns it. */
+export interface TaskBody {
+  id: number;
+  user_id: number;
+  title: string;
+  description: string | null;
+  status: string;
+  priority: string;
+  created_at: string;
+  updated_at: string;
+}

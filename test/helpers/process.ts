@@ -59,10 +59,16 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
   };
 }
 
-/** Runs the built server expecting it to exit by itself; resolves with its exit code and output. */
-export function runServerToExit(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export interface ExitResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a built script to its end, with `stdin` as its input; resolves with its exit code and output. */
+export function runToExit(script: string, args: string[], env: Record<string, string>, stdin = ''): Promise<ExitResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [SERVER_ENTRY], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'pipe' });
+    const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'pipe' });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => {
@@ -71,6 +77,10 @@ export function runServerToExit(env: Record<string, string>): Promise<{ code: nu
     child.stderr.on('data', (c) => {
       stderr += c;
     });
+    child.stdin.end(stdin);
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** Runs the built server expecting it to exit by itself (a configuration error, say). */
+export const runServerToExit = (env: Record<string, string>) => runToExit(SERVER_ENTRY, [], env);
