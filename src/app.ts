@@ -1,4 +1,5 @@
 import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -11,6 +12,13 @@ import auth from './plugins/auth.js';
 import db from './plugins/db.js';
 import docs from './plugins/docs.js';
 import errors from './plugins/errors.js';
+import health from './plugins/health.js';
+import httpCache from './plugins/http-cache.js';
+import maintenance from './plugins/maintenance.js';
+import metrics from './plugins/metrics.js';
+import observability, { requestId } from './plugins/observability.js';
+import rateLimit from './plugins/rate-limit.js';
+import redis from './plugins/redis.js';
 import validation from './plugins/validation.js';
 
 declare module 'fastify' {
@@ -41,22 +49,63 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
       ? { loggerInstance: options.loggerInstance }
       : { logger: { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } } }),
     bodyLimit: config.bodyLimitBytes,
+    genReqId: requestId,
+    requestIdLogLabel: 'request_id',
+    disableRequestLogging: true,
+    // A hop count is valid at run time (proxy-addr); the type omits it.
+    trustProxy: config.trustProxy as boolean | string[],
+    // Slow clients are cut off; idle keep-alive connections outlive a proxy's (nginx: 60 s).
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-    ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.headersTimeout = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);
 
   app.decorate('config', config);
   await app.register(fp(async () => {}, { name: 'config' }));
   await app.register(errors);
   await app.register(validation);
+  await app.register(helmet, {
+    // Swagger UI loads only its own scripts and styles; nothing inline runs. TLS ends at the proxy,
+    // so upgrading requests and HSTS are the proxy's to decide.
+    contentSecurityPolicy: {
+      useDefaults: true,
+      directives: {
+        'default-src': ["'self'"],
+        'script-src': ["'self'"],
+        'style-src': ["'self'", "'unsafe-inline'"],
+        'img-src': ["'self'", 'data:'],
+        'connect-src': ["'self'"],
+        'frame-ancestors': ["'none'"],
+        'upgrade-insecure-requests': null,
+      },
+    },
+    hsts: false,
+  });
   await app.register(cors, {
     origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
     credentials: false,
-    exposedHeaders: ['Location', 'WWW-Authenticate'],
+    exposedHeaders: [
+      'Location',
+      'ETag',
+      'Link',
+      'X-Total-Count',
+      'X-Request-Id',
+      'Retry-After',
+      'WWW-Authenticate',
+      'Idempotent-Replayed',
+    ],
   });
   await app.register(docs);
   await app.register(db);
+  await app.register(redis);
   await app.register(auth);
+  await app.register(observability);
+  await app.register(metrics);
+  await app.register(rateLimit);
+  await app.register(httpCache);
+  await app.register(health);
+  await app.register(maintenance);
 
   await app.register(
     async (api) => {

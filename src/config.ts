@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
 /**
@@ -27,6 +28,33 @@ export interface Config {
   bcryptCost: number;
   corsOrigins: string[] | '*';
   bodyLimitBytes: number;
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  dbStatementTimeoutMs: number;
+  dbConnectionTimeoutMs: number;
+  /** Unset: shared state (rate limits) lives in this process only. */
+  redisUrl: string | undefined;
+  redisKeyPrefix: string;
+  rateLimit: {
+    enabled: boolean;
+    windowMs: number;
+    /** Requests per window per user (per address when anonymous). */
+    max: number;
+    /** Requests per window per address on register, login and refresh. */
+    authMax: number;
+    /** Failed logins per window per account. */
+    loginFailureMax: number;
+    loginFailureWindowMs: number;
+  };
+  /** Fastify's trustProxy: false, a hop count, or the addresses/CIDRs of trusted proxies. */
+  trustProxy: boolean | number | string[];
+  statsCacheTtlMs: number;
+  metricsToken: string | undefined;
+  shutdownTimeoutMs: number;
+  workers: number;
+  /** Adds an X-Instance header naming this instance (for checking load balancing). */
+  instanceName: string | undefined;
   /** Created at start when no user has this username (FIRST_ADMIN_*). */
   firstAdmin: { username: string; email: string; password: string } | undefined;
 }
@@ -92,6 +120,53 @@ function postgresUrl(env: Env, name: string): string | undefined {
   return raw;
 }
 
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true;
+  if (['false', '0', 'no'].includes(raw.toLowerCase())) return false;
+  throw new ConfigError(`${name} must be true or false (got "${raw}")`);
+}
+
+function redisUrl(env: Env, name: string): string | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a redis:// or rediss:// URL`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError(`${name} must be a redis:// or rediss:// URL (got scheme "${url.protocol}")`);
+  }
+  return raw;
+}
+
+const ADDRESS_OR_CIDR = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+)(\/\d{1,3})?$/;
+
+function trustProxy(env: Env, name: string): Config['trustProxy'] {
+  const raw = read(env, name);
+  if (raw === undefined || raw === 'false') return false;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  const list = raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  for (const entry of list) {
+    if (!ADDRESS_OR_CIDR.test(entry)) {
+      throw new ConfigError(`${name} must be a hop count or a comma-separated list of proxy addresses or CIDRs (got "${entry}")`);
+    }
+  }
+  return list;
+}
+
+function workers(env: Env, name: string, cpus: number): number {
+  const raw = read(env, name);
+  if (raw === 'auto') return cpus;
+  return int(env, name, 1, 1, 256);
+}
+
 function firstAdmin(env: Env): Config['firstAdmin'] {
   const names = ['FIRST_ADMIN_USERNAME', 'FIRST_ADMIN_EMAIL', 'FIRST_ADMIN_PASSWORD'];
   const values = names.map((n) => env[n]);
@@ -150,6 +225,27 @@ export function loadConfig(env: Env = process.env): Config {
     bcryptCost,
     corsOrigins: origins(env, 'CORS_ORIGINS'),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
+    headersTimeoutMs: int(env, 'HEADERS_TIMEOUT_MS', 10_000, 1000, 600_000),
+    keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 75_000, 1000, 600_000),
+    dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 5_000, 100, 600_000),
+    dbConnectionTimeoutMs: int(env, 'DB_CONNECTION_TIMEOUT_MS', 3_000, 100, 60_000),
+    redisUrl: redisUrl(env, 'REDIS_URL'),
+    redisKeyPrefix: read(env, 'REDIS_KEY_PREFIX') ?? 'task-api:',
+    rateLimit: {
+      enabled: bool(env, 'RATE_LIMIT_ENABLED', true),
+      windowMs: int(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 86_400_000),
+      max: int(env, 'RATE_LIMIT_MAX', 600, 1, 1_000_000),
+      authMax: int(env, 'RATE_LIMIT_AUTH_MAX', 30, 1, 1_000_000),
+      loginFailureMax: int(env, 'LOGIN_FAILURE_MAX', 10, 1, 1_000_000),
+      loginFailureWindowMs: int(env, 'LOGIN_FAILURE_WINDOW_MS', 300_000, 1000, 86_400_000),
+    },
+    trustProxy: trustProxy(env, 'TRUST_PROXY'),
+    statsCacheTtlMs: int(env, 'STATS_CACHE_TTL_MS', 5_000, 0, 3_600_000),
+    metricsToken: read(env, 'METRICS_TOKEN'),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    workers: workers(env, 'WORKERS', availableParallelism()),
+    instanceName: read(env, 'INSTANCE_NAME'),
     firstAdmin: firstAdmin(env),
   };
 }

@@ -15,6 +15,10 @@ const types = {
 export interface PoolOptions {
   max: number;
   applicationName?: string;
+  /** Server-side limit on one statement. */
+  statementTimeoutMs?: number;
+  /** How long to wait for a connection (from the pool or a new one) before failing. */
+  connectionTimeoutMs?: number;
 }
 
 export function createPool(connectionString: string, options: PoolOptions): pg.Pool {
@@ -24,7 +28,11 @@ export function createPool(connectionString: string, options: PoolOptions): pg.P
     types,
     application_name: options.applicationName ?? 'task-api',
     idleTimeoutMillis: 30_000,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
+    statement_timeout: options.statementTimeoutMs ?? 30_000,
+    // Client-side bound too: a server that stops answering (network cut) cannot hang a request.
+    query_timeout: (options.statementTimeoutMs ?? 30_000) + 2_000,
+    keepAlive: true,
   });
 }
 

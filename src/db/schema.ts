@@ -5,8 +5,11 @@ import {
   check,
   customType,
   index,
+  integer,
+  jsonb,
   pgEnum,
   pgTable,
+  primaryKey,
   text,
   timestamp,
   uniqueIndex,
@@ -59,6 +62,8 @@ export const tasks = pgTable(
     // Internal (not in the API's task object): when the task last became completed, for statistics.
     // Kept by the tasks_completed_at trigger (migration 0003).
     completedAt: timestamp('completed_at', { withTimezone: true, mode: 'date' }),
+    // Internal: bumped by a trigger on every change; the task's ETag, and what If-Match compares.
+    version: integer('version').notNull().default(1),
     ...timestamps,
   },
   (t) => [
@@ -104,6 +109,22 @@ export const refreshTokens = pgTable(
     usedAt: timestamp('used_at', { withTimezone: true, mode: 'date' }),
   },
   (t) => [uniqueIndex('refresh_tokens_token_hash_key').on(t.tokenHash), index('refresh_tokens_session_id_idx').on(t.sessionId)],
+);
+
+/** Responses of POST /tasks kept for 24 hours per (user, Idempotency-Key), for replaying retries. */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    requestHash: bytea('request_hash').notNull(),
+    responseStatus: integer('response_status').notNull(),
+    responseBody: jsonb('response_body').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.key] }), index('idempotency_keys_created_at_idx').on(t.createdAt)],
 );
 
 export type UserRow = typeof users.$inferSelect;

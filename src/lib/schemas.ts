@@ -29,6 +29,7 @@ const STATUS_DESCRIPTIONS: Record<number, string> = {
   403: 'Authenticated, but not allowed',
   404: 'Not found',
   409: 'Conflicts with the current state',
+  412: 'If-Match does not name the current version',
   413: 'Body too large',
   415: 'Unsupported content type',
   422: 'Validation failed; `errors` names each field',

@@ -17,9 +17,9 @@ declare module 'fastify' {
     accessTokens: AccessTokens;
     usersRepository: UsersRepository;
     authRepository: AuthRepository;
-    /** onRequest hook: a valid, unrevoked token of an active user, or 401 (before the body is even read). */
+    /** preParsing hook: a valid, unrevoked token of an active user, or 401 (after rate limiting, before the body is read). */
     authenticate: (request: FastifyRequest) => Promise<void>;
-    /** onRequest hook: authenticate, then require the role (read from the database), or 403. */
+    /** preParsing hook: authenticate, then require the role (read from the database), or 403. */
     requireRole: (role: Role) => (request: FastifyRequest) => Promise<void>;
   }
   interface FastifyRequest {

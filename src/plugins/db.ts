@@ -11,7 +11,11 @@ declare module 'fastify' {
 }
 
 async function db(app: FastifyInstance) {
-  const pool = createPool(app.config.databaseUrl as string, { max: app.config.dbPoolMax });
+  const pool = createPool(app.config.databaseUrl as string, {
+    max: app.config.dbPoolMax,
+    statementTimeoutMs: app.config.dbStatementTimeoutMs,
+    connectionTimeoutMs: app.config.dbConnectionTimeoutMs,
+  });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', (err) => app.log.warn({ err: { message: err.message } }, 'idle database connection lost'));
   app.decorate('pool', pool);

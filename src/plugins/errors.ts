@@ -48,6 +48,34 @@ const PASS_THROUGH = new Map<string, number>([
   ['FST_ERR_CTP_INVALID_JSON_BODY', 400],
 ]);
 
+/**
+ * The database is down, restarting, overloaded or too slow: 503 with Retry-After, never a 500 or a
+ * hang (connection and statement timeouts bound the wait). Drizzle wraps driver errors in `cause`.
+ */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '57014',
+]);
+const UNAVAILABLE_MESSAGES =
+  /timeout exceeded when trying to connect|Connection terminated|Query read timeout|Client has encountered a connection error/;
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e = error as { code?: string; message?: string; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
+    if ((e.code && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08'))) || UNAVAILABLE_MESSAGES.test(e.message ?? ''))
+      return true;
+    e = e.cause as typeof e;
+  }
+  return false;
+}
+
 /** PostgreSQL errors caused by the input, not by us: answered as 422 rather than 500. */
 const INPUT_SQLSTATES = new Set(['22P05', '22021', '22001', '22003', '22007', '22008']);
 
@@ -69,7 +97,14 @@ function handleError(error: FastifyError & { validationContext?: string }, reque
   if (error instanceof SyntaxError || (error.statusCode === 400 && error.code?.startsWith('FST_'))) {
     return sendProblem(reply, 400, 'Malformed request body: not valid JSON');
   }
-  const sqlState = (error as { code?: string }).code;
+  if (isDatabaseUnavailable(error)) {
+    request.log.warn(
+      { err: { message: error.message, code: (error.cause as { code?: string } | undefined)?.code ?? error.code } },
+      'database unavailable',
+    );
+    return sendProblem(reply, 503, 'The database is unavailable; retry shortly', { headers: { 'retry-after': '5' } });
+  }
+  const sqlState = ((error.cause as { code?: string } | undefined) ?? (error as { code?: string })).code;
   if (sqlState && INPUT_SQLSTATES.has(sqlState)) {
     return sendProblem(reply, 422, 'A value could not be stored: it is out of range or contains characters that are not allowed');
   }

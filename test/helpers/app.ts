@@ -5,9 +5,19 @@ import { type AppConfig, loadConfig } from '../../src/config.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { type HttpClient, httpClient } from './http.js';
 
+/**
+ * Test configuration: fast bcrypt, fresh secrets, and (unless a test asks for them) no rate limits
+ * and no statistics cache, so suites that make many requests measure what they mean to.
+ */
 export function testConfig(databaseUrl: string, overrides: Partial<AppConfig> = {}): AppConfig {
   return {
-    ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', BCRYPT_COST: '4' }),
+    ...loadConfig({
+      NODE_ENV: 'test',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+      BCRYPT_COST: '4',
+      RATE_LIMIT_ENABLED: 'false',
+      STATS_CACHE_TTL_MS: '0',
+    }),
     databaseUrl,
     jwtSecret: randomBytes(32).toString('base64url'),
     passwordPepper: randomBytes(32).toString('base64url'),

@@ -85,6 +85,15 @@ export function createAuthRepository(db: Database) {
         .where(and(eq(authSessions.id, sessionId), isNull(authSessions.revokedAt)));
     },
 
+    /** Deletes logins that expired more than a day ago (with their refresh tokens, by cascade). */
+    async pruneExpiredSessions(): Promise<number> {
+      const deleted = await db
+        .delete(authSessions)
+        .where(sql`${authSessions.expiresAt} < now() - interval '1 day'`)
+        .returning({ id: authSessions.id });
+      return deleted.length;
+    },
+
     /** Revokes every session of a user except `keep` (used when the password changes). */
     async revokeOtherSessions(userId: number, keep: string | undefined, reason: string): Promise<void> {
       await db

@@ -1,6 +1,8 @@
 import formbody from '@fastify/formbody';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { AppError } from '../../lib/errors.js';
 import { BEARER_SECURITY, problemResponses } from '../../lib/schemas.js';
 import { User } from '../users/schemas.js';
 import { LoginBody, LoginResponse, RefreshBody, RegisterBody, TokenPair } from './schemas.js';
@@ -8,7 +10,29 @@ import { createAuthService } from './service.js';
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
+interface LimitState {
+  isAllowed: boolean;
+  remaining?: number;
+  ttlInSeconds?: number;
+}
+type Limiter = (request: FastifyRequest, options?: { increment?: boolean }) => Promise<LimitState>;
+
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const limits = app.config.rateLimit;
+  // Register, login and refresh: a budget per client address (X-Forwarded-For only from TRUST_PROXY).
+  const perAddress = {
+    rateLimit: { max: limits.authMax, timeWindow: limits.windowMs, keyGenerator: (r: FastifyRequest) => `auth:${r.ip}` },
+  };
+  // Failed logins per account, whoever tries: slows guessing one password; the window is short, so
+  // the real user is never locked out for long.
+  const failedLogins = app.hasDecorator('createRateLimit')
+    ? (app.createRateLimit({
+        max: limits.loginFailureMax,
+        timeWindow: limits.loginFailureWindowMs,
+        keyGenerator: (r) => `login-failed:${(r.body as { username: string }).username.toLowerCase()}`,
+      }) as unknown as Limiter)
+    : undefined;
+
   const service = createAuthService({
     users: app.usersRepository,
     auth: app.authRepository,
@@ -20,6 +44,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/auth/register',
     {
+      config: perAddress,
       schema: {
         tags: ['auth'],
         summary: 'Create an account',
@@ -41,6 +66,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     login.post(
       '/auth/login',
       {
+        config: perAddress,
         schema: {
           tags: ['auth'],
           summary: 'Log in',
@@ -49,12 +75,23 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
             'Unknown user, wrong password and deactivated account all answer the same 401.',
           consumes: ['application/json', 'application/x-www-form-urlencoded'],
           body: LoginBody,
-          response: { 200: LoginResponse, ...problemResponses(400, 401, 413, 415, 422) },
+          response: { 200: LoginResponse, ...problemResponses(400, 401, 413, 415, 422, 429) },
         },
       },
       async (request, reply) => {
-        const result = await service.login(request.body.username, request.body.password);
-        return reply.headers(NO_STORE).send(result);
+        const state = await failedLogins?.(request, { increment: false });
+        if (state && !state.isAllowed && state.remaining === 0) {
+          throw new AppError(429, 'Too many failed logins for this account; retry later', {
+            headers: { 'retry-after': String(state.ttlInSeconds ?? 1) },
+          });
+        }
+        try {
+          const result = await service.login(request.body.username, request.body.password);
+          return reply.headers(NO_STORE).send(result);
+        } catch (err) {
+          if (err instanceof AppError && err.statusCode === 401) await failedLogins?.(request);
+          throw err;
+        }
       },
     );
   });
@@ -62,6 +99,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/auth/refresh',
     {
+      config: perAddress,
       schema: {
         tags: ['auth'],
         summary: 'Exchange a refresh token for a new token pair',
@@ -76,7 +114,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/auth/logout',
     {
-      onRequest: app.authenticate,
+      preParsing: app.authenticate,
       schema: {
         tags: ['auth'],
         summary: 'Log out',

@@ -1,6 +1,6 @@
 import { and, asc, count, desc, eq, ilike, inArray, or, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
-import { tasks } from '../../db/schema.js';
+import { idempotencyKeys, tasks } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
 import type { Task, TaskCreate, TaskPriority, TaskSortKey, TaskStatus, TaskUpdate } from './schemas.js';
 
@@ -15,6 +15,16 @@ const taskColumns = {
   created_at: tasks.createdAt,
   updated_at: tasks.updatedAt,
 };
+
+/** A task and its version (the ETag), which the API body does not show. */
+export type TaskRecord = Task & { version: number };
+const recordColumns = { ...taskColumns, version: tasks.version };
+
+export type IdempotentCreate =
+  | { kind: 'created'; task: TaskRecord }
+  | { kind: 'replay'; status: number; body: unknown }
+  | { kind: 'mismatch' }
+  | { kind: 'in_progress' };
 
 const sortColumns = {
   created_at: tasks.createdAt,
@@ -43,19 +53,68 @@ const byId = (id: number, scope: Scope): SQL | undefined =>
   and(eq(tasks.id, id), scope.ownerId === undefined ? undefined : eq(tasks.userId, scope.ownerId));
 
 export function createTasksRepository(db: Database) {
+  const findRecord = async (id: number, scope: Scope): Promise<TaskRecord | undefined> => {
+    const [task] = await db.select(recordColumns).from(tasks).where(byId(id, scope));
+    return task;
+  };
+
   return {
-    async insert(ownerId: number, input: TaskCreate): Promise<Task> {
+    async insert(ownerId: number, input: TaskCreate): Promise<TaskRecord> {
       const [task] = await db
         .insert(tasks)
         .values({ userId: ownerId, ...input })
-        .returning(taskColumns);
-      return task as Task;
+        .returning(recordColumns);
+      return task as TaskRecord;
     },
 
-    async findById(id: number, scope: Scope): Promise<Task | undefined> {
-      const [task] = await db.select(taskColumns).from(tasks).where(byId(id, scope));
-      return task;
+    /**
+     * Creates a task under an Idempotency-Key, atomically: the task and the stored response commit
+     * together, so a retry finds either nothing (and creates) or the response (and replays it). A
+     * transaction-scoped advisory lock on (user, key) turns a concurrent duplicate into 'in_progress'.
+     */
+    async insertIdempotent(ownerId: number, input: TaskCreate, key: string, requestHash: Buffer): Promise<IdempotentCreate> {
+      return db.transaction(async (tx) => {
+        const [lock] = await tx
+          .execute<{ locked: boolean }>(
+            sql`SELECT pg_try_advisory_xact_lock(hashtextextended(${`${ownerId}:${key}`}, 0)) AS locked`,
+          )
+          .then((r) => r.rows);
+        if (!lock?.locked) return { kind: 'in_progress' } as const;
+        const [stored] = await tx
+          .select({
+            requestHash: idempotencyKeys.requestHash,
+            status: idempotencyKeys.responseStatus,
+            body: idempotencyKeys.responseBody,
+          })
+          .from(idempotencyKeys)
+          .where(
+            and(
+              eq(idempotencyKeys.userId, ownerId),
+              eq(idempotencyKeys.key, key),
+              sql`${idempotencyKeys.createdAt} > now() - interval '24 hours'`,
+            ),
+          );
+        if (stored) {
+          return stored.requestHash.equals(requestHash)
+            ? ({ kind: 'replay', status: stored.status, body: stored.body } as const)
+            : ({ kind: 'mismatch' } as const);
+        }
+        const [task] = await tx
+          .insert(tasks)
+          .values({ userId: ownerId, ...input })
+          .returning(recordColumns);
+        const record = task as TaskRecord;
+        const { version: _, ...body } = record;
+        const row = { requestHash, responseStatus: 201, responseBody: body, createdAt: sql`now()` };
+        await tx
+          .insert(idempotencyKeys)
+          .values({ userId: ownerId, key, ...row })
+          .onConflictDoUpdate({ target: [idempotencyKeys.userId, idempotencyKeys.key], set: row });
+        return { kind: 'created', task: record } as const;
+      });
     },
+
+    findById: findRecord,
 
     /** One page and the total in one statement; the total comes from a window over the same filter. */
     async list(filter: TaskFilter): Promise<{ items: Task[]; total: number }> {
@@ -81,14 +140,36 @@ export function createTasksRepository(db: Database) {
       return { items: rows.map(({ total: _, ...task }) => task), total: rows[0]?.total ?? 0 };
     },
 
-    async update(id: number, scope: Scope, changes: TaskUpdate): Promise<Task | undefined> {
-      const [task] = await db.update(tasks).set(changes).where(byId(id, scope)).returning(taskColumns);
-      return task;
+    /**
+     * Changes a task; with `version`, only if the task is still at that version (If-Match), decided
+     * in the UPDATE itself so two writers with the same tag cannot both win.
+     */
+    async update(id: number, scope: Scope, changes: TaskUpdate, version?: number): Promise<TaskRecord | 'stale' | undefined> {
+      const [task] = await db
+        .update(tasks)
+        .set(changes)
+        .where(and(byId(id, scope), version === undefined ? undefined : eq(tasks.version, version)))
+        .returning(recordColumns);
+      if (task || version === undefined) return task;
+      return (await findRecord(id, scope)) ? 'stale' : undefined;
     },
 
-    async delete(id: number, scope: Scope): Promise<boolean> {
-      const deleted = await db.delete(tasks).where(byId(id, scope)).returning({ id: tasks.id });
-      return deleted.length > 0;
+    async delete(id: number, scope: Scope, version?: number): Promise<boolean | 'stale'> {
+      const deleted = await db
+        .delete(tasks)
+        .where(and(byId(id, scope), version === undefined ? undefined : eq(tasks.version, version)))
+        .returning({ id: tasks.id });
+      if (deleted.length > 0 || version === undefined) return deleted.length > 0;
+      return (await findRecord(id, scope)) ? 'stale' : false;
+    },
+
+    /** Drops stored Idempotency-Key responses older than 24 hours. */
+    async pruneIdempotencyKeys(): Promise<number> {
+      const deleted = await db
+        .delete(idempotencyKeys)
+        .where(sql`${idempotencyKeys.createdAt} < now() - interval '24 hours'`)
+        .returning({ key: idempotencyKeys.key });
+      return deleted.length;
     },
   };
 }

@@ -1,14 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { taskEtag } from '../../lib/etag.js';
 import { paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
 import { createTasksRepository } from './repository.js';
-import { Task, TaskCreateBody, TaskListQuery, TaskUpdateBody } from './schemas.js';
+import { ConditionalHeaders, CreateHeaders, Task, TaskCreateBody, TaskListQuery, TaskUpdateBody } from './schemas.js';
 import { createTasksService } from './service.js';
 
 const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const service = createTasksService(createTasksRepository(app.db));
-  app.addHook('onRequest', app.authenticate);
+  app.addHook('preParsing', app.authenticate);
   const common = { tags: ['tasks'], security: BEARER_SECURITY };
 
   app.post(
@@ -17,14 +18,29 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         ...common,
         summary: 'Create a task',
-        description: 'The task belongs to the caller. Any field other than title, description, status and priority is refused.',
+        description:
+          'The task belongs to the caller. Any field other than title, description, status and priority is refused. ' +
+          'With an `Idempotency-Key`, the response is kept for 24 hours and replayed (with `Idempotent-Replayed: true`) ' +
+          'for a retry with the same key and body, so a retried create never makes a second task; the same key with another ' +
+          'body is a 422, and a retry while the first request is still running is a 409.',
+        headers: CreateHeaders,
         body: TaskCreateBody,
-        response: { 201: Task, ...problemResponses(400, 401, 413, 415, 422) },
+        response: { 201: Task, ...problemResponses(400, 401, 409, 413, 415, 422) },
       },
     },
     async (request, reply) => {
-      const task = await service.create(request.currentUser, request.body);
-      return reply.code(201).header('location', `/api/v1/tasks/${task.id}`).send(task);
+      const outcome = await service.create(request.currentUser, request.body, request.headers['idempotency-key']);
+      if (outcome.replayed) {
+        const replayed = outcome.body as Task;
+        return reply
+          .code(outcome.status as 201)
+          .headers({ location: `/api/v1/tasks/${replayed.id}`, 'idempotent-replayed': 'true' })
+          .send(replayed);
+      }
+      return reply
+        .code(201)
+        .headers({ location: `/api/v1/tasks/${outcome.task.id}`, etag: taskEtag(outcome.task) })
+        .send(outcome.task);
     },
   );
 
@@ -56,28 +72,39 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         ...common,
         summary: 'Get a task',
-        description: "Another user's task is a 404, exactly like a task that does not exist.",
+        description:
+          "Another user's task is a 404, exactly like a task that does not exist. The ETag can be sent back in If-None-Match (304 when unchanged) or If-Match (on PUT, PATCH and DELETE).",
         params: IdParams,
         response: { 200: Task, ...problemResponses(401, 404, 422) },
       },
     },
-    async (request) => service.get(request.currentUser, request.params.id),
+    async (request, reply) => {
+      const task = await service.get(request.currentUser, request.params.id);
+      return reply.header('etag', taskEtag(task)).send(task);
+    },
   );
 
   const updateSchema = (summary: string) => ({
     ...common,
     summary,
-    description: 'Changes the fields sent (at least one) and keeps the others. A task can never change owner.',
+    description:
+      'Changes the fields sent (at least one) and keeps the others. A task can never change owner. ' +
+      'With If-Match, only if the task still has that ETag (412 otherwise, and nothing changes).',
     params: IdParams,
+    headers: ConditionalHeaders,
     body: TaskUpdateBody,
-    response: { 200: Task, ...problemResponses(400, 401, 404, 413, 415, 422) },
+    response: { 200: Task, ...problemResponses(400, 401, 404, 412, 413, 415, 422) },
   });
-  app.put('/tasks/:id', { schema: updateSchema('Update a task') }, async (request) =>
-    service.update(request.currentUser, request.params.id, request.body),
-  );
-  app.patch('/tasks/:id', { schema: updateSchema('Update a task (same as PUT)') }, async (request) =>
-    service.update(request.currentUser, request.params.id, request.body),
-  );
+  for (const method of ['put', 'patch'] as const) {
+    app[method](
+      '/tasks/:id',
+      { schema: updateSchema(method === 'put' ? 'Update a task' : 'Update a task (same as PUT)') },
+      async (request, reply) => {
+        const task = await service.update(request.currentUser, request.params.id, request.body, request.headers['if-match']);
+        return reply.header('etag', taskEtag(task)).send(task);
+      },
+    );
+  }
 
   app.delete(
     '/tasks/:id',
@@ -85,12 +112,14 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         ...common,
         summary: 'Delete a task',
+        description: 'With If-Match, only if the task still has that ETag (412 otherwise).',
         params: IdParams,
-        response: { 204: Type.Null({ description: 'Deleted' }), ...problemResponses(401, 404, 422) },
+        headers: ConditionalHeaders,
+        response: { 204: Type.Null({ description: 'Deleted' }), ...problemResponses(401, 404, 412, 422) },
       },
     },
     async (request, reply) => {
-      await service.remove(request.currentUser, request.params.id);
+      await service.remove(request.currentUser, request.params.id, request.headers['if-match']);
       return reply.code(204).send(null);
     },
   );

@@ -91,3 +91,18 @@ export const TaskListQuery = Type.Object(
   { additionalProperties: false },
 );
 export type TaskListQuery = Static<typeof TaskListQuery>;
+
+export const CreateHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: '^[\\x21-\\x7E]+$',
+      description: 'Any client-chosen string (1 to 255 visible ASCII characters), unique per intended create',
+    }),
+  ),
+});
+
+export const ConditionalHeaders = Type.Object({
+  'if-match': Type.Optional(Type.String({ maxLength: 1024, description: 'The ETag of the task as last read, or *' })),
+});

@@ -1,18 +1,50 @@
-import { forbidden, notFound } from '../../lib/errors.js';
+import { createHash } from 'node:crypto';
+import { AppError, conflict, forbidden, notFound } from '../../lib/errors.js';
+import { expectedVersion } from '../../lib/etag.js';
 import type { CurrentUser } from '../../plugins/auth.js';
-import type { Scope, TasksRepository } from './repository.js';
-import type { Task, TaskCreate, TaskListQuery, TaskPriority, TaskSortKey, TaskStatus, TaskUpdate } from './schemas.js';
+import type { Scope, TaskRecord, TasksRepository } from './repository.js';
+import type { TaskCreate, TaskListQuery, TaskPriority, TaskSortKey, TaskStatus, TaskUpdate } from './schemas.js';
 
 // One answer for "does not exist" and "not yours": nothing tells a user that an id is taken.
 const TASK_NOT_FOUND = 'Task not found';
 
 const scopeOf = (user: CurrentUser): Scope => (user.role === 'admin' ? {} : { ownerId: user.id });
 
-export function createTasksService(repository: TasksRepository) {
-  return {
-    create: (user: CurrentUser, input: TaskCreate) => repository.insert(user.id, input),
+const preconditionFailed = () =>
+  new AppError(412, 'The task has changed since the ETag in If-Match was read; fetch it again and retry');
 
-    async get(user: CurrentUser, id: number): Promise<Task> {
+/** The same JSON body, whatever the order of its keys, hashes the same. */
+function bodyHash(body: object): Buffer {
+  const canonical = JSON.stringify(body, Object.keys(body).sort());
+  return createHash('sha256').update(canonical).digest();
+}
+
+export type CreateOutcome = { task: TaskRecord; replayed: false } | { body: unknown; status: number; replayed: true };
+
+export function createTasksService(repository: TasksRepository) {
+  /** Applies If-Match: 'any' only requires the task to exist; -1 (no tag for this task) can only fail. */
+  const versionFor = (ifMatch: string | undefined, id: number) => {
+    const expected = expectedVersion(ifMatch, id);
+    return expected === 'any' ? undefined : expected;
+  };
+
+  return {
+    async create(user: CurrentUser, input: TaskCreate, idempotencyKey?: string): Promise<CreateOutcome> {
+      if (idempotencyKey === undefined) return { task: await repository.insert(user.id, input), replayed: false };
+      const outcome = await repository.insertIdempotent(user.id, input, idempotencyKey, bodyHash(input));
+      switch (outcome.kind) {
+        case 'created':
+          return { task: outcome.task, replayed: false };
+        case 'replay':
+          return { body: outcome.body, status: outcome.status, replayed: true };
+        case 'mismatch':
+          throw new AppError(422, 'This Idempotency-Key was already used with a different request body');
+        case 'in_progress':
+          throw conflict('A request with this Idempotency-Key is still in progress; retry shortly');
+      }
+    },
+
+    async get(user: CurrentUser, id: number): Promise<TaskRecord> {
       const task = await repository.findById(id, scopeOf(user));
       if (!task) throw notFound(TASK_NOT_FOUND);
       return task;
@@ -35,14 +67,17 @@ export function createTasksService(repository: TasksRepository) {
       });
     },
 
-    async update(user: CurrentUser, id: number, changes: TaskUpdate): Promise<Task> {
-      const task = await repository.update(id, scopeOf(user), changes);
+    async update(user: CurrentUser, id: number, changes: TaskUpdate, ifMatch?: string): Promise<TaskRecord> {
+      const task = await repository.update(id, scopeOf(user), changes, versionFor(ifMatch, id));
+      if (task === 'stale') throw preconditionFailed();
       if (!task) throw notFound(TASK_NOT_FOUND);
       return task;
     },
 
-    async remove(user: CurrentUser, id: number): Promise<void> {
-      if (!(await repository.delete(id, scopeOf(user)))) throw notFound(TASK_NOT_FOUND);
+    async remove(user: CurrentUser, id: number, ifMatch?: string): Promise<void> {
+      const deleted = await repository.delete(id, scopeOf(user), versionFor(ifMatch, id));
+      if (deleted === 'stale') throw preconditionFailed();
+      if (!deleted) throw notFound(TASK_NOT_FOUND);
     },
   };
 }

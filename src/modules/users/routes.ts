@@ -13,7 +13,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/users/me',
     {
-      onRequest: app.authenticate,
+      preParsing: app.authenticate,
       schema: { ...common, summary: 'The current user', response: { 200: User, ...problemResponses(401) } },
     },
     async (request) => {
@@ -25,7 +25,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch(
     '/users/me',
     {
-      onRequest: app.authenticate,
+      preParsing: app.authenticate,
       schema: {
         ...common,
         summary: 'Change my email or password',
@@ -42,7 +42,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/users',
     {
-      onRequest: adminOnly,
+      preParsing: adminOnly,
       schema: {
         ...common,
         summary: 'List users (admins)',
@@ -64,7 +64,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/users/:id',
     {
-      onRequest: adminOnly,
+      preParsing: adminOnly,
       schema: {
         ...common,
         summary: 'Get a user (admins)',
@@ -78,7 +78,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch(
     '/users/:id',
     {
-      onRequest: adminOnly,
+      preParsing: adminOnly,
       schema: {
         ...common,
         summary: 'Change a user’s role or activity (admins)',

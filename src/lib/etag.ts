@@ -1,0 +1,29 @@
+import { createHash } from 'node:crypto';
+
+/** A task's entity tag: its id and version, strong (any change bumps the version). */
+export const taskEtag = (task: { id: number; version: number }) => `"${task.id}.${task.version}"`;
+
+/** A strong tag over a representation's bytes. */
+export const contentEtag = (payload: string | Buffer) => `"${createHash('sha1').update(payload).digest('base64url')}"`;
+
+/**
+ * Reads If-Match for one task (RFC 9110 §13.1.1, strong comparison):
+ * undefined when absent, 'any' for `*`, otherwise the version named for this task, or -1 when no
+ * listed tag names it (a precondition that can only fail).
+ */
+export function expectedVersion(ifMatch: string | undefined, taskId: number): number | 'any' | undefined {
+  if (ifMatch === undefined) return undefined;
+  if (ifMatch.trim() === '*') return 'any';
+  for (const tag of ifMatch.split(',')) {
+    const match = /^"(\d+)\.(\d+)"$/.exec(tag.trim());
+    if (match && Number(match[1]) === taskId) return Number(match[2]);
+  }
+  return -1;
+}
+
+/** If-None-Match (weak comparison): does any listed tag, or `*`, match the current one? */
+export function noneMatch(ifNoneMatch: string | undefined, current: string): boolean {
+  if (ifNoneMatch === undefined) return false;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+  return ifNoneMatch.split(',').some((tag) => tag.trim() === '*' || opaque(tag) === opaque(current));
+}

@@ -1,0 +1,99 @@
+import cluster from 'node:cluster';
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { unauthorized } from '../lib/errors.js';
+
+export const METRICS_REQUEST = 'task-api:metrics-request';
+export const METRICS_RESPONSE = 'task-api:metrics-response';
+
+/** With several workers, the primary gathers every worker's figures (see cluster.ts). */
+function clusterMetrics(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const id = `${process.pid}-${Date.now()}-${Math.random()}`;
+    const timer = setTimeout(() => {
+      process.off('message', onMessage);
+      reject(new Error('the primary did not answer with metrics'));
+    }, 5_000);
+    const onMessage = (message: { type?: string; id?: string; metrics?: string; error?: string }) => {
+      if (message?.type !== METRICS_RESPONSE || message.id !== id) return;
+      clearTimeout(timer);
+      process.off('message', onMessage);
+      if (message.error !== undefined) reject(new Error(message.error));
+      else resolve(message.metrics ?? '');
+    };
+    process.on('message', onMessage);
+    process.send?.({ type: METRICS_REQUEST, id });
+  });
+}
+
+function tokenMatches(request: FastifyRequest, expected: string): boolean {
+  const presented = Buffer.from(/^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '');
+  const wanted = Buffer.from(expected);
+  return presented.length === wanted.length && timingSafeEqual(presented, wanted);
+}
+
+/** Prometheus metrics: requests by route and status, their durations, the database pool, the process. */
+async function metrics(app: FastifyInstance) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const labelNames = ['method', 'route', 'status_code'] as const;
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered',
+    labelNames,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time to answer HTTP requests',
+    labelNames,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const pool = app.pool;
+  new Gauge({
+    name: 'db_pool_connections',
+    help: 'Database pool connections by state',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.set({ state: 'total' }, pool.totalCount);
+      this.set({ state: 'idle' }, pool.idleCount);
+      this.set({ state: 'waiting' }, pool.waitingCount);
+    },
+  });
+  if (cluster.isWorker) AggregatorRegistry.setRegistries([registry]);
+
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = {
+      method: request.method,
+      route: request.routeOptions.url ?? '(unmatched)',
+      status_code: String(reply.statusCode),
+    };
+    requests.inc(labels);
+    duration.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  app.get(
+    '/metrics',
+    {
+      config: { rateLimit: false },
+      schema: {
+        tags: ['ops'],
+        summary: 'Prometheus metrics',
+        description:
+          'Requires `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set. With several workers, figures cover all of them.',
+      },
+    },
+    async (request, reply) => {
+      const token = app.config.metricsToken;
+      if (token && !tokenMatches(request, token)) throw unauthorized('A valid metrics token is required');
+      const body = cluster.isWorker && process.send ? await clusterMetrics() : await registry.metrics();
+      return reply.header('content-type', registry.contentType).header('cache-control', 'no-store').send(body);
+    },
+  );
+}
+
+export default fp(metrics, { name: 'metrics', dependencies: ['db'] });

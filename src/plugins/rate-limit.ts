@@ -1,0 +1,89 @@
+import rateLimit from '@fastify/rate-limit';
+import LocalStore from '@fastify/rate-limit/store/LocalStore.js';
+import RedisStore from '@fastify/rate-limit/store/RedisStore.js';
+import type { RateLimitStore, StoreCallback } from '@fastify/rate-limit/store/types.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Redis } from 'ioredis';
+import { AppError } from '../lib/errors.js';
+
+const BEARER = /^Bearer (\S+)$/i;
+
+/**
+ * Counts in Redis while it answers, so every instance shares one budget; in this process's memory
+ * when Redis is not configured or not reachable, so requests keep being served (per-instance limits).
+ */
+function fallbackStore(redis: Redis | undefined, prefix: string, onFallback: (err: Error) => void) {
+  return class FallbackStore implements RateLimitStore {
+    private readonly shared: RateLimitStore | undefined;
+    private readonly local: RateLimitStore;
+
+    constructor(
+      params: { continueExceeding?: boolean; exponentialBackoff?: boolean },
+      shared?: RateLimitStore,
+      local?: RateLimitStore,
+    ) {
+      const continueExceeding = params.continueExceeding ?? false;
+      const exponentialBackoff = params.exponentialBackoff ?? false;
+      this.local = local ?? new LocalStore(continueExceeding, exponentialBackoff, 10_000);
+      this.shared = shared ?? (redis ? new RedisStore(continueExceeding, exponentialBackoff, redis, `${prefix}rl:`) : undefined);
+    }
+
+    private run(method: 'incr' | 'read', key: string, cb: StoreCallback, timeWindow: number, max: number) {
+      if (!this.shared || redis?.status !== 'ready') return this.local[method](key, cb, timeWindow, max);
+      this.shared[method](
+        key,
+        (err, result) => {
+          if (!err) return cb(null, result);
+          onFallback(err);
+          this.local[method](key, cb, timeWindow, max);
+        },
+        timeWindow,
+        max,
+      );
+    }
+
+    incr(key: string, cb: StoreCallback, timeWindow: number, max: number) {
+      this.run('incr', key, cb, timeWindow, max);
+    }
+
+    read(key: string, cb: StoreCallback, timeWindow: number, max: number) {
+      this.run('read', key, cb, timeWindow, max);
+    }
+
+    child(routeOptions: unknown): RateLimitStore {
+      return new FallbackStore(routeOptions as object, this.shared?.child(routeOptions), this.local.child(routeOptions));
+    }
+  };
+}
+
+/**
+ * Budgets: every route per user (by the token's subject; per address when anonymous); the
+ * authentication routes per address; failed logins per account (see the login route).
+ * X-Forwarded-For counts only when TRUST_PROXY names the proxy (request.ip follows Fastify's trustProxy).
+ */
+async function rateLimitPlugin(app: FastifyInstance) {
+  const { rateLimit: limits, redisKeyPrefix } = app.config;
+  if (!limits.enabled) return;
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'onRequest',
+    max: limits.max,
+    timeWindow: limits.windowMs,
+    enableDraftSpec: true,
+    store: fallbackStore(app.redis, redisKeyPrefix, (err) =>
+      app.log.warn({ err: { message: err.message } }, 'rate limit store unreachable: counting in memory'),
+    ) as never,
+    keyGenerator: (request: FastifyRequest) => {
+      const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
+      const subject = token ? app.accessTokens.verify(token)?.sub : undefined;
+      return subject ? `user:${subject}` : `ip:${request.ip}`;
+    },
+    errorResponseBuilder: (_request, context) =>
+      new AppError(429, `Too many requests: retry in ${context.after}`, {
+        headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
+      }),
+  });
+}
+
+export default fp(rateLimitPlugin, { name: 'rate-limit', dependencies: ['config', 'redis', 'auth'] });
