@@ -1,9 +1,26 @@
-import { pino } from 'pino';
+import { createRequire } from 'node:module';
+import { type LoggerOptions, pino } from 'pino';
 import { REDACTED_PATHS } from './app.js';
-import type { LogLevel } from './config.js';
+import type { Config } from './config.js';
 
-export function createLogger(level: LogLevel) {
-  return pino({ level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
+/** pino-pretty is a development dependency: readable logs in a development terminal when it is installed. */
+function prettyTransport(config: Pick<Config, 'nodeEnv'>): LoggerOptions['transport'] {
+  if (config.nodeEnv !== 'development' || !process.stdout.isTTY) return undefined;
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty');
+    return { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } };
+  } catch {
+    return undefined;
+  }
+}
+
+export function createLogger(config: Pick<Config, 'logLevel' | 'nodeEnv'>) {
+  const transport = prettyTransport(config);
+  return pino({
+    level: config.logLevel,
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    ...(transport ? { transport } : {}),
+  });
 }
 
 /** Adapts pino to the small interface the database helpers log through. */

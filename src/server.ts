@@ -1,19 +1,18 @@
-import closeWithGrace from 'close-with-grace';
+import cluster from 'node:cluster';
 import { config as loadDotenv } from 'dotenv';
-import { buildApp } from './app.js';
+import { runPrimary } from './cluster.js';
 import { ConfigError, loadConfig } from './config.js';
 import { openDatabaseTarget } from './db/connect.js';
 import { runMigrations } from './db/migrate.js';
+import { createDatabase, createPool } from './db/pool.js';
 import { createLogger, plainLog } from './logger.js';
 import { ensureAdminAccount } from './modules/users/admin-account.js';
 import { resolveSecrets } from './secrets.js';
+import { serve } from './serve.js';
 
-/** The process: configuration, database, migrations, the listening app and shutdown on signals. */
-async function main() {
-  loadDotenv({ quiet: true });
-  let config: ReturnType<typeof loadConfig>;
+function loadConfigOrExit() {
   try {
-    config = loadConfig();
+    return loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(`task-api: invalid configuration: ${err.message}`);
@@ -21,25 +20,46 @@ async function main() {
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+}
+
+/** The process: configuration, database, migrations, first admin, then one server or a cluster of workers. */
+async function main() {
+  loadDotenv({ quiet: true });
+  const config = loadConfigOrExit();
+  const logger = createLogger(config);
   const appConfig = await resolveSecrets(config, (msg) => logger.warn(msg));
-  const database = await openDatabaseTarget(appConfig, plainLog(logger));
 
-  let app: Awaited<ReturnType<typeof buildApp>> | undefined;
-  closeWithGrace({ delay: 10_000, logger }, async ({ err, signal }) => {
-    if (err) logger.error({ err }, 'shutting down after an unexpected error');
-    else logger.info({ signal }, 'shutting down');
-    await app?.close();
-    await database.stop();
-  });
-
-  await runMigrations(database.url);
-  app = await buildApp({ ...appConfig, databaseUrl: database.url }, { loggerInstance: logger });
-  if (appConfig.firstAdmin) {
-    const { action, user } = await ensureAdminAccount(app.db, appConfig, appConfig.firstAdmin, { promote: false });
-    if (action === 'created') logger.info({ username: user.username, id: user.id }, 'created the first admin from FIRST_ADMIN_*');
+  // A worker gets a ready database from its primary.
+  if (cluster.isWorker) {
+    await serve(appConfig, logger);
+    return;
   }
-  await app.listen({ host: appConfig.host, port: appConfig.port });
+
+  const database = await openDatabaseTarget(appConfig, plainLog(logger));
+  try {
+    await runMigrations(database.url);
+    if (appConfig.firstAdmin) {
+      const pool = createPool(database.url, { max: 1 });
+      try {
+        const { action, user } = await ensureAdminAccount(createDatabase(pool), appConfig, appConfig.firstAdmin, {
+          promote: false,
+        });
+        if (action === 'created')
+          logger.info({ username: user.username, id: user.id }, 'created the first admin from FIRST_ADMIN_*');
+      } finally {
+        await pool.end();
+      }
+    }
+  } catch (err) {
+    await database.stop();
+    throw err;
+  }
+
+  if (appConfig.workers > 1) {
+    runPrimary(appConfig, database, logger);
+    return;
+  }
+  await serve({ ...appConfig, databaseUrl: database.url }, logger, database.stop);
 }
 
 main().catch((err) => {

@@ -17,6 +17,8 @@ export interface EmbeddedPostgres {
 export interface EmbeddedOptions {
   dir: string;
   database?: string;
+  /** A fixed port (tests that restart the server); a free one otherwise. */
+  port?: number;
   /** Throw the cluster away on stop (tests). */
   ephemeral?: boolean;
   /**
@@ -135,7 +137,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   } else if (serverPid !== undefined) {
     await rm(path.join(dir, 'postmaster.pid'), { force: true });
   }
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const server = new EmbeddedPostgresServer({
     databaseDir: dir,
     user: 'postgres',

@@ -64,7 +64,11 @@ async function metrics(app: FastifyInstance) {
       this.set({ state: 'waiting' }, pool.waitingCount);
     },
   });
-  if (cluster.isWorker) AggregatorRegistry.setRegistries([registry]);
+  if (cluster.isWorker) {
+    // Constructing one installs prom-client's listener that answers the primary's aggregation requests.
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([registry]);
+  }
 
   app.addHook('onResponse', async (request, reply) => {
     const labels = {

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
@@ -16,7 +17,9 @@ export function requestId(req: IncomingMessage): string {
  * the request id is echoed in X-Request-Id. Headers and bodies are never logged.
  */
 async function observability(app: FastifyInstance) {
-  const instance = app.config.instanceName;
+  // Each worker of a cluster names itself apart, so load balancing can be seen from outside.
+  const name = app.config.instanceName;
+  const instance = name && cluster.isWorker ? `${name}-w${cluster.worker?.id}` : name;
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (instance) reply.header('x-instance', instance);

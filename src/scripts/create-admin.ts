@@ -48,7 +48,7 @@ try {
 } catch (err) {
   fail(err instanceof ConfigError ? `invalid configuration: ${err.message}` : String(err), 1);
 }
-const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+const logger = createLogger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
 const appConfig = await resolveSecrets(config, (m) => logger.warn(m));
 const target = await openDatabaseTarget(appConfig, plainLog(logger), { attach: true });
 const pool = createPool(target.url, { max: 2, applicationName: 'task-api-create-admin' });

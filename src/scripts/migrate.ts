@@ -7,7 +7,7 @@ import { createLogger, plainLog } from '../logger.js';
 /** `npm run migrate`: applies pending migrations to DATABASE_URL (or the embedded database) and exits. */
 loadDotenv({ quiet: true });
 const config = loadConfig();
-const logger = createLogger(config.logLevel);
+const logger = createLogger(config);
 const database = await openDatabaseTarget(config, plainLog(logger));
 try {
   await runMigrations(database.url);

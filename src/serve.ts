@@ -1,0 +1,47 @@
+import cluster from 'node:cluster';
+import closeWithGrace from 'close-with-grace';
+import type { FastifyBaseLogger } from 'fastify';
+import { buildApp } from './app.js';
+import type { AppConfig } from './config.js';
+
+export const SHUTDOWN_MESSAGE = 'task-api:shutdown';
+
+/**
+ * Builds and runs the app until a signal (or, in a worker, the primary) asks it to stop: /readyz
+ * turns 503 at once, requests in flight finish, connections and pools close, then `cleanup` runs.
+ * Exits 0, or 1 when the shutdown outlasts SHUTDOWN_TIMEOUT_MS.
+ */
+export async function serve(config: AppConfig, logger: FastifyBaseLogger, cleanup: () => Promise<void> = async () => {}) {
+  const app = await buildApp(config, { loggerInstance: logger });
+  const worker = cluster.isWorker;
+  const shutdown = closeWithGrace(
+    {
+      delay: config.shutdownTimeoutMs,
+      logger,
+      // A worker stops when its primary says so; the primary handles the signals for all of them.
+      ...(worker ? { skip: ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'] as closeWithGrace.Signals[] } : {}),
+    },
+    async ({ err, signal }) => {
+      if (err) logger.error({ err }, 'shutting down after an unexpected error');
+      else logger.info({ signal }, 'shutting down');
+      app.lifecycle.shuttingDown = true;
+      await app.close();
+      await cleanup();
+    },
+  );
+  if (worker) {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      shutdown.close();
+    };
+    process.on('message', (message: { type?: string }) => {
+      if (message?.type === SHUTDOWN_MESSAGE) stop();
+    });
+    process.on('disconnect', stop);
+  }
+  await app.listen({ host: config.host, port: config.port });
+  return app;
+}
