@@ -27,6 +27,12 @@ const Readiness = Type.Object({
 /** Liveness (the process answers) and readiness (its dependencies answer, and it is not shutting down). */
 async function health(app: FastifyInstance) {
   app.decorate('lifecycle', { shuttingDown: false });
+  // Responses finishing during shutdown close their keep-alive connection, so closing the server
+  // waits for requests in flight and not for idle clients to time out.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (app.lifecycle.shuttingDown) reply.header('connection', 'close');
+    return payload;
+  });
   const ops = { tags: ['ops'], security: [] };
 
   app.get(
