@@ -11,7 +11,7 @@ import usersRoutes from './modules/users/routes.js';
 import auth from './plugins/auth.js';
 import db from './plugins/db.js';
 import docs from './plugins/docs.js';
-import errors from './plugins/errors.js';
+import errors, { clientErrorHandler } from './plugins/errors.js';
 import health from './plugins/health.js';
 import httpCache from './plugins/http-cache.js';
 import maintenance from './plugins/maintenance.js';
@@ -52,6 +52,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     genReqId: requestId,
     requestIdLogLabel: 'request_id',
     disableRequestLogging: true,
+    clientErrorHandler,
     // A hop count is valid at run time (proxy-addr); the type omits it.
     trustProxy: config.trustProxy as boolean | string[],
     // Slow clients are cut off; idle keep-alive connections outlive a proxy's (nginx: 60 s).

@@ -8,6 +8,8 @@ import { type HttpClient, httpClient } from './http.js';
 /**
  * Test configuration: fast bcrypt, fresh secrets, and (unless a test asks for them) no rate limits
  * and no statistics cache, so suites that make many requests measure what they mean to.
+ * With TEST_REDIS_URL set (CI's second run) every app uses Redis, under a prefix of its own: the
+ * whole suite then runs in the Redis configuration, as the first run does in the in-memory one.
  */
 export function testConfig(databaseUrl: string, overrides: Partial<AppConfig> = {}): AppConfig {
   return {
@@ -19,6 +21,8 @@ export function testConfig(databaseUrl: string, overrides: Partial<AppConfig> = 
       STATS_CACHE_TTL_MS: '0',
     }),
     databaseUrl,
+    redisUrl: process.env.TEST_REDIS_URL,
+    redisKeyPrefix: `task-api-test:${randomBytes(4).toString('hex')}:`,
     jwtSecret: randomBytes(32).toString('base64url'),
     passwordPepper: randomBytes(32).toString('base64url'),
     ...overrides,
