@@ -61,6 +61,11 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.server.headersTimeout = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);
+  // Node checks those timeouts every 30 s by default: check often enough that they mean what they say.
+  (app.server as { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.min(
+    1_000,
+    app.server.headersTimeout / 2,
+  );
 
   app.decorate('config', config);
   await app.register(fp(async () => {}, { name: 'config' }));
