@@ -14,7 +14,9 @@ async function httpCache(app: FastifyInstance) {
     if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return payload;
     let etag = reply.getHeader('etag') as string | undefined;
     if (!etag) {
-      etag = contentEtag(payload);
+      // A page is its items and its paging headers: a new total changes the tag even if the items do not.
+      const paging = `${reply.getHeader('x-total-count') ?? ''}\n${reply.getHeader('link') ?? ''}`;
+      etag = contentEtag(Buffer.concat([Buffer.from(payload), Buffer.from(paging)]));
       reply.header('etag', etag);
     }
     if (noneMatch(request.headers['if-none-match'], etag)) {

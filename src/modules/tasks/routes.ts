@@ -34,7 +34,12 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const replayed = outcome.body as Task;
         return reply
           .code(outcome.status as 201)
-          .headers({ location: `/api/v1/tasks/${replayed.id}`, 'idempotent-replayed': 'true' })
+          .headers({
+            location: `/api/v1/tasks/${replayed.id}`,
+            'idempotent-replayed': 'true',
+            // The stored body is the task as created, at version 1.
+            etag: taskEtag({ id: replayed.id, version: 1 }),
+          })
           .send(replayed);
       }
       return reply
