@@ -102,13 +102,13 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
       'Idempotent-Replayed',
     ],
   });
-  await app.register(docs);
   await app.register(db);
   await app.register(redis);
   await app.register(auth);
   await app.register(observability);
   await app.register(metrics);
   await app.register(rateLimit);
+  await app.register(docs);
   await app.register(httpCache);
   await app.register(health);
   await app.register(maintenance);
@@ -122,5 +122,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     },
     { prefix: '/api/v1' },
   );
+  // Unknown paths spend the same budget as known ones.
+  app.setNotFoundHandler(app.hasDecorator('rateLimit') ? { preHandler: app.rateLimit() } : {}, app.notFoundHandler);
   return app;
 }

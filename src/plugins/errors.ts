@@ -160,7 +160,8 @@ async function errors(app: FastifyInstance) {
   // JSON is the only body type (the login route adds forms for itself): text/plain is a 415.
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler(handleError);
-  app.setNotFoundHandler((request, reply) => {
+  // Installed by buildApp once every plugin is registered, so it can carry the rate limit too.
+  app.decorate('notFoundHandler', (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '/';
     const allowed = (['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const).filter((m) => routes.find(m, path));
     if (allowed.length > 0) {
@@ -168,6 +169,13 @@ async function errors(app: FastifyInstance) {
     }
     return sendProblem(reply, 404, 'Not found');
   });
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** 404, or 405 with Allow when the path exists under other methods. */
+    notFoundHandler: (request: FastifyRequest, reply: FastifyReply) => FastifyReply;
+  }
 }
 
 export default fp(errors, { name: 'errors' });

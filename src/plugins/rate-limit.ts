@@ -14,6 +14,9 @@ const BEARER = /^Bearer (\S+)$/i;
  * when Redis is not configured or not reachable, so requests keep being served (per-instance limits).
  */
 function fallbackStore(redis: Redis | undefined, prefix: string, onFallback: (err: Error) => void) {
+  // Routes with the same groupId count in one store: the library would give each route its own.
+  const groups = new Map<string, RateLimitStore>();
+
   return class FallbackStore implements RateLimitStore {
     private readonly shared: RateLimitStore | undefined;
     private readonly local: RateLimitStore;
@@ -51,8 +54,18 @@ function fallbackStore(redis: Redis | undefined, prefix: string, onFallback: (er
       this.run('read', key, cb, timeWindow, max);
     }
 
-    child(routeOptions: unknown): RateLimitStore {
-      return new FallbackStore(routeOptions as object, this.shared?.child(routeOptions), this.local.child(routeOptions));
+    child(routeOptions: { groupId?: string; continueExceeding?: boolean; exponentialBackoff?: boolean }): RateLimitStore {
+      const group = routeOptions.groupId;
+      if (group === undefined) {
+        return new FallbackStore(routeOptions, this.shared?.child(routeOptions), this.local.child(routeOptions));
+      }
+      let store = groups.get(group);
+      if (!store) {
+        const shared = redis ? new RedisStore(false, false, redis, `${prefix}rl:group:${group}:`) : undefined;
+        store = new FallbackStore(routeOptions, shared, new LocalStore(false, false, 10_000));
+        groups.set(group, store);
+      }
+      return store;
     }
   };
 }

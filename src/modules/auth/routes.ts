@@ -12,6 +12,7 @@ const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
 interface LimitState {
   isAllowed: boolean;
+  isExceeded?: boolean;
   remaining?: number;
   ttlInSeconds?: number;
 }
@@ -19,17 +20,28 @@ type Limiter = (request: FastifyRequest, options?: { increment?: boolean }) => P
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const limits = app.config.rateLimit;
-  // Register, login and refresh: a budget per client address (X-Forwarded-For only from TRUST_PROXY).
+  const limiting = app.hasDecorator('createRateLimit');
+  // Register, login and refresh share one budget per client address (X-Forwarded-For only from
+  // TRUST_PROXY), in place of the general one: the group makes the three routes one counter.
   const perAddress = {
-    rateLimit: { max: limits.authMax, timeWindow: limits.windowMs, keyGenerator: (r: FastifyRequest) => `auth:${r.ip}` },
+    rateLimit: {
+      max: limits.authMax,
+      timeWindow: limits.windowMs,
+      keyGenerator: (r: FastifyRequest) => `auth:${r.ip}`,
+      groupId: 'auth',
+    },
   };
-  // Failed logins per account, whoever tries: slows guessing one password; the window is short, so
-  // the real user is never locked out for long.
-  const failedLogins = app.hasDecorator('createRateLimit')
+  // Failed logins per account, whichever identifier (username or email) names it: slows guessing one
+  // password; the window is short, so the real user is never locked out for long.
+  const failedLogins = limiting
     ? (app.createRateLimit({
         max: limits.loginFailureMax,
         timeWindow: limits.loginFailureWindowMs,
-        keyGenerator: (r) => `login-failed:${(r.body as { username: string }).username.toLowerCase()}`,
+        keyGenerator: async (r) => {
+          const login = (r.body as { username: string }).username;
+          const account = await app.usersRepository.findByLogin(login);
+          return account ? `login-failed:user:${account.id}` : `login-failed:name:${login.toLowerCase()}`;
+        },
       }) as unknown as Limiter)
     : undefined;
 
