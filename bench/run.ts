@@ -1,0 +1,484 @@
+/**
+ * `npm run bench`: task-api against a bare baseline, in one run, on one machine.
+ *
+ *   npm run bench                      every scenario, 10 s each, 1,000 users × 100 tasks
+ *   npm run bench -- --quick           2 s each (CI runs this to keep the harness working)
+ *   npm run bench -- --tasks 1000000   also the scale check: 100,000 tasks, then 1,000,000
+ *
+ * PostgreSQL: BENCH_DATABASE_URL (a server where a scratch database may be created) or an embedded
+ * one. On Linux with taskset, the servers under test run on CPU 0; this process (autocannon) and an
+ * embedded PostgreSQL on CPU 1. Results: a table on the terminal and JSON under bench/results/.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../src/db/embedded.js';
+import { runMigrations } from '../src/db/migrate.js';
+import { createPasswordHasher } from '../src/modules/auth/passwords.js';
+import { seed } from './seed.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const SERVER = path.join(ROOT, 'dist/server.js');
+const BASELINE = path.join(ROOT, 'bench/baseline.ts');
+const PASSWORD = 'bench-password-1';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    tasks: { type: 'string', default: '100000' },
+    users: { type: 'string', default: '1000' },
+    duration: { type: 'string' },
+    connections: { type: 'string', default: '50' },
+    'bcrypt-cost': { type: 'string', default: '10' },
+  },
+});
+const users = Number(args.users);
+const totalTasks = Number(args.tasks);
+const duration = Number(args.duration ?? (args.quick ? 2 : 10));
+const connections = Number(args.connections);
+const bcryptCost = Number(args['bcrypt-cost']);
+
+// Pin this process (and the embedded PostgreSQL it starts) to CPU 1; servers under test go to CPU 0.
+const hasTaskset = os.platform() === 'linux' && os.availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
+if (hasTaskset && !process.env.TASK_API_BENCH_PINNED) {
+  const child = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, TASK_API_BENCH_PINNED: '1' },
+  });
+  child.on('exit', (code) => process.exit(code ?? 1));
+} else {
+  await main();
+}
+
+interface Row {
+  scenario: string;
+  requests_per_sec: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  non_2xx: number;
+  server_rss_mb: number | null;
+  ratio: number | null;
+  ratio_to: string | null;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Time until the server answers at all (any HTTP status: the baseline answers 401 without a token). */
+async function waitForHttp(url: string, timeoutMs = 30_000): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    try {
+      await fetch(url);
+      return performance.now() - started;
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() - started > timeoutMs) throw new Error(`${url} did not answer in ${timeoutMs} ms`);
+    await sleep(20);
+  }
+}
+
+interface Proc {
+  child: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+async function startProcess(
+  command: string[],
+  env: Record<string, string>,
+  readyPath: string,
+): Promise<Proc & { startMs: number }> {
+  const port = await freePort();
+  const [bin, ...rest] = hasTaskset ? ['taskset', '-c', '0', ...command] : command;
+  const child = spawn(bin as string, rest, {
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const startMs = await waitForHttp(`http://127.0.0.1:${port}${readyPath}`).catch((err) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
+  return {
+    child,
+    port,
+    startMs,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+async function rssMb(pid: number | undefined): Promise<number | null> {
+  if (!pid) return null;
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+    return kb ? Math.round(kb / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+type RequestFactory = () => { method: string; path: string; headers: Record<string, string>; body?: string };
+
+async function load(port: number, make: RequestFactory, seconds = duration) {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections,
+    duration: seconds,
+    requests: [{ setupRequest: (req) => ({ ...req, ...make() }) as typeof req }],
+  });
+  return {
+    requests_per_sec: Math.round(result.requests.average),
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non_2xx: result.non2xx,
+  };
+}
+
+/** Raw bcrypt verifications per second at the same cost, with the same thread pool, in a fresh process. */
+function rawBcryptRate(hash: string, pepper: string, seconds: number): number {
+  const script = `
+    import { createHmac } from 'node:crypto';
+    import { verify } from '@node-rs/bcrypt';
+    const input = createHmac('sha256', ${JSON.stringify(pepper)}).update(${JSON.stringify(PASSWORD)}).digest('base64');
+    const until = Date.now() + ${seconds * 1000};
+    let done = 0;
+    const lanes = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    await Promise.all(Array.from({ length: lanes }, async () => { while (Date.now() < until) { await verify(input, ${JSON.stringify(hash)}); done++; } }));
+    console.log(done / ${seconds});`;
+  const command = [process.execPath, '--input-type=module', '-e', script];
+  const out = execFileSync(
+    hasTaskset ? 'taskset' : (command[0] as string),
+    hasTaskset ? ['-c', '0', ...command] : command.slice(1),
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    },
+  );
+  return Math.round(Number(out.trim()));
+}
+
+function printTable(rows: Row[]) {
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'RSS MB', 'ratio'];
+  const lines = rows.map((r) => [
+    r.scenario,
+    String(r.requests_per_sec),
+    String(r.p50_ms),
+    String(r.p99_ms),
+    String(r.errors),
+    String(r.non_2xx),
+    r.server_rss_mb === null ? '-' : String(r.server_rss_mb),
+    r.ratio === null ? '' : `${r.ratio.toFixed(2)}× ${r.ratio_to}`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
+  const fmt = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number))).join('  ');
+  console.log(fmt(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const l of lines) console.log(fmt(l));
+}
+
+async function main() {
+  const started = new Date();
+  const secret = randomBytes(32).toString('base64url');
+  const pepper = randomBytes(32).toString('base64url');
+  const tmp = path.join(os.tmpdir(), `task-api-bench-${randomBytes(4).toString('hex')}`);
+  await mkdir(tmp, { recursive: true, mode: 0o755 });
+
+  // The database: a scratch database on BENCH_DATABASE_URL's server, or an embedded server.
+  const quiet = { info: () => {}, debug: () => {}, warn: (m: string) => console.warn(m) };
+  const external = process.env.BENCH_DATABASE_URL;
+  const embedded = external ? undefined : await startEmbeddedPostgres({ dir: path.join(tmp, 'pg'), ephemeral: true, log: quiet });
+  const adminUrl = external ?? (embedded?.adminUrl as string);
+  const dbName = `task_api_bench_${randomBytes(3).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const dbUrlObj = new URL(adminUrl);
+  dbUrlObj.pathname = `/${dbName}`;
+  const databaseUrl = dbUrlObj.toString();
+
+  const procs: Proc[] = [];
+  try {
+    await runMigrations(databaseUrl);
+    const hash = await createPasswordHasher({ cost: bcryptCost, pepper }).hash(PASSWORD);
+    const firstSize = Math.min(totalTasks, 100_000);
+    console.log(`seeding ${users} users and ${firstSize} tasks…`);
+    const seedStarted = performance.now();
+    await seed(databaseUrl, { users, tasksPerUser: Math.max(1, Math.round(firstSize / users)), hash });
+    console.log(`seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
+
+    const serverEnv = {
+      NODE_ENV: 'production',
+      DATABASE_URL: databaseUrl,
+      JWT_SECRET: secret,
+      PASSWORD_PEPPER: pepper,
+      WORKERS: '1',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_ENABLED: 'false',
+      STATS_CACHE_TTL_MS: '0',
+      BCRYPT_COST: String(bcryptCost),
+      HOST: '127.0.0.1',
+    };
+    const server = await startProcess([process.execPath, SERVER], serverEnv, '/healthz');
+    procs.push(server);
+    const baseline = await startProcess(
+      [process.execPath, '--import', 'tsx', BASELINE],
+      { DATABASE_URL: databaseUrl, JWT_SECRET: secret },
+      '/api/v1/tasks',
+    );
+    procs.push(baseline);
+
+    // A few users' tokens, and ids of their tasks.
+    const api = `http://127.0.0.1:${server.port}/api/v1`;
+    const login = async (username: string) => {
+      const res = await fetch(`${api}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username, password: PASSWORD }),
+      });
+      if (!res.ok) throw new Error(`login ${username}: ${res.status}`);
+      return ((await res.json()) as { access_token: string }).access_token;
+    };
+    const benchUsers = [2, 3, 4, 5, 6].map((n) => `bench_user_${n}`);
+    const tokens = await Promise.all(benchUsers.map(login));
+    const adminToken = await login('bench_user_1');
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    const idsByToken = await Promise.all(
+      benchUsers.map(async (u) =>
+        (
+          await client.query<{ id: string }>(
+            'SELECT t.id FROM tasks t JOIN users u ON u.id = t.user_id WHERE u.username = $1 LIMIT 100',
+            [u],
+          )
+        ).rows.map((r) => Number(r.id)),
+      ),
+    );
+    await client.end();
+
+    const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)] as T;
+    const asUser = () => {
+      const i = Math.floor(Math.random() * tokens.length);
+      return { token: tokens[i] as string, ids: idsByToken[i] as number[] };
+    };
+    const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+    const json = { 'content-type': 'application/json' };
+
+    const rows: Row[] = [];
+    const run = async (scenario: string, port: number, make: RequestFactory, pid?: number, seconds?: number) => {
+      process.stdout.write(`${scenario}… `);
+      const figures = await load(port, make, seconds);
+      const row: Row = { scenario, ...figures, server_rss_mb: await rssMb(pid), ratio: null, ratio_to: null };
+      rows.push(row);
+      console.log(`${row.requests_per_sec} req/s, p99 ${row.p99_ms} ms`);
+      return row;
+    };
+    // taskset execs the command: the pid is the server's own.
+    const serverPid = server.child.pid;
+
+    // Warm both servers up (JIT, pools, caches) before measuring.
+    await load(baseline.port, () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }), 1);
+    await load(server.port, () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }), 1);
+
+    const base = await run('baseline GET /tasks', baseline.port, () => ({
+      method: 'GET',
+      path: '/api/v1/tasks',
+      headers: auth(asUser().token),
+    }));
+    const list = await run(
+      'GET /tasks',
+      server.port,
+      () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }),
+      serverPid,
+    );
+    await run(
+      'GET /tasks?status&sort',
+      server.port,
+      () => ({
+        method: 'GET',
+        path: '/api/v1/tasks?status=pending,in_progress&sort=-priority&limit=20',
+        headers: auth(asUser().token),
+      }),
+      serverPid,
+    );
+    await run(
+      'GET /tasks/{id}',
+      server.port,
+      () => {
+        const u = asUser();
+        return { method: 'GET', path: `/api/v1/tasks/${pick(u.ids)}`, headers: auth(u.token) };
+      },
+      serverPid,
+    );
+    await run(
+      'POST /tasks',
+      server.port,
+      () => ({
+        method: 'POST',
+        path: '/api/v1/tasks',
+        headers: { ...auth(asUser().token), ...json },
+        body: JSON.stringify({ title: 'Benchmark task', description: 'Created under load', priority: 'high' }),
+      }),
+      serverPid,
+    );
+    await run(
+      'PUT /tasks/{id}',
+      server.port,
+      () => {
+        const u = asUser();
+        return {
+          method: 'PUT',
+          path: `/api/v1/tasks/${pick(u.ids)}`,
+          headers: { ...auth(u.token), ...json },
+          body: JSON.stringify({ status: pick(['pending', 'in_progress', 'completed']) }),
+        };
+      },
+      serverPid,
+    );
+    await run(
+      'GET /tasks/admin/stats',
+      server.port,
+      () => ({ method: 'GET', path: '/api/v1/tasks/admin/stats', headers: auth(adminToken) }),
+      serverPid,
+    );
+    const loginRow = await run(
+      'POST /auth/login',
+      server.port,
+      () => ({
+        method: 'POST',
+        path: '/api/v1/auth/login',
+        headers: json,
+        body: JSON.stringify({ username: pick(benchUsers), password: PASSWORD }),
+      }),
+      serverPid,
+    );
+
+    for (const row of rows) {
+      if (row === base || row === loginRow) continue;
+      row.ratio = row.requests_per_sec / base.requests_per_sec;
+      row.ratio_to = 'baseline';
+    }
+    const bcryptRate = rawBcryptRate(hash, pepper, Math.max(2, Math.min(duration, 5)));
+    loginRow.ratio = loginRow.requests_per_sec / bcryptRate;
+    loginRow.ratio_to = `raw bcrypt (${bcryptRate}/s)`;
+
+    // Scale: the same list and uncached statistics at 1,000,000 tasks.
+    let scale: Record<string, number> | undefined;
+    if (totalTasks > firstSize) {
+      console.log(`adding tasks up to ${totalTasks}…`);
+      const topUp = performance.now();
+      await seed(databaseUrl, { users, tasksPerUser: Math.round(totalTasks / users), hash, topUpOnly: true });
+      console.log(`seeded in ${((performance.now() - topUp) / 1000).toFixed(1)} s`);
+      const bigList = await run(
+        `GET /tasks @ ${totalTasks}`,
+        server.port,
+        () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }),
+        serverPid,
+      );
+      const bigStats = await run(
+        `GET /tasks/admin/stats @ ${totalTasks}`,
+        server.port,
+        () => ({
+          method: 'GET',
+          path: '/api/v1/tasks/admin/stats',
+          headers: auth(adminToken),
+        }),
+        serverPid,
+      );
+      bigList.ratio = bigList.p50_ms / list.p50_ms;
+      bigList.ratio_to = `p50 of GET /tasks @ ${firstSize}`;
+      scale = {
+        list_p50_ratio: bigList.p50_ms / list.p50_ms,
+        list_p99_ratio: bigList.p99_ms / list.p99_ms,
+        stats_p99_ms: bigStats.p99_ms,
+      };
+    }
+
+    // Start-up to first answer, with an initialised embedded database.
+    const startupDir = path.join(tmp, 'startup');
+    await mkdir(startupDir, { recursive: true, mode: 0o755 });
+    const startupEnv = {
+      DATA_DIR: startupDir,
+      LOG_LEVEL: 'warn',
+      JWT_SECRET: secret,
+      PASSWORD_PEPPER: pepper,
+      BCRYPT_COST: String(bcryptCost),
+    };
+    const first = await startProcess([process.execPath, SERVER], startupEnv, '/healthz');
+    await first.stop();
+    const second = await startProcess([process.execPath, SERVER], startupEnv, '/healthz');
+    await second.stop();
+
+    console.log();
+    printTable(rows);
+    console.log();
+    console.log(
+      `start-up to first answer: ${Math.round(first.startMs)} ms (initialising the embedded database), ${Math.round(second.startMs)} ms (initialised)`,
+    );
+    if (scale)
+      console.log(
+        `scale: GET /tasks p50 at ${totalTasks} is ${scale.list_p50_ratio?.toFixed(2)}× its p50 at ${firstSize}; uncached stats p99 ${scale.stats_p99_ms} ms`,
+      );
+
+    const result = {
+      date: started.toISOString(),
+      machine: {
+        cpus: os.availableParallelism(),
+        cpu: os.cpus()[0]?.model,
+        memory_gb: Math.round(os.totalmem() / 2 ** 30),
+        node: process.version,
+        pinned: hasTaskset,
+      },
+      settings: {
+        users,
+        tasks: totalTasks,
+        duration_s: duration,
+        connections,
+        bcrypt_cost: bcryptCost,
+        database: external ? 'BENCH_DATABASE_URL' : 'embedded',
+      },
+      rows,
+      startup_ms: { initialising: Math.round(first.startMs), initialised: Math.round(second.startMs) },
+      raw_bcrypt_per_sec: bcryptRate,
+      scale,
+    };
+    const file = path.join(
+      ROOT,
+      'bench/results',
+      `${started.toISOString().replace(/[:.]/g, '-')}${args.quick ? '-quick' : ''}.json`,
+    );
+    await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`results: ${path.relative(ROOT, file)}`);
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+    await admin.end();
+    await embedded?.stop();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

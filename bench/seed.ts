@@ -1,0 +1,47 @@
+import pg from 'pg';
+
+export interface SeedOptions {
+  users: number;
+  tasksPerUser: number;
+  /** The bcrypt hash every bench user gets (one password for all). */
+  hash: string;
+  /** Only add tasks so that each user has `tasksPerUser` (the users exist already). */
+  topUpOnly?: boolean;
+}
+
+/**
+ * Bulk SQL: users bench_user_1 … bench_user_N (the first an admin), each with tasks of every status
+ * and priority, created over the past weeks. One statement per table, then ANALYZE.
+ */
+export async function seed(databaseUrl: string, options: SeedOptions): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    if (!options.topUpOnly) {
+      await client.query(
+        `INSERT INTO users (username, email, hashed_password)
+         SELECT 'bench_user_' || g, 'bench_user_' || g || '@example.com', $1 FROM generate_series(1, $2::int) g`,
+        [options.hash, options.users],
+      );
+      await client.query("UPDATE users SET role = 'admin' WHERE username = 'bench_user_1'");
+    }
+    await client.query(
+      `INSERT INTO tasks (user_id, title, description, status, priority, created_at, updated_at)
+       SELECT u.id,
+              'Task ' || g || ' of ' || u.username,
+              CASE WHEN g % 4 = 0 THEN NULL ELSE 'Details for task ' || g || ': ' || md5(u.id || '-' || g) END,
+              (ARRAY['pending', 'in_progress', 'completed'])[1 + g % 3]::task_status,
+              (ARRAY['low', 'medium', 'high'])[1 + (g / 3) % 3]::task_priority,
+              now() - make_interval(mins => (g * 7)::int),
+              now() - make_interval(mins => (g * 7)::int)
+       FROM users u
+       CROSS JOIN LATERAL generate_series(
+         (SELECT count(*) FROM tasks t WHERE t.user_id = u.id) + 1, $1::int) g
+       WHERE u.username LIKE 'bench\\_user\\_%'`,
+      [options.tasksPerUser],
+    );
+    await client.query('ANALYZE');
+  } finally {
+    await client.end();
+  }
+}
