@@ -60,6 +60,9 @@ if (hasTaskset && !process.env.TASK_API_BENCH_PINNED) {
 
 interface Row {
   scenario: string;
+  /** Busy share of CPU 0 (the server under test) and CPU 1 (load generator and PostgreSQL) during the run. */
+  cpu0_busy: number | null;
+  cpu1_busy: number | null;
   requests_per_sec: number;
   p50_ms: number;
   p99_ms: number;
@@ -141,6 +144,24 @@ async function rssMb(pid: number | undefined): Promise<number | null> {
   }
 }
 
+/** Busy and total jiffies per CPU, from /proc/stat (Linux). */
+async function cpuTimes(): Promise<Array<{ busy: number; total: number }> | null> {
+  try {
+    const stat = await readFile('/proc/stat', 'utf8');
+    return stat
+      .split('\n')
+      .filter((l) => /^cpu\d+ /.test(l))
+      .map((l) => {
+        const f = l.trim().split(/\s+/).slice(1).map(Number);
+        const total = f.reduce((a, b) => a + b, 0);
+        const idle = (f[3] ?? 0) + (f[4] ?? 0);
+        return { busy: total - idle, total };
+      });
+  } catch {
+    return null;
+  }
+}
+
 type RequestFactory = () => { method: string; path: string; headers: Record<string, string>; body?: string };
 
 async function load(port: number, make: RequestFactory, seconds = duration) {
@@ -183,7 +204,7 @@ function rawBcryptRate(hash: string, pepper: string, seconds: number): number {
 }
 
 function printTable(rows: Row[]) {
-  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'RSS MB', 'ratio'];
+  const header = ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'RSS MB', 'CPU0', 'CPU1', 'ratio'];
   const lines = rows.map((r) => [
     r.scenario,
     String(r.requests_per_sec),
@@ -192,6 +213,8 @@ function printTable(rows: Row[]) {
     String(r.errors),
     String(r.non_2xx),
     r.server_rss_mb === null ? '-' : String(r.server_rss_mb),
+    r.cpu0_busy === null ? '-' : `${Math.round(r.cpu0_busy * 100)}%`,
+    r.cpu1_busy === null ? '-' : `${Math.round(r.cpu1_busy * 100)}%`,
     r.ratio === null ? '' : `${r.ratio.toFixed(2)}× ${r.ratio_to}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] as string).length)));
@@ -232,6 +255,8 @@ async function main() {
     await seed(databaseUrl, { users, tasksPerUser: Math.max(1, Math.round(firstSize / users)), hash });
     console.log(`seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
 
+    // Raw bcrypt first, on an idle machine, on the CPU the server will use.
+    const bcryptRate = rawBcryptRate(hash, pepper, Math.max(3, Math.min(duration, 5)));
     const serverEnv = {
       NODE_ENV: 'production',
       DATABASE_URL: databaseUrl,
@@ -292,8 +317,23 @@ async function main() {
     const rows: Row[] = [];
     const run = async (scenario: string, port: number, make: RequestFactory, pid?: number, seconds?: number) => {
       process.stdout.write(`${scenario}… `);
+      const before = await cpuTimes();
       const figures = await load(port, make, seconds);
-      const row: Row = { scenario, ...figures, server_rss_mb: await rssMb(pid), ratio: null, ratio_to: null };
+      const after = await cpuTimes();
+      const busy = (i: number) => {
+        const a = after?.[i];
+        const b = before?.[i];
+        return a && b && hasTaskset ? Math.round(((a.busy - b.busy) / (a.total - b.total)) * 100) / 100 : null;
+      };
+      const row: Row = {
+        scenario,
+        ...figures,
+        server_rss_mb: await rssMb(pid),
+        cpu0_busy: busy(0),
+        cpu1_busy: busy(1),
+        ratio: null,
+        ratio_to: null,
+      };
       rows.push(row);
       console.log(`${row.requests_per_sec} req/s, p99 ${row.p99_ms} ms`);
       return row;
@@ -383,7 +423,6 @@ async function main() {
       row.ratio = row.requests_per_sec / base.requests_per_sec;
       row.ratio_to = 'baseline';
     }
-    const bcryptRate = rawBcryptRate(hash, pepper, Math.max(2, Math.min(duration, 5)));
     loginRow.ratio = loginRow.requests_per_sec / bcryptRate;
     loginRow.ratio_to = `raw bcrypt (${bcryptRate}/s)`;
 
