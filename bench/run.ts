@@ -47,7 +47,10 @@ const connections = Number(args.connections);
 const bcryptCost = Number(args['bcrypt-cost']);
 
 // Pin this process (and the embedded PostgreSQL it starts) to CPU 1; servers under test go to CPU 0.
-const hasTaskset = os.platform() === 'linux' && os.availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0;
+// Decided once, before pinning: once pinned to one CPU, this process sees a parallelism of 1.
+const hasTaskset =
+  process.env.TASK_API_BENCH_PINNED === '1' ||
+  (os.platform() === 'linux' && os.availableParallelism() >= 2 && spawnSync('taskset', ['-V']).status === 0);
 if (hasTaskset && !process.env.TASK_API_BENCH_PINNED) {
   const child = spawn('taskset', ['-c', '1', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
@@ -487,7 +490,7 @@ async function main() {
     const result = {
       date: started.toISOString(),
       machine: {
-        cpus: os.availableParallelism(),
+        cpus: os.cpus().length,
         cpu: os.cpus()[0]?.model,
         memory_gb: Math.round(os.totalmem() / 2 ** 30),
         node: process.version,
