@@ -3,6 +3,7 @@ import fp from 'fastify-plugin';
 import { forbidden, unauthorized } from '../lib/errors.js';
 import { createPasswordHasher, type PasswordHasher } from '../modules/auth/passwords.js';
 import { type AuthRepository, createAuthRepository } from '../modules/auth/repository.js';
+import { createSessionCache } from '../modules/auth/session-cache.js';
 import { type AccessTokens, createAccessTokens } from '../modules/auth/tokens.js';
 import { createUsersRepository, type UsersRepository } from '../modules/users/repository.js';
 import type { Role, User } from '../modules/users/schemas.js';
@@ -45,12 +46,32 @@ async function auth(app: FastifyInstance) {
   app.decorate('authRepository', createAuthRepository(app.db));
   app.decorateRequest('currentUser', null as unknown as CurrentUser);
 
-  // Role and activity come from the database on every request, never from the token.
+  const cache =
+    config.authCacheTtlMs > 0
+      ? createSessionCache({
+          connectionString: config.databaseUrl as string,
+          ttlMs: config.authCacheTtlMs,
+          maxEntries: 50_000,
+          log: app.log,
+        })
+      : undefined;
+  if (cache) {
+    await cache.start();
+    app.addHook('onClose', () => cache.close());
+  }
+
+  // Role, activity and revocation come from the database (or the cache it invalidates), never from the token.
   const authenticate = async (request: FastifyRequest) => {
     const match = BEARER.exec(request.headers.authorization ?? '');
     const claims = match?.[1] ? app.accessTokens.verify(match[1]) : undefined;
     if (!claims) throw unauthorized();
-    const user = await app.authRepository.findSessionUser(claims.sid, Number(claims.sub));
+    const userId = Number(claims.sub);
+    let user = cache?.get(claims.sid, userId);
+    if (!user) {
+      const since = cache?.generation() ?? 0;
+      user = await app.authRepository.findSessionUser(claims.sid, userId);
+      if (user?.is_active) cache?.set(claims.sid, user, since);
+    }
     if (!user?.is_active) throw unauthorized();
     request.currentUser = { ...user, sessionId: claims.sid };
   };

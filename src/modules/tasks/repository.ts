@@ -53,9 +53,60 @@ const byId = (id: number, scope: Scope): SQL | undefined =>
   and(eq(tasks.id, id), scope.ownerId === undefined ? undefined : eq(tasks.userId, scope.ownerId));
 
 export function createTasksRepository(db: Database) {
+  // The hot reads are prepared statements: SQL built once, planned once per connection.
+  const byIdStatements = {
+    owned: db
+      .select(recordColumns)
+      .from(tasks)
+      .where(and(eq(tasks.id, sql.placeholder('id')), eq(tasks.userId, sql.placeholder('ownerId'))))
+      .prepare('tasks_by_id_owned'),
+    any: db
+      .select(recordColumns)
+      .from(tasks)
+      .where(eq(tasks.id, sql.placeholder('id')))
+      .prepare('tasks_by_id_any'),
+  };
   const findRecord = async (id: number, scope: Scope): Promise<TaskRecord | undefined> => {
-    const [task] = await db.select(recordColumns).from(tasks).where(byId(id, scope));
+    const [task] =
+      scope.ownerId === undefined
+        ? await byIdStatements.any.execute({ id })
+        : await byIdStatements.owned.execute({ id, ownerId: scope.ownerId });
     return task;
+  };
+
+  // One prepared statement per shape of list (which filters are present, which sort), made on first use.
+  const listStatements = new Map<string, ReturnType<typeof prepareList>>();
+  const prepareList = (filter: TaskFilter, name: string) => {
+    const direction = filter.descending ? desc : asc;
+    const pattern = sql.placeholder('pattern');
+    return db
+      .select({ ...taskColumns, total: sql<number>`count(*) over ()`.mapWith(Number) })
+      .from(tasks)
+      .where(
+        and(
+          filter.ownerId === undefined ? undefined : eq(tasks.userId, sql.placeholder('ownerId')),
+          filter.statuses ? sql`${tasks.status} = any(${sql.placeholder('statuses')})` : undefined,
+          filter.priorities ? sql`${tasks.priority} = any(${sql.placeholder('priorities')})` : undefined,
+          filter.q ? or(ilike(tasks.title, pattern), ilike(tasks.description, pattern)) : undefined,
+        ),
+      )
+      .orderBy(direction(sortColumns[filter.sort]), direction(tasks.id))
+      .limit(sql.placeholder('limit'))
+      .offset(sql.placeholder('offset'))
+      .prepare(name);
+  };
+  const listStatement = (filter: TaskFilter) => {
+    // The name is the shape itself, so every repository instance names the same SQL alike.
+    const flags = [filter.ownerId !== undefined, !!filter.statuses, !!filter.priorities, filter.q !== undefined]
+      .map(Number)
+      .join('');
+    const shape = `tasks_list_${flags}_${filter.sort}_${filter.descending ? 'desc' : 'asc'}`;
+    let statement = listStatements.get(shape);
+    if (!statement) {
+      statement = prepareList(filter, shape);
+      listStatements.set(shape, statement);
+    }
+    return statement;
   };
 
   return {
@@ -118,21 +169,21 @@ export function createTasksRepository(db: Database) {
 
     /** One page and the total in one statement; the total comes from a window over the same filter. */
     async list(filter: TaskFilter): Promise<{ items: Task[]; total: number }> {
-      const where = and(
-        filter.ownerId === undefined ? undefined : eq(tasks.userId, filter.ownerId),
-        filter.statuses ? inArray(tasks.status, filter.statuses) : undefined,
-        filter.priorities ? inArray(tasks.priority, filter.priorities) : undefined,
-        filter.q ? or(ilike(tasks.title, likePattern(filter.q)), ilike(tasks.description, likePattern(filter.q))) : undefined,
-      );
-      const direction = filter.descending ? desc : asc;
-      const rows = await db
-        .select({ ...taskColumns, total: sql<number>`count(*) over ()`.mapWith(Number) })
-        .from(tasks)
-        .where(where)
-        .orderBy(direction(sortColumns[filter.sort]), direction(tasks.id))
-        .limit(filter.limit)
-        .offset(filter.offset);
+      const rows = await listStatement(filter).execute({
+        ownerId: filter.ownerId,
+        statuses: filter.statuses,
+        priorities: filter.priorities,
+        pattern: filter.q === undefined ? undefined : likePattern(filter.q),
+        limit: filter.limit,
+        offset: filter.offset,
+      });
       if (rows.length === 0 && filter.offset > 0) {
+        const where = and(
+          filter.ownerId === undefined ? undefined : eq(tasks.userId, filter.ownerId),
+          filter.statuses ? inArray(tasks.status, filter.statuses) : undefined,
+          filter.priorities ? inArray(tasks.priority, filter.priorities) : undefined,
+          filter.q ? or(ilike(tasks.title, likePattern(filter.q)), ilike(tasks.description, likePattern(filter.q))) : undefined,
+        );
         // Past the last page the window has no row to ride on: count separately.
         const [counted] = await db.select({ total: count() }).from(tasks).where(where);
         return { items: [], total: counted?.total ?? 0 };
