@@ -11,7 +11,7 @@ export interface SeedOptions {
 
 /**
  * Bulk SQL: users bench_user_1 … bench_user_N (the first an admin), each with tasks of every status
- * and priority, created over the past weeks. One statement per table, then ANALYZE.
+ * and priority, created evenly over the past year. One statement per table, then ANALYZE.
  */
 export async function seed(databaseUrl: string, options: SeedOptions): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
@@ -32,8 +32,8 @@ export async function seed(databaseUrl: string, options: SeedOptions): Promise<v
               CASE WHEN g % 4 = 0 THEN NULL ELSE 'Details for task ' || g || ': ' || md5(u.id || '-' || g) END,
               (ARRAY['pending', 'in_progress', 'completed'])[1 + g % 3]::task_status,
               (ARRAY['low', 'medium', 'high'])[1 + (g / 3) % 3]::task_priority,
-              now() - make_interval(mins => (g * 7)::int),
-              now() - make_interval(mins => (g * 7)::int)
+              now() - make_interval(mins => (g * 525600 / $1)::int),
+              now() - make_interval(mins => (g * 525600 / $1)::int)
        FROM users u
        CROSS JOIN LATERAL generate_series(
          (SELECT count(*) FROM tasks t WHERE t.user_id = u.id) + 1, $1::int) g

@@ -84,3 +84,35 @@ describe('GET /tasks/admin/stats', () => {
     expect(await stats()).toMatchObject({ total_users: 2, active_users: 1 });
   });
 });
+
+describe('statistics stay exact', () => {
+  it('under concurrent writes and when a user (and with it their tasks) is deleted', async () => {
+    const writer = await registerAndLogin(ctx.api, 'writer');
+    const created = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        ctx.api.post(
+          '/tasks',
+          { title: `c${i}`, priority: (['low', 'medium', 'high'] as const)[i % 3] },
+          { token: writer.token },
+        ),
+      ),
+    );
+    await Promise.all(
+      created.slice(0, 10).map((r) => ctx.api.patch(`/tasks/${r.body.id}`, { status: 'completed' }, { token: writer.token })),
+    );
+    const expected = async () => {
+      const { rows } = await ctx.db.pool.query(
+        "SELECT count(*)::int AS total, count(*) FILTER (WHERE status = 'completed')::int AS completed, count(*) FILTER (WHERE priority = 'high')::int AS high FROM tasks",
+      );
+      return rows[0];
+    };
+    let s = await stats();
+    let truth = await expected();
+    expect([s.total_tasks, s.completed_tasks, s.tasks_by_priority.high]).toEqual([truth.total, truth.completed, truth.high]);
+
+    await ctx.db.pool.query('DELETE FROM users WHERE id = $1', [writer.id]);
+    s = await stats();
+    truth = await expected();
+    expect([s.total_tasks, s.completed_tasks, s.tasks_by_priority.high]).toEqual([truth.total, truth.completed, truth.high]);
+  });
+});

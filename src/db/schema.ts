@@ -10,6 +10,7 @@ import {
   pgEnum,
   pgTable,
   primaryKey,
+  smallint,
   text,
   timestamp,
   uniqueIndex,
@@ -125,6 +126,22 @@ export const idempotencyKeys = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.userId, t.key] }), index('idempotency_keys_created_at_idx').on(t.createdAt)],
+);
+
+/**
+ * Task counts by status and priority, kept by triggers (migration 0009), so statistics read 144 rows
+ * instead of every task. Spread over 16 shards (task id mod 16) so concurrent writes rarely wait
+ * on the same counter row.
+ */
+export const taskCounts = pgTable(
+  'task_counts',
+  {
+    shard: smallint('shard').notNull(),
+    status: taskStatus('status').notNull(),
+    priority: taskPriority('priority').notNull(),
+    n: bigint('n', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.shard, t.status, t.priority] })],
 );
 
 export type UserRow = typeof users.$inferSelect;

@@ -66,6 +66,18 @@ export function createTasksRepository(db: Database) {
       .where(eq(tasks.id, sql.placeholder('id')))
       .prepare('tasks_by_id_any'),
   };
+  // Validation fills the defaults (pending, medium, null), so every create has the same shape.
+  const insertStatement = db
+    .insert(tasks)
+    .values({
+      userId: sql.placeholder('userId'),
+      title: sql.placeholder('title'),
+      description: sql.placeholder('description'),
+      status: sql.placeholder('status'),
+      priority: sql.placeholder('priority'),
+    })
+    .returning(recordColumns)
+    .prepare('tasks_insert');
   const findRecord = async (id: number, scope: Scope): Promise<TaskRecord | undefined> => {
     const [task] =
       scope.ownerId === undefined
@@ -111,10 +123,13 @@ export function createTasksRepository(db: Database) {
 
   return {
     async insert(ownerId: number, input: TaskCreate): Promise<TaskRecord> {
-      const [task] = await db
-        .insert(tasks)
-        .values({ userId: ownerId, ...input })
-        .returning(recordColumns);
+      const [task] = await insertStatement.execute({
+        userId: ownerId,
+        title: input.title,
+        description: input.description ?? null,
+        status: input.status ?? 'pending',
+        priority: input.priority ?? 'medium',
+      });
       return task as TaskRecord;
     },
 

@@ -42,9 +42,9 @@ const Description = Type.Union([Type.String({ maxLength: 10_000, pattern: SAFE_T
 export const TaskCreateBody = Type.Object(
   {
     title: Title,
-    description: Type.Optional(Description),
-    status: Type.Optional(Status),
-    priority: Type.Optional(Priority),
+    description: Type.Optional({ ...Description, default: null }),
+    status: Type.Optional({ ...Status, default: 'pending' }),
+    priority: Type.Optional({ ...Priority, default: 'medium' }),
   },
   { additionalProperties: false },
 );
