@@ -1,8 +1,16 @@
 -- task_counts follows tasks: +1 where a task arrives, -1 where it leaves (insert, delete, or an
--- update that changes status or priority).
+-- update that changes status or priority). An update touches its two counter rows in a fixed order
+-- (by status, then priority), so concurrent updates wait for each other but never deadlock.
 CREATE FUNCTION count_tasks() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+  IF TG_OP = 'UPDATE' AND (NEW.status, NEW.priority) < (OLD.status, OLD.priority) THEN
+    INSERT INTO task_counts (shard, status, priority, n) VALUES (NEW.id % 16, NEW.status, NEW.priority, 1)
+      ON CONFLICT (shard, status, priority) DO UPDATE SET n = task_counts.n + 1;
+    UPDATE task_counts SET n = n - 1
+      WHERE shard = OLD.id % 16 AND status = OLD.status AND priority = OLD.priority;
+    RETURN NULL;
+  END IF;
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
     UPDATE task_counts SET n = n - 1
       WHERE shard = OLD.id % 16 AND status = OLD.status AND priority = OLD.priority;
