@@ -51,7 +51,7 @@ export async function seed(databaseUrl: string, options: SeedOptions): Promise<v
       await client.query("SET session_replication_role = 'origin'");
       await client.query('TRUNCATE task_counts');
       await client.query(
-        'INSERT INTO task_counts (shard, status, priority, n) SELECT id % 16, status, priority, count(*) FROM tasks GROUP BY 1, 2, 3',
+        'INSERT INTO task_counts (user_id, shard, status, priority, n) SELECT user_id, id % 4, status, priority, count(*) FROM tasks GROUP BY 1, 2, 3, 4',
       );
     }
     await client.query('ANALYZE');

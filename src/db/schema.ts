@@ -129,19 +129,23 @@ export const idempotencyKeys = pgTable(
 );
 
 /**
- * Task counts by status and priority, kept by triggers (migration 0009), so statistics read 144 rows
- * instead of every task. Spread over 16 shards (task id mod 16) so concurrent writes rarely wait
- * on the same counter row.
+ * Task counts per user, status and priority, kept by triggers (migration 0009): statistics and the
+ * X-Total-Count of a list read counters instead of counting tasks, so their cost does not grow with
+ * the number of tasks. Each key is spread over 4 shards (task id mod 4), so one user's concurrent
+ * writes rarely wait on the same counter row.
  */
 export const taskCounts = pgTable(
   'task_counts',
   {
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
     shard: smallint('shard').notNull(),
     status: taskStatus('status').notNull(),
     priority: taskPriority('priority').notNull(),
     n: bigint('n', { mode: 'number' }).notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.shard, t.status, t.priority] })],
+  (t) => [primaryKey({ columns: [t.userId, t.status, t.priority, t.shard] })],
 );
 
 export type UserRow = typeof users.$inferSelect;

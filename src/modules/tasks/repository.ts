@@ -1,6 +1,6 @@
 import { and, asc, count, desc, eq, ilike, inArray, or, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
-import { idempotencyKeys, tasks } from '../../db/schema.js';
+import { idempotencyKeys, taskCounts, tasks } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
 import type { Task, TaskCreate, TaskPriority, TaskSortKey, TaskStatus, TaskUpdate } from './schemas.js';
 
@@ -91,8 +91,19 @@ export function createTasksRepository(db: Database) {
   const prepareList = (filter: TaskFilter, name: string) => {
     const direction = filter.descending ? desc : asc;
     const pattern = sql.placeholder('pattern');
+    // The total comes from the counters when the filters are ones they keep (owner, status, priority),
+    // so a page costs the same however many tasks match; a text search has to count its matches.
+    const countedTotal = and(
+      filter.ownerId === undefined ? undefined : eq(taskCounts.userId, sql.placeholder('ownerId')),
+      filter.statuses ? sql`${taskCounts.status} = any(${sql.placeholder('statuses')})` : undefined,
+      filter.priorities ? sql`${taskCounts.priority} = any(${sql.placeholder('priorities')})` : undefined,
+    );
+    const total =
+      filter.q === undefined
+        ? sql<number>`(SELECT coalesce(sum(${taskCounts.n}), 0) FROM ${taskCounts} WHERE ${countedTotal ?? sql`true`})`
+        : sql<number>`count(*) over ()`;
     return db
-      .select({ ...taskColumns, total: sql<number>`count(*) over ()`.mapWith(Number) })
+      .select({ ...taskColumns, total: total.mapWith(Number) })
       .from(tasks)
       .where(
         and(
