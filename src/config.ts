@@ -107,17 +107,19 @@ function secret(env: Env, name: string, production: boolean): string | undefined
   return raw;
 }
 
-function postgresUrl(env: Env, name: string): string | undefined {
+/** A URL whose scheme is one of `schemes` (e.g. ['postgres:', 'postgresql:']), or undefined when unset. */
+function url(env: Env, name: string, schemes: string[]): string | undefined {
   const raw = read(env, name);
   if (raw === undefined) return undefined;
-  let url: URL;
+  const expected = schemes.map((scheme) => `${scheme}//`).join(' or ');
+  let parsed: URL;
   try {
-    url = new URL(raw);
+    parsed = new URL(raw);
   } catch {
-    throw new ConfigError(`${name} must be a postgres:// URL`);
+    throw new ConfigError(`${name} must be a ${expected} URL`);
   }
-  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new ConfigError(`${name} must be a postgres:// URL (got scheme "${url.protocol}")`);
+  if (!schemes.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must be a ${expected} URL (got scheme "${parsed.protocol}")`);
   }
   return raw;
 }
@@ -128,21 +130,6 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true;
   if (['false', '0', 'no'].includes(raw.toLowerCase())) return false;
   throw new ConfigError(`${name} must be true or false (got "${raw}")`);
-}
-
-function redisUrl(env: Env, name: string): string | undefined {
-  const raw = read(env, name);
-  if (raw === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(`${name} must be a redis:// or rediss:// URL`);
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new ConfigError(`${name} must be a redis:// or rediss:// URL (got scheme "${url.protocol}")`);
-  }
-  return raw;
 }
 
 const ADDRESS_OR_CIDR = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+)(\/\d{1,3})?$/;
@@ -214,7 +201,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: read(env, 'HOST') ?? '127.0.0.1',
     port: int(env, 'PORT', 8000, 0, 65535),
     logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-    databaseUrl: postgresUrl(env, 'DATABASE_URL'),
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
     dataDir,
     embeddedPgDir: path.resolve(read(env, 'EMBEDDED_PG_DIR') ?? path.join(dataDir, 'postgres')),
@@ -232,7 +219,7 @@ export function loadConfig(env: Env = process.env): Config {
     keepAliveTimeoutMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 75_000, 1000, 600_000),
     dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 5_000, 100, 600_000),
     dbConnectionTimeoutMs: int(env, 'DB_CONNECTION_TIMEOUT_MS', 3_000, 100, 60_000),
-    redisUrl: redisUrl(env, 'REDIS_URL'),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisKeyPrefix: read(env, 'REDIS_KEY_PREFIX') ?? 'task-api:',
     rateLimit: {
       enabled: bool(env, 'RATE_LIMIT_ENABLED', true),

@@ -41,7 +41,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the /docs page in a real browser', () =>
     const response = await page.goto(`${ctx.baseUrl}/docs`);
     expect(response?.headers()['content-security-policy']).toContain("default-src 'self'");
     await page.locator('.swagger-ui .info .title').waitFor();
-    expect(await page.locator('.swagger-ui .info .title').innerText()).toContain('task-api');
+    expect(await page.locator('.swagger-ui .info .title').textContent()).toContain('task-api');
 
     await page.locator('button.authorize').first().click();
     const bearer = page.locator('.modal-ux .auth-container').filter({ hasText: 'bearerAuth' });
@@ -55,8 +55,8 @@ describe.skipIf(!existsSync(CHROMIUM))('the /docs page in a real browser', () =>
     await operation.locator('button.execute').click();
     const live = operation.locator('.live-responses-table .response');
     await live.first().waitFor();
-    expect(await live.locator('.response-col_status').first().innerText()).toContain('200');
-    expect(await live.locator('.response-col_description').first().innerText()).toContain(user.username);
+    expect(await live.locator('.response-col_status').first().textContent()).toContain('200');
+    expect(await live.locator('.response-col_description').first().textContent()).toContain(user.username);
 
     expect(problems.filter((p) => /Content Security Policy|Refused to/i.test(p))).toEqual([]);
     await page.close();
