@@ -12,13 +12,29 @@ export const SHUTDOWN_MESSAGE = 'task-api:shutdown';
  * Exits 0, or 1 when the shutdown outlasts SHUTDOWN_TIMEOUT_MS.
  */
 export async function serve(config: AppConfig, logger: FastifyBaseLogger, cleanup: () => Promise<void> = async () => {}) {
-  const app = await buildApp(config, { loggerInstance: logger });
   const worker = cluster.isWorker;
+  // A worker stops when its primary says so (the primary handles the signals for all of them). The
+  // handlers go in before the app is built, so a request to stop during start-up is not lost.
+  let stop: () => void = () => {};
+  let stopRequested = false;
+  if (worker) {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
+    const request = () => {
+      if (stopRequested) return;
+      stopRequested = true;
+      stop();
+    };
+    process.on('message', (message: { type?: string }) => {
+      if (message?.type === SHUTDOWN_MESSAGE) request();
+    });
+    process.on('disconnect', request);
+  }
+
+  const app = await buildApp(config, { loggerInstance: logger });
   const shutdown = closeWithGrace(
     {
       delay: config.shutdownTimeoutMs,
       logger,
-      // A worker stops when its primary says so; the primary handles the signals for all of them.
       ...(worker ? { skip: ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'] as closeWithGrace.Signals[] } : {}),
     },
     async ({ err, signal }) => {
@@ -29,18 +45,10 @@ export async function serve(config: AppConfig, logger: FastifyBaseLogger, cleanu
       await cleanup();
     },
   );
-  if (worker) {
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      shutdown.close();
-    };
-    process.on('message', (message: { type?: string }) => {
-      if (message?.type === SHUTDOWN_MESSAGE) stop();
-    });
-    process.on('disconnect', stop);
+  stop = () => shutdown.close();
+  if (stopRequested) {
+    stop();
+    return app;
   }
   await app.listen({ host: config.host, port: config.port });
   return app;

@@ -88,3 +88,23 @@ describe('errors are problem+json with the right status', () => {
     expect(res.text).not.toMatch(/ECONNREFUSED|secret|SELECT|\/var\/|at .*\.ts|stack/i);
   });
 });
+
+describe('what an error may put in a log line', () => {
+  it('never the parameters of a failed query (a hash, an email, a token digest)', async () => {
+    const { createDatabase, createPool } = await import('../src/db/pool.js');
+    const { sql } = await import('drizzle-orm');
+    const { loggable } = await import('../src/plugins/errors.js');
+    const pool = createPool(db.url, { max: 1 });
+    try {
+      const error = await createDatabase(pool)
+        .execute(sql`SELECT ${'$2b$12$secret-hash-value'}::int`)
+        .catch((err: unknown) => err);
+      expect(String((error as Error).message)).toContain('secret-hash-value'); // what Drizzle would have logged
+      const logged = JSON.stringify(loggable(error));
+      expect(logged).not.toContain('secret-hash-value');
+      expect(loggable(error).code).toBe('22P02');
+    } finally {
+      await pool.end();
+    }
+  });
+});

@@ -574,3 +574,19 @@ describe.each(CONFIGURATIONS)('HTTP caching, conditional requests and idempotenc
     });
   });
 });
+
+describe('If-Match with a version no task can have', () => {
+  it('is a 412, not a 500 or a 422', async () => {
+    const ctx = await setupTestApp();
+    try {
+      const user = await registerAndLogin(ctx.api);
+      const task = (await ctx.api.post('/tasks', { title: 't' }, { token: user.token })).body;
+      for (const tag of [`"${task.id}.99999999999999999999999"`, `"${task.id}.3000000000"`, `"${task.id}.2147483648"`]) {
+        const res = await ctx.api.patch(`/tasks/${task.id}`, { title: 'x' }, { token: user.token, headers: { 'if-match': tag } });
+        expect(res.status, tag).toBe(412);
+      }
+    } finally {
+      await ctx.close();
+    }
+  });
+});

@@ -15,8 +15,9 @@ export function expectedVersion(ifMatch: string | undefined, taskId: number): nu
   if (ifMatch === undefined) return undefined;
   if (ifMatch.trim() === '*') return 'any';
   for (const tag of ifMatch.split(',')) {
-    const match = /^"(\d+)\.(\d+)"$/.exec(tag.trim());
-    if (match && Number(match[1]) === taskId) return Number(match[2]);
+    // A version is a 4-byte integer in the database: a longer number can name no version.
+    const match = /^"(\d+)\.(\d{1,10})"$/.exec(tag.trim());
+    if (match && Number(match[1]) === taskId && Number(match[2]) <= 2_147_483_647) return Number(match[2]);
   }
   return -1;
 }

@@ -99,6 +99,29 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return false;
 }
 
+/**
+ * What of an error may be logged. Drizzle's query errors carry the SQL and its parameters (a
+ * password hash, an email, a token digest) in `message` and `params`, and PostgreSQL's own messages
+ * may quote a value ("invalid input syntax for type integer: …"): for a database error only its
+ * SQLSTATE and where it arose are logged; other errors (bugs) keep their message and stack.
+ */
+export function loggable(error: unknown): Record<string, unknown> {
+  const outer = error as Error & { query?: unknown };
+  const inner = (outer.query !== undefined && outer.cause instanceof Error ? outer.cause : outer) as Error & {
+    code?: string;
+    severity?: string;
+    routine?: string;
+    table?: string;
+    column?: string;
+    constraint?: string;
+  };
+  if (inner.severity !== undefined || outer.query !== undefined) {
+    const { code, routine, table, column, constraint } = inner;
+    return { type: 'DatabaseError', code, routine, table, column, constraint };
+  }
+  return { type: inner.name, message: inner.message, code: inner.code, stack: inner.stack };
+}
+
 /** PostgreSQL errors caused by the input, not by us: answered as 422 rather than 500. */
 const INPUT_SQLSTATES = new Set(['22P05', '22021', '22001', '22003', '22007', '22008']);
 
@@ -121,10 +144,7 @@ function handleError(error: FastifyError & { validationContext?: string }, reque
     return sendProblem(reply, 400, 'Malformed request body: not valid JSON');
   }
   if (isDatabaseUnavailable(error)) {
-    request.log.warn(
-      { err: { message: error.message, code: (error.cause as { code?: string } | undefined)?.code ?? error.code } },
-      'database unavailable',
-    );
+    request.log.warn({ err: loggable(error) }, 'database unavailable');
     return sendProblem(reply, 503, 'The database is unavailable; retry shortly', { headers: { 'retry-after': '5' } });
   }
   const sqlState = ((error.cause as { code?: string } | undefined) ?? (error as { code?: string })).code;
@@ -134,7 +154,7 @@ function handleError(error: FastifyError & { validationContext?: string }, reque
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
     return sendProblem(reply, error.statusCode, error.message);
   }
-  request.log.error({ err: error }, 'unhandled error');
+  request.log.error({ err: loggable(error) }, 'unhandled error');
   return sendProblem(reply, 500, 'Internal server error');
 }
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { createTasksRepository } from '../modules/tasks/repository.js';
+import { loggable } from './errors.js';
 
 const EVERY_MS = 15 * 60 * 1000;
 
@@ -16,7 +17,7 @@ async function maintenance(app: FastifyInstance) {
       const sessions = await app.authRepository.pruneExpiredSessions();
       app.log.debug({ idempotency_keys: keys, sessions }, 'pruned expired rows');
     } catch (err) {
-      app.log.warn({ err: { message: (err as Error).message } }, 'pruning expired rows failed; will retry');
+      app.log.warn({ err: loggable(err) }, 'pruning expired rows failed; will retry');
     }
   };
   const timer = setInterval(prune, EVERY_MS);

@@ -73,7 +73,8 @@ function fallbackStore(redis: Redis | undefined, prefix: string, onFallback: (er
 /**
  * Budgets: every route per user (by the token's subject; per address when anonymous); the
  * authentication routes per address; failed logins per account (see the login route).
- * X-Forwarded-For counts only when TRUST_PROXY names the proxy (request.ip follows Fastify's trustProxy).
+ * The address is request.ip, which follows Fastify's trustProxy: X-Forwarded-For counts only from the
+ * proxies TRUST_PROXY names (or, with a hop count, from that many hops, whoever sends it).
  */
 async function rateLimitPlugin(app: FastifyInstance) {
   const { rateLimit: limits, redisKeyPrefix } = app.config;

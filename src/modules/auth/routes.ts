@@ -21,7 +21,7 @@ type Limiter = (request: FastifyRequest, options?: { increment?: boolean }) => P
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const limits = app.config.rateLimit;
   const limiting = app.hasDecorator('createRateLimit');
-  // Register, login and refresh share one budget per client address (X-Forwarded-For only from
+  // Register, login and refresh share one budget per client address (the address Fastify derives under
   // TRUST_PROXY), in place of the general one: the group makes the three routes one counter.
   const perAddress = {
     rateLimit: {
@@ -31,8 +31,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       groupId: 'auth',
     },
   };
-  // Failed logins per account, whichever identifier (username or email) names it: slows guessing one
-  // password; the window is short, so the real user is never locked out for long.
+  // Login attempts per account, whichever identifier (username or email) names it: slows guessing one
+  // password; the budget is generous and the window short, so the real user is never locked out for long.
   const failedLogins = limiting
     ? (app.createRateLimit({
         max: limits.loginFailureMax,
@@ -91,19 +91,15 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
       async (request, reply) => {
-        const state = await failedLogins?.(request, { increment: false });
-        if (state && !state.isAllowed && state.remaining === 0) {
-          throw new AppError(429, 'Too many failed logins for this account; retry later', {
+        // Counted before the password is checked, so guesses sent in parallel cannot slip past the limit.
+        const state = await failedLogins?.(request);
+        if (state && !state.isAllowed && state.isExceeded) {
+          throw new AppError(429, 'Too many login attempts for this account; retry later', {
             headers: { 'retry-after': String(state.ttlInSeconds ?? 1) },
           });
         }
-        try {
-          const result = await service.login(request.body.username, request.body.password);
-          return reply.headers(NO_STORE).send(result);
-        } catch (err) {
-          if (err instanceof AppError && err.statusCode === 401) await failedLogins?.(request);
-          throw err;
-        }
+        const result = await service.login(request.body.username, request.body.password);
+        return reply.headers(NO_STORE).send(result);
       },
     );
   });

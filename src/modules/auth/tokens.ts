@@ -24,7 +24,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Access tokens: HS256 JWTs, algorithm pinned on both sides. A token says who (`sub`) and which
- * login (`sid`); whether that login is still valid is asked of the database on every request.
+ * login (`sid`); whether that login is still valid is decided by the database on every request
+ * (directly, or through the cache it invalidates: see session-cache.ts).
  */
 export function createAccessTokens(options: TokenOptions) {
   const expiresInSeconds = options.accessTtlMinutes * 60;

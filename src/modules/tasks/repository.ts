@@ -193,7 +193,7 @@ export function createTasksRepository(db: Database) {
 
     findById: findRecord,
 
-    /** One page and the total in one statement; the total comes from a window over the same filter. */
+    /** One page and its total in one prepared statement (the total from the counters, or a window when searching text). */
     async list(filter: TaskFilter): Promise<{ items: Task[]; total: number }> {
       const rows = await listStatement(filter).execute({
         ownerId: filter.ownerId,
