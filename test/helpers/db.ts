@@ -3,6 +3,27 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { databaseUrl } from '../global-setup.js';
 
+/**
+ * Drops a test database once every session on it has gone: closing pools finish their goodbyes
+ * first (FORCE would cut them mid-way, and a client cut while ending reports an unhandled error).
+ */
+async function dropWhenIdle(adminUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    for (let i = 0; i < 50; i++) {
+      const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [
+        name,
+      ]);
+      if (rows[0]?.n === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
 export interface TestDatabase {
   url: string;
   /** A pool on the test database, for arranging and checking rows behind the API's back. */
@@ -37,10 +58,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     pool,
     drop: async () => {
       await pool.end();
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
+      await dropWhenIdle(adminUrl, name);
     },
   };
 }
@@ -55,11 +73,6 @@ export async function createEmptyDatabase(): Promise<{ url: string; drop(): Prom
   await admin.end();
   return {
     url: databaseUrl(adminUrl, name),
-    drop: async () => {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await client.end();
-    },
+    drop: () => dropWhenIdle(adminUrl, name),
   };
 }
