@@ -50,7 +50,10 @@ export interface Config {
   /** Fastify's trustProxy: false, a hop count, or the addresses/CIDRs of trusted proxies. */
   trustProxy: boolean | number | string[];
   statsCacheTtlMs: number;
-  /** How long a login's check may be served from memory (0: never); invalidated on change by LISTEN/NOTIFY. */
+  /**
+   * How long a login's check may be served from memory; 0 (the default): never. Opt-in, because
+   * another instance hears of a logout through LISTEN/NOTIFY, a moment after it commits, not at once.
+   */
   authCacheTtlMs: number;
   metricsToken: string | undefined;
   shutdownTimeoutMs: number;
@@ -231,7 +234,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     trustProxy: trustProxy(env, 'TRUST_PROXY'),
     statsCacheTtlMs: int(env, 'STATS_CACHE_TTL_MS', 5_000, 0, 3_600_000),
-    authCacheTtlMs: int(env, 'AUTH_CACHE_TTL_MS', 60_000, 0, 3_600_000),
+    authCacheTtlMs: int(env, 'AUTH_CACHE_TTL_MS', 0, 0, 3_600_000),
     metricsToken: read(env, 'METRICS_TOKEN'),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     workers: workers(env, 'WORKERS', availableParallelism()),

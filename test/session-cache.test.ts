@@ -88,3 +88,28 @@ describe('the login cache', () => {
     }
   });
 });
+
+describe('the login cache in the app (opt-in)', () => {
+  it('is off by default, and when on, a change reaches another instance through the database', async () => {
+    const { loadConfig } = await import('../src/config.js');
+    expect(loadConfig({}).authCacheTtlMs).toBe(0);
+    const { registerAndLogin, setupTestApp, startApp } = await import('./helpers/app.js');
+    const ctx = await setupTestApp({ authCacheTtlMs: 60_000 });
+    const other = await startApp(ctx.config);
+    try {
+      const u = await registerAndLogin(ctx.api);
+      expect((await other.api.get('/users/me', { token: u.token })).status).toBe(200); // now cached there
+      expect((await ctx.api.post('/auth/logout', undefined, { token: u.token })).status).toBe(204);
+      const deadline = Date.now() + 5_000;
+      let status = 200;
+      while (status === 200 && Date.now() < deadline) {
+        status = (await other.api.get('/users/me', { token: u.token })).status;
+        if (status === 200) await sleep(20);
+      }
+      expect(status).toBe(401);
+    } finally {
+      await other.close();
+      await ctx.close();
+    }
+  });
+});
