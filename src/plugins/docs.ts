@@ -20,6 +20,7 @@ async function docs(app: FastifyInstance) {
         { name: 'users', description: 'Accounts; listing and changing other users is for admins' },
         { name: 'tasks', description: "Tasks: each user's own; admins see all" },
         { name: 'admin', description: 'Statistics (admins)' },
+        { name: 'ops', description: 'Liveness, readiness and metrics, for load balancers and monitoring' },
       ],
       components: {
         securitySchemes: {
