@@ -3,8 +3,12 @@ import { createHash } from 'node:crypto';
 /** A task's entity tag: its id and version, strong (any change bumps the version). */
 export const taskEtag = (task: { id: number; version: number }) => `"${task.id}.${task.version}"`;
 
-/** A strong tag over a representation's bytes. */
-export const contentEtag = (payload: string | Buffer) => `"${createHash('sha1').update(payload).digest('base64url')}"`;
+/** A strong tag over a representation's bytes (given in parts, hashed without joining them). */
+export function contentEtag(...parts: Array<string | Buffer>): string {
+  const hash = createHash('sha1');
+  for (const part of parts) hash.update(part);
+  return `"${hash.digest('base64url')}"`;
+}
 
 /**
  * Reads If-Match for one task (RFC 9110 §13.1.1, strong comparison):

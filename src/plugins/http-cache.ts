@@ -16,7 +16,7 @@ async function httpCache(app: FastifyInstance) {
     if (!etag) {
       // A page is its items and its paging headers: a new total changes the tag even if the items do not.
       const paging = `${reply.getHeader('x-total-count') ?? ''}\n${reply.getHeader('link') ?? ''}`;
-      etag = contentEtag(Buffer.concat([Buffer.from(payload), Buffer.from(paging)]));
+      etag = contentEtag(payload, paging);
       reply.header('etag', etag);
     }
     if (noneMatch(request.headers['if-none-match'], etag)) {

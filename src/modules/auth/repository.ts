@@ -87,11 +87,8 @@ export function createAuthRepository(db: Database) {
 
     /** Deletes logins that expired more than a day ago (with their refresh tokens, by cascade). */
     async pruneExpiredSessions(): Promise<number> {
-      const deleted = await db
-        .delete(authSessions)
-        .where(sql`${authSessions.expiresAt} < now() - interval '1 day'`)
-        .returning({ id: authSessions.id });
-      return deleted.length;
+      const result = await db.delete(authSessions).where(sql`${authSessions.expiresAt} < now() - interval '1 day'`);
+      return result.rowCount ?? 0;
     },
 
     /** Revokes every session of a user except `keep` (used when the password changes). */

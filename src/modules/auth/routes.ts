@@ -10,13 +10,8 @@ import { createAuthService } from './service.js';
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
-interface LimitState {
-  isAllowed: boolean;
-  isExceeded?: boolean;
-  remaining?: number;
-  ttlInSeconds?: number;
-}
-type Limiter = (request: FastifyRequest, options?: { increment?: boolean }) => Promise<LimitState>;
+/** What @fastify/rate-limit's createRateLimit() answers, as far as the login route reads it. */
+type Limiter = (request: FastifyRequest) => Promise<{ isAllowed: boolean; isExceeded?: boolean; ttlInSeconds?: number }>;
 
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const limits = app.config.rateLimit;
@@ -33,14 +28,14 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   };
   // Login attempts per account, whichever identifier (username or email) names it: slows guessing one
   // password; the budget is generous and the window short, so the real user is never locked out for long.
-  const failedLogins = limiting
+  const loginAttempts = limiting
     ? (app.createRateLimit({
         max: limits.loginFailureMax,
         timeWindow: limits.loginFailureWindowMs,
         keyGenerator: async (r) => {
           const login = (r.body as { username: string }).username;
           const account = await app.usersRepository.findByLogin(login);
-          return account ? `login-failed:user:${account.id}` : `login-failed:name:${login.toLowerCase()}`;
+          return account ? `login-attempts:user:${account.id}` : `login-attempts:name:${login.toLowerCase()}`;
         },
       }) as unknown as Limiter)
     : undefined;
@@ -92,7 +87,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
       async (request, reply) => {
         // Counted before the password is checked, so guesses sent in parallel cannot slip past the limit.
-        const state = await failedLogins?.(request);
+        const state = await loginAttempts?.(request);
         if (state && !state.isAllowed && state.isExceeded) {
           throw new AppError(429, 'Too many login attempts for this account; retry later', {
             headers: { 'retry-after': String(state.ttlInSeconds ?? 1) },

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, ilike, inArray, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, ilike, or, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
 import { idempotencyKeys, taskCounts, tasks } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
@@ -195,24 +195,18 @@ export function createTasksRepository(db: Database) {
 
     /** One page and its total in one prepared statement (the total from the counters, or a window when searching text). */
     async list(filter: TaskFilter): Promise<{ items: Task[]; total: number }> {
-      const rows = await listStatement(filter).execute({
+      const statement = listStatement(filter);
+      const values = {
         ownerId: filter.ownerId,
         statuses: filter.statuses,
         priorities: filter.priorities,
         pattern: filter.q === undefined ? undefined : likePattern(filter.q),
-        limit: filter.limit,
-        offset: filter.offset,
-      });
+      };
+      const rows = await statement.execute({ ...values, limit: filter.limit, offset: filter.offset });
       if (rows.length === 0 && filter.offset > 0) {
-        const where = and(
-          filter.ownerId === undefined ? undefined : eq(tasks.userId, filter.ownerId),
-          filter.statuses ? inArray(tasks.status, filter.statuses) : undefined,
-          filter.priorities ? inArray(tasks.priority, filter.priorities) : undefined,
-          filter.q ? or(ilike(tasks.title, likePattern(filter.q)), ilike(tasks.description, likePattern(filter.q))) : undefined,
-        );
-        // Past the last page the window has no row to ride on: count separately.
-        const [counted] = await db.select({ total: count() }).from(tasks).where(where);
-        return { items: [], total: counted?.total ?? 0 };
+        // Past the last page the total has no row to ride on: ask the same statement for its first row.
+        const [first] = await statement.execute({ ...values, limit: 1, offset: 0 });
+        return { items: [], total: first?.total ?? 0 };
       }
       return { items: rows.map(({ total: _, ...task }) => task), total: rows[0]?.total ?? 0 };
     },
@@ -242,11 +236,8 @@ export function createTasksRepository(db: Database) {
 
     /** Drops stored Idempotency-Key responses older than 24 hours. */
     async pruneIdempotencyKeys(): Promise<number> {
-      const deleted = await db
-        .delete(idempotencyKeys)
-        .where(sql`${idempotencyKeys.createdAt} < now() - interval '24 hours'`)
-        .returning({ key: idempotencyKeys.key });
-      return deleted.length;
+      const result = await db.delete(idempotencyKeys).where(sql`${idempotencyKeys.createdAt} < now() - interval '24 hours'`);
+      return result.rowCount ?? 0;
     },
   };
 }
