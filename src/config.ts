@@ -62,6 +62,8 @@ export interface Config {
   instanceName: string | undefined;
   /** Created at start when no user has this username (FIRST_ADMIN_*). */
   firstAdmin: { username: string; email: string; password: string } | undefined;
+  /** The only directory db:backup and db:restore take pg_dump and pg_restore from (unset: PATH and the usual places). */
+  pgBinDir: string | undefined;
 }
 
 /** A config whose secrets are resolved: what buildApp needs. */
@@ -71,16 +73,66 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/**
+ * Every environment variable task-api reads. The readers below accept only these names, so a new
+ * variable cannot be read without being listed here; the deployment files are checked against it.
+ */
+export const CONFIG_VARIABLES = [
+  'NODE_ENV',
+  'HOST',
+  'PORT',
+  'LOG_LEVEL',
+  'DATABASE_URL',
+  'DB_POOL_MAX',
+  'DATA_DIR',
+  'EMBEDDED_PG_DIR',
+  'JWT_SECRET',
+  'PASSWORD_PEPPER',
+  'JWT_ISSUER',
+  'JWT_AUDIENCE',
+  'ACCESS_TOKEN_EXPIRE_MINUTES',
+  'REFRESH_TOKEN_EXPIRE_DAYS',
+  'BCRYPT_COST',
+  'CORS_ORIGINS',
+  'BODY_LIMIT_BYTES',
+  'REQUEST_TIMEOUT_MS',
+  'HEADERS_TIMEOUT_MS',
+  'KEEP_ALIVE_TIMEOUT_MS',
+  'DB_STATEMENT_TIMEOUT_MS',
+  'DB_CONNECTION_TIMEOUT_MS',
+  'REDIS_URL',
+  'REDIS_KEY_PREFIX',
+  'RATE_LIMIT_ENABLED',
+  'RATE_LIMIT_WINDOW_MS',
+  'RATE_LIMIT_MAX',
+  'RATE_LIMIT_AUTH_MAX',
+  'LOGIN_FAILURE_MAX',
+  'LOGIN_FAILURE_WINDOW_MS',
+  'TRUST_PROXY',
+  'STATS_CACHE_TTL_MS',
+  'AUTH_CACHE_TTL_MS',
+  'METRICS_TOKEN',
+  'SHUTDOWN_TIMEOUT_MS',
+  'WORKERS',
+  'INSTANCE_NAME',
+  'FIRST_ADMIN_USERNAME',
+  'FIRST_ADMIN_EMAIL',
+  'FIRST_ADMIN_PASSWORD',
+  'PG_BIN_DIR',
+] as const;
+
+export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
+
 type Env = Record<string, string | undefined>;
 
 const MIN_SECRET_BYTES = 32;
 
-function read(env: Env, name: string): string | undefined {
+function read(env: Env, name: ConfigVariable): string | undefined {
   const value = env[name]?.trim();
   return value === undefined || value === '' ? undefined : value;
 }
 
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+function int(env: Env, name: ConfigVariable, fallback: number, min: number, max: number): number {
   const raw = read(env, name);
   if (raw === undefined) return fallback;
   if (!/^-?\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
@@ -89,7 +141,7 @@ function int(env: Env, name: string, fallback: number, min: number, max: number)
   return Number(raw);
 }
 
-function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+function oneOf<T extends string>(env: Env, name: ConfigVariable, fallback: T, allowed: readonly T[]): T {
   const raw = read(env, name);
   if (raw === undefined) return fallback;
   if (!(allowed as readonly string[]).includes(raw)) {
@@ -98,7 +150,7 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
   return raw as T;
 }
 
-function secret(env: Env, name: string, production: boolean): string | undefined {
+function secret(env: Env, name: ConfigVariable, production: boolean): string | undefined {
   const raw = read(env, name);
   if (raw === undefined) {
     if (production) throw new ConfigError(`${name} is required when NODE_ENV=production (at least ${MIN_SECRET_BYTES} bytes)`);
@@ -111,7 +163,7 @@ function secret(env: Env, name: string, production: boolean): string | undefined
 }
 
 /** A URL whose scheme is one of `schemes` (e.g. ['postgres:', 'postgresql:']), or undefined when unset. */
-function url(env: Env, name: string, schemes: string[]): string | undefined {
+function url(env: Env, name: ConfigVariable, schemes: string[]): string | undefined {
   const raw = read(env, name);
   if (raw === undefined) return undefined;
   const expected = schemes.map((scheme) => `${scheme}//`).join(' or ');
@@ -127,7 +179,7 @@ function url(env: Env, name: string, schemes: string[]): string | undefined {
   return raw;
 }
 
-function bool(env: Env, name: string, fallback: boolean): boolean {
+function bool(env: Env, name: ConfigVariable, fallback: boolean): boolean {
   const raw = read(env, name);
   if (raw === undefined) return fallback;
   if (['true', '1', 'yes'].includes(raw.toLowerCase())) return true;
@@ -137,7 +189,7 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
 
 const ADDRESS_OR_CIDR = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F:]+)(\/\d{1,3})?$/;
 
-function trustProxy(env: Env, name: string): Config['trustProxy'] {
+function trustProxy(env: Env, name: ConfigVariable): Config['trustProxy'] {
   const raw = read(env, name);
   if (raw === undefined || raw === 'false') return false;
   if (/^\d+$/.test(raw)) return Number(raw);
@@ -153,14 +205,14 @@ function trustProxy(env: Env, name: string): Config['trustProxy'] {
   return list;
 }
 
-function workers(env: Env, name: string, cpus: number): number {
+function workers(env: Env, name: ConfigVariable, cpus: number): number {
   const raw = read(env, name);
   if (raw === 'auto') return cpus;
   return int(env, name, 1, 1, 256);
 }
 
 function firstAdmin(env: Env): Config['firstAdmin'] {
-  const names = ['FIRST_ADMIN_USERNAME', 'FIRST_ADMIN_EMAIL', 'FIRST_ADMIN_PASSWORD'];
+  const names: ConfigVariable[] = ['FIRST_ADMIN_USERNAME', 'FIRST_ADMIN_EMAIL', 'FIRST_ADMIN_PASSWORD'];
   const values = names.map((n) => env[n]);
   if (values.every((v) => v === undefined || v === '')) return undefined;
   if (values.some((v) => v === undefined || v === '')) throw new ConfigError(`${names.join(', ')} must be set together`);
@@ -168,7 +220,7 @@ function firstAdmin(env: Env): Config['firstAdmin'] {
   return { username: username.trim(), email: email.trim(), password };
 }
 
-function origins(env: Env, name: string): string[] | '*' {
+function origins(env: Env, name: ConfigVariable): string[] | '*' {
   const raw = read(env, name);
   if (raw === undefined || raw === '*') return '*';
   const list = raw
@@ -240,5 +292,6 @@ export function loadConfig(env: Env = process.env): Config {
     workers: workers(env, 'WORKERS', availableParallelism()),
     instanceName: read(env, 'INSTANCE_NAME'),
     firstAdmin: firstAdmin(env),
+    pgBinDir: read(env, 'PG_BIN_DIR'),
   };
 }
