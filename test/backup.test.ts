@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { startApp, type TestApp, testConfig } from './helpers/app.js';
 import { createEmptyDatabase, createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -207,6 +207,17 @@ describe('db:backup and db:restore on DATABASE_URL', () => {
       await scratch.drop();
     }
 
+    // By name, on the configured server: the scratch database is created for the restore.
+    const checkName = `task_api_c_${inject('runId')}_${randomBytes(3).toString('hex')}`;
+    const byName = await runLogged(RESTORE, [file, '--database', checkName], { DATABASE_URL: url });
+    expect(byName.stderr).toBe('');
+    expect(byName.stdout).toContain(`into the database "${checkName}" on`);
+    expect(byName.stdout).toContain('created for it');
+    const checkUrl = new URL(db.url);
+    checkUrl.pathname = `/${checkName}`;
+    expect(await snapshot(checkUrl.toString())).toEqual(before);
+    await dropDatabase(checkName);
+
     // Over the original, which has tables: refused without --yes, and nothing changes.
     const refused = await runLogged(RESTORE, [file], { DATABASE_URL: url });
     expectOneLine(refused, 1, /^db:restore: the database "\w+" on \S+ already has \d+ tables; .* Add --yes to go ahead$/m);
@@ -215,7 +226,7 @@ describe('db:backup and db:restore on DATABASE_URL', () => {
     expect(forced.stderr).toBe('');
     expect(forced.code).toBe(0);
     expect(await snapshot(db.url)).toEqual(before);
-  });
+  }, 180_000);
 
   it('a missing, corrupt or truncated file, an unknown database, an existing target: one clear line, non-zero', async () => {
     const missing = await runLogged(RESTORE, [path.join(dir, 'nowhere.dump'), '--database-url', url]);
@@ -256,13 +267,34 @@ describe('db:backup and db:restore on DATABASE_URL', () => {
       2,
       /^db:backup: --database-url must be a postgres:\/\/ or postgresql:\/\/ URL$/m,
     );
-  });
+    expectOneLine(
+      await runLogged(RESTORE, [corrupt, '--database', 'x; DROP TABLE users'], { DATABASE_URL: url }),
+      1,
+      /is not a backup/,
+    );
+    expectOneLine(
+      await runLogged(BACKUP, ['--database', 'x; DROP TABLE users'], { DATABASE_URL: url }),
+      2,
+      /^db:backup: --database must be a database name/m,
+    );
+    expectOneLine(await runLogged(BACKUP, ['--database', 'a', '--database-url', url]), 2, /not both$/m);
+  }, 120_000);
 
   it('no script printed the password of the connection it used', () => {
     expect(outputs.length).toBeGreaterThan(10);
     for (const output of outputs) expect(output).not.toContain(password);
   });
 });
+
+async function dropDatabase(name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: inject('adminUrl') });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
 
 async function registerWithTasks(app: TestApp, prefix: string, titles: string[]) {
   const name = `${prefix}_${randomBytes(3).toString('hex')}`;
@@ -321,5 +353,5 @@ describe('db:backup on the embedded database (no DATABASE_URL)', () => {
     } finally {
       await running.stop();
     }
-  });
+  }, 180_000);
 });

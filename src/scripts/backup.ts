@@ -6,11 +6,11 @@ import { parseArgs } from 'node:util';
 import { findPgTool, inspectServer, lastError, runPgTool, ScriptError, toolConnection } from '../db/pg-tools.js';
 import { loadScriptConfig, openScriptTarget, runDbScript } from './db-script.js';
 
-const USAGE = `usage: npm run db:backup [-- [FILE] [--database-url URL]]
+const USAGE = `usage: npm run db:backup [-- [FILE] [--database-url URL | --database NAME]]
 
 Writes a pg_dump archive (custom format) of the configured database (DATABASE_URL, or the embedded
 one) to FILE, by default backups/task-api-<UTC time>.dump, readable by its owner only.
---database-url backs up that database instead. Restore with: npm run db:restore -- FILE`;
+--database-url backs up that database instead; --database another database on the configured server. Restore with: npm run db:restore -- FILE`;
 
 /** backups/task-api-20261202T010509Z.dump */
 function defaultFile(now = new Date()): string {
@@ -21,10 +21,10 @@ function defaultFile(now = new Date()): string {
   return path.join('backups', `task-api-${stamp}.dump`);
 }
 
-let args: { values: { 'database-url'?: string; help?: boolean }; positionals: string[] };
+let args: { values: { 'database-url'?: string; database?: string; help?: boolean }; positionals: string[] };
 try {
   args = parseArgs({
-    options: { 'database-url': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { 'database-url': { type: 'string' }, database: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     allowPositionals: true,
   });
   if (args.positionals.length > 1) throw new Error('at most one FILE');
@@ -41,7 +41,7 @@ await runDbScript('db:backup', async () => {
   const config = loadScriptConfig();
   const file = path.resolve(args.positionals[0] ?? defaultFile());
   if (existsSync(file)) throw new ScriptError(`${file} already exists; give another FILE`);
-  const target = await openScriptTarget(config, args.values['database-url']);
+  const target = await openScriptTarget(config, { databaseUrl: args.values['database-url'], database: args.values.database });
   try {
     const server = await inspectServer(target.url);
     const pgDump = await findPgTool('pg_dump', { minMajor: server.major, binDir: config.pgBinDir });

@@ -5,18 +5,20 @@ import { parseArgs } from 'node:util';
 import { findPgTool, inspectServer, lastError, runPgTool, ScriptError, toolConnection } from '../db/pg-tools.js';
 import { loadScriptConfig, openScriptTarget, runDbScript } from './db-script.js';
 
-const USAGE = `usage: npm run db:restore -- FILE [--yes] [--database-url URL]
+const USAGE = `usage: npm run db:restore -- FILE [--yes] [--database-url URL | --database NAME]
 
 Restores a backup made by db:backup into the configured database (DATABASE_URL, or the embedded one),
-or into the database given by --database-url (for example a scratch database, to check a backup).
+into the database given by --database-url, or into database NAME on the configured server, created
+when missing: --database task_api_check restores into a scratch database, to check a backup.
 The objects in the backup replace those of the same name, in one transaction: on any error nothing
 changes. A database that already has tables is only restored into with --yes.`;
 
-let args: { values: { 'database-url'?: string; yes?: boolean; help?: boolean }; positionals: string[] };
+let args: { values: { 'database-url'?: string; database?: string; yes?: boolean; help?: boolean }; positionals: string[] };
 try {
   args = parseArgs({
     options: {
       'database-url': { type: 'string' },
+      database: { type: 'string' },
       yes: { type: 'boolean', short: 'y' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -61,7 +63,11 @@ await runDbScript('db:restore', async () => {
     throw new ScriptError(`${file} is not a backup pg_restore ${reader.major} can read: ${lastError(listing.stderr)}`);
   }
 
-  const target = await openScriptTarget(config, args.values['database-url']);
+  const target = await openScriptTarget(config, {
+    databaseUrl: args.values['database-url'],
+    database: args.values.database,
+    create: true,
+  });
   try {
     const server = await inspectServer(target.url);
     const pgRestore = await findPgTool('pg_restore', { minMajor: server.major, binDir: config.pgBinDir });
@@ -92,8 +98,9 @@ await runDbScript('db:restore', async () => {
       throw new ScriptError(`pg_restore ${pgRestore.major} failed, nothing was changed: ${lastError(result.stderr)}`);
     }
     const after = await inspectServer(target.url);
+    const created = target.created ? ', created for it' : '';
     console.log(
-      `db:restore: restored ${file} into the ${connection.label} (${after.tables} tables, pg_restore ${pgRestore.major})`,
+      `db:restore: restored ${file} into the ${connection.label}${created} (${after.tables} tables, pg_restore ${pgRestore.major})`,
     );
   } finally {
     await target.stop();
