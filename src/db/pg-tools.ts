@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { access, readdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 
@@ -160,23 +161,44 @@ export interface ToolResult {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** Writing to `output` failed (the tool is then stopped). */
+  outputError?: Error;
 }
 
 /**
  * Runs a tool with an argument array (no shell) and extra environment. Its standard output goes to
- * `output` when given (a dump), otherwise it is collected. Never prompts: stdin is closed.
+ * `output` when given (a dump; resolved once all of it is written), otherwise it is collected.
+ * Never prompts: stdin is closed.
  */
-export function runPgTool(file: string, args: string[], env: Record<string, string>, output?: Writable): Promise<ToolResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    if (output) child.stdout.pipe(output);
-    else child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
+export async function runPgTool(
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+  output?: Writable,
+): Promise<ToolResult> {
+  const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const closed = new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', resolve);
   });
+  let piped: Promise<Error | undefined> = Promise.resolve(undefined);
+  if (output) {
+    // A failed write must not leave the tool blocked on a full pipe.
+    piped = pipeline(child.stdout, output).then(
+      () => undefined,
+      (err: Error) => {
+        child.kill();
+        return err;
+      },
+    );
+  } else {
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+  }
+  const [code, outputError] = await Promise.all([closed, piped]);
+  return { code, stdout, stderr, ...(outputError ? { outputError } : {}) };
 }
 
 /** The last meaningful line a tool wrote to stderr, without its "pg_dump: error:" prefix. */

@@ -1,7 +1,7 @@
+import { once } from 'node:events';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { finished } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { findPgTool, inspectServer, lastError, runPgTool, ScriptError, toolConnection } from '../db/pg-tools.js';
 import { loadScriptConfig, openScriptTarget, runDbScript } from './db-script.js';
@@ -49,17 +49,18 @@ await runDbScript('db:backup', async () => {
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     // Written beside the target and renamed when complete: a failed backup leaves no file that looks whole.
     const partial = `${file}.partial`;
+    await rm(partial, { force: true });
     const output = createWriteStream(partial, { flags: 'wx', mode: 0o600 });
-    const written = finished(output);
+    await once(output, 'open');
     const result = await runPgTool(
       pgDump.path,
       ['--format=custom', '--no-password', `--dbname=${connection.dbname}`],
       connection.env,
       output,
     );
-    await written.catch(() => {});
-    if (result.code !== 0) {
+    if (result.code !== 0 || result.outputError) {
       await rm(partial, { force: true });
+      if (result.outputError) throw new ScriptError(`cannot write ${partial}: ${result.outputError.message}`);
       throw new ScriptError(`pg_dump ${pgDump.major} failed on the ${connection.label}: ${lastError(result.stderr)}`);
     }
     await rename(partial, file);
