@@ -30,8 +30,10 @@ describe('DATABASE_REPLICA_URLS configuration', () => {
   });
 
   it('refuses a bad entry in one line that names the entry and never shows its password', () => {
-    const load = (value: string, env: Record<string, string> = primary) => () =>
-      loadConfig({ ...env, DATABASE_REPLICA_URLS: value });
+    const load =
+      (value: string, env: Record<string, string> = primary) =>
+      () =>
+        loadConfig({ ...env, DATABASE_REPLICA_URLS: value });
     expect(load('postgres://a:s3cret@r1/db,mysql://a:s3cret@r2/db')).toThrow(
       new ConfigError('DATABASE_REPLICA_URLS (entry 2) must be a postgres:// or postgresql:// URL (got scheme "mysql:")'),
     );
@@ -92,7 +94,13 @@ async function waitFor(what: string, condition: () => Promise<boolean>, timeoutM
 
 async function readyz(app: TestApp) {
   const res = await fetch(`${app.baseUrl}/readyz`);
-  return { status: res.status, body: (await res.json()) as { status: string; replicas?: { healthy: number; total: number; members: Record<string, string> } } };
+  return {
+    status: res.status,
+    body: (await res.json()) as {
+      status: string;
+      replicas?: { healthy: number; total: number; members: Record<string, string> };
+    },
+  };
 }
 
 /** A user made admin behind the API's back (on the primary, which the session check reads). */
@@ -252,7 +260,8 @@ describe.each([
               expect(one.status).toBe(200);
               expect(list.status).toBe(200);
               if (one.body.title !== title) stale.push(`${user.username} ${when}: task ${one.body.title}, expected ${title}`);
-              if (list.body[0]?.title !== title) stale.push(`${user.username} ${when}: list ${list.body[0]?.title}, expected ${title}`);
+              if (list.body[0]?.title !== title)
+                stale.push(`${user.username} ${when}: list ${list.body[0]?.title}, expected ${title}`);
             };
             await check('at once');
             await sleep(Math.random() * 700);
@@ -292,7 +301,11 @@ describe('replica health', () => {
       // Ready all the same: the primary serves the reads.
       expect(await readyz(app)).toEqual({
         status: 200,
-        body: { status: 'ok', checks: expect.any(Object), replicas: { healthy: 0, total: 1, members: { 'replica-1': 'lagging' } } },
+        body: {
+          status: 'ok',
+          checks: expect.any(Object),
+          replicas: { healthy: 0, total: 1, members: { 'replica-1': 'lagging' } },
+        },
       });
       const skipped = await metric(app, 'db_reads_total', { target: 'primary', reason: 'no_healthy_replica' });
       expect(titles((await api.get(`/tasks?user_id=${writer.id}`, { token: reader.token })).body)).toEqual(['while lagging']);
