@@ -127,7 +127,10 @@ export class ReplicaMonitor {
   }
 
   private async tick(): Promise<void> {
-    this.running = this.checkAll();
+    // A check reports its failures itself; nothing may stop the next one.
+    this.running = this.checkAll().catch((err: Error) =>
+      this.options.log.warn({ err: { message: err.message } }, 'replica check failed unexpectedly'),
+    );
     await this.running;
     this.running = undefined;
     if (!this.closed) {
