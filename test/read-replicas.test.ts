@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type AppConfig, ConfigError, loadConfig } from '../src/config.js';
 import { runMigrations } from '../src/db/migrate.js';
+import { createPool } from '../src/db/pool.js';
 import { registerAndLogin, startApp, type TestApp, testConfig } from './helpers/app.js';
 import type { HttpClient, TaskBody } from './helpers/http.js';
 import { sharedRedis } from './helpers/redis.js';
@@ -382,6 +383,31 @@ describe('replica health', () => {
       expect(await metric(app, 'db_reads_total', { target: 'primary', reason: 'replica_failed' })).toBe(1);
     } finally {
       await pair.startReplica();
+    }
+  });
+
+  // Last: a promoted replica stays promoted.
+  it('skips a promoted replica, whose pool refuses writes all the same', async () => {
+    const app = await start({ maxLagMs: 5_000, checkIntervalMs: 50 });
+    const { api } = app;
+    const reader = await admin(api);
+    const healthy = () => metric(app, 'db_replica_healthy', { replica: 'replica-1' });
+    await waitFor('the replica to be healthy', async () => (await healthy()) === 1);
+
+    await pair.promoteReplica();
+    await waitFor('the promoted replica to be skipped', async () => (await healthy()) === 0);
+    expect((await readyz(app)).body.replicas).toEqual({ healthy: 0, total: 1, members: { 'replica-1': 'not_in_recovery' } });
+    const before = await metric(app, 'db_reads_total', { target: 'primary', reason: 'no_healthy_replica' });
+    expect((await api.get('/tasks', { token: reader.token })).status).toBe(200);
+    expect(await metric(app, 'db_reads_total', { target: 'primary', reason: 'no_healthy_replica' })).toBe(before + 1);
+
+    // The server now accepts writes, but not from a replica pool's sessions.
+    await pair.replica.query('CREATE TABLE promoted_probe (n int)');
+    const replicaPool = createPool(pair.replicaUrl, { max: 1, readOnly: true });
+    try {
+      await expect(replicaPool.query('INSERT INTO promoted_probe VALUES (1)')).rejects.toMatchObject({ code: '25006' });
+    } finally {
+      await replicaPool.end();
     }
   });
 });

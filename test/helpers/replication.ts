@@ -22,6 +22,8 @@ export interface ReplicationPair {
   replica: pg.Pool;
   stopReplica(): Promise<void>;
   startReplica(): Promise<void>;
+  /** Ends recovery: the replica becomes a primary of its own (irreversible for this pair). */
+  promoteReplica(): Promise<void>;
   pauseReplay(): Promise<void>;
   resumeReplay(): Promise<void>;
   /** Waits until the replica has replayed everything the primary has written so far. */
@@ -208,6 +210,10 @@ export async function startReplicationPair(prepare?: (url: string) => Promise<vo
       startReplica: async () => {
         await start(replicaDir, 'replica');
         await waitForQuery(replica, 'SELECT pg_is_in_recovery() AS r', (row) => row.r === true, 60_000);
+      },
+      promoteReplica: async () => {
+        await pgCtl(['-D', replicaDir, '-w', '-t', '120', 'promote']);
+        await waitForQuery(replica, 'SELECT pg_is_in_recovery() AS r', (row) => row.r === false, 60_000);
       },
       pauseReplay: async () => {
         await replica.query('SELECT pg_wal_replay_pause()');
