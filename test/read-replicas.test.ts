@@ -320,6 +320,7 @@ describe('replica health', () => {
     const before = await replicaReads(app);
     expect(titles((await api.get(`/tasks?user_id=${writer.id}`, { token: reader.token })).body)).toEqual(['while lagging']);
     expect(await replicaReads(app)).toBe(before + 1);
+    expect(await metric(app, 'db_replica_pool_connections', { replica: 'replica-1', state: 'total' })).toBeGreaterThan(0);
   });
 
   it('survives the replica stopping: reads go to the primary with no error, and return to the replica when it is back', async () => {

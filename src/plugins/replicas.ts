@@ -123,6 +123,20 @@ async function replicas(app: FastifyInstance) {
     },
   });
 
+  new Gauge({
+    name: 'db_replica_pool_connections',
+    help: 'Replica pool connections by state',
+    labelNames: ['replica', 'state'],
+    registers: [app.metricsRegistry],
+    collect() {
+      for (const { name, pool } of monitor.replicas) {
+        this.set({ replica: name, state: 'total' }, pool.totalCount);
+        this.set({ replica: name, state: 'idle' }, pool.idleCount);
+        this.set({ replica: name, state: 'waiting' }, pool.waitingCount);
+      }
+    },
+  });
+
   // Read-your-writes: after a write, the primary's WAL position (taken after the commit, so at or
   // past it) becomes the writer's mark. Writes finishing together share one query: a query started
   // after every one of their commits answers for all of them.
