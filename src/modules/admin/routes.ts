@@ -14,7 +14,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (cached && cached.expires > Date.now()) return cached.value;
     // Concurrent misses share one query (routed for the admin whose miss started it).
     pending ??= reads
-      .run(readerId, (admin) => admin.stats())
+      .run(readerId, (statistics) => statistics.stats())
       .finally(() => {
         pending = undefined;
       });
