@@ -6,7 +6,7 @@ import { runMigrations } from '../src/db/migrate.js';
 import { createPool } from '../src/db/pool.js';
 import { registerAndLogin, startApp, type TestApp, testConfig } from './helpers/app.js';
 import type { HttpClient, TaskBody } from './helpers/http.js';
-import { sharedRedis } from './helpers/redis.js';
+import { sharedRedis, startRedisServer } from './helpers/redis.js';
 import { type ReplicationPair, startReplicationPair } from './helpers/replication.js';
 
 describe('DATABASE_REPLICA_URLS configuration', () => {
@@ -281,6 +281,50 @@ describe.each([
       await redis?.stop();
     }
   }, 180_000);
+});
+
+describe('write marks in Redis', () => {
+  it('sends reads to the primary, never to a stale replica, while Redis is unreachable', async () => {
+    const redis = await startRedisServer();
+    let redisStopped = false;
+    try {
+      // Two instances of one deployment: the write on one, the reads on the other, which can only
+      // learn of the write through Redis.
+      const shared = {
+        redisUrl: redis.url,
+        redisKeyPrefix: `task-api-test:marks-${randomBytes(4).toString('hex')}:`,
+        jwtSecret: randomBytes(32).toString('base64url'),
+        passwordPepper: randomBytes(32).toString('base64url'),
+      };
+      const one = await start({ maxLagMs: 60_000 }, shared);
+      const other = await start({ maxLagMs: 60_000 }, shared);
+      const writer = await registerAndLogin(one.api, 'writer');
+      await pair.waitForCatchUp();
+      await pair.pauseReplay();
+      try {
+        expect((await one.api.post('/tasks', { title: 'behind the replica' }, { token: writer.token })).status).toBe(201);
+        // With Redis up, the other instance knows the mark.
+        expect(titles((await other.api.get('/tasks', { token: writer.token })).body)).toEqual(['behind the replica']);
+
+        await redis.stop();
+        redisStopped = true;
+        const before = await metric(other, 'db_reads_total', { target: 'replica' });
+        for (let i = 0; i < 3; i++) {
+          const res = await other.api.get('/tasks', { token: writer.token });
+          expect(res.status).toBe(200);
+          expect(titles(res.body)).toEqual(['behind the replica']);
+        }
+        expect(await metric(other, 'db_reads_total', { target: 'replica' })).toBe(before);
+        // The replica is still healthy; only the marks are unknown.
+        expect((await readyz(other)).body.replicas?.healthy).toBe(1);
+      } finally {
+        await pair.resumeReplay();
+      }
+    } finally {
+      // Stopping it twice would wait for an exit that has already happened.
+      if (!redisStopped) await redis.stop();
+    }
+  });
 });
 
 describe('replica health', () => {
