@@ -19,6 +19,7 @@ import metrics from './plugins/metrics.js';
 import observability, { requestId } from './plugins/observability.js';
 import rateLimit from './plugins/rate-limit.js';
 import redis from './plugins/redis.js';
+import replicas from './plugins/replicas.js';
 import validation from './plugins/validation.js';
 
 declare module 'fastify' {
@@ -107,6 +108,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(auth);
   await app.register(observability);
   await app.register(metrics);
+  await app.register(replicas);
   await app.register(rateLimit);
   await app.register(docs);
   await app.register(httpCache);

@@ -16,6 +16,11 @@ export interface Config {
   /** Unset: the server runs its own embedded PostgreSQL under `embeddedPgDir`. */
   databaseUrl: string | undefined;
   dbPoolMax: number;
+  /**
+   * Streaming replicas of `databaseUrl` for reads that tolerate lag (empty: none, and no routing
+   * at all). A replica lagging past `maxLagMs`, down or promoted is skipped.
+   */
+  replicas: { urls: string[]; maxLagMs: number; checkIntervalMs: number };
   dataDir: string;
   embeddedPgDir: string;
   /** Unset outside production: generated once and kept under `dataDir` (see secrets.ts). */
@@ -84,6 +89,9 @@ export const CONFIG_VARIABLES = [
   'LOG_LEVEL',
   'DATABASE_URL',
   'DB_POOL_MAX',
+  'DATABASE_REPLICA_URLS',
+  'REPLICA_MAX_LAG_MS',
+  'REPLICA_CHECK_INTERVAL_MS',
   'DATA_DIR',
   'EMBEDDED_PG_DIR',
   'JWT_SECRET',
@@ -166,6 +174,11 @@ function secret(env: Env, name: ConfigVariable, production: boolean): string | u
 function url(env: Env, name: ConfigVariable, schemes: string[]): string | undefined {
   const raw = read(env, name);
   if (raw === undefined) return undefined;
+  return checkedUrl(name, raw, schemes);
+}
+
+/** Checks one URL; the message never repeats the value, which may hold a password. */
+function checkedUrl(name: string, raw: string, schemes: string[]): string {
   const expected = schemes.map((scheme) => `${scheme}//`).join(' or ');
   let parsed: URL;
   try {
@@ -177,6 +190,29 @@ function url(env: Env, name: ConfigVariable, schemes: string[]): string | undefi
     throw new ConfigError(`${name} must be a ${expected} URL (got scheme "${parsed.protocol}")`);
   }
   return raw;
+}
+
+/** A comma-separated list of URLs, each checked like `url`; empty when unset. */
+function urlList(env: Env, name: ConfigVariable, schemes: string[]): string[] {
+  const raw = read(env, name);
+  if (raw === undefined) return [];
+  const entries = raw.split(',').map((entry) => entry.trim());
+  return entries.map((entry, i) => {
+    if (entry === '') throw new ConfigError(`${name}: entry ${i + 1} is empty`);
+    return checkedUrl(entries.length > 1 ? `${name} (entry ${i + 1})` : name, entry, schemes);
+  });
+}
+
+function replicas(env: Env, databaseUrl: string | undefined): Config['replicas'] {
+  const urls = urlList(env, 'DATABASE_REPLICA_URLS', ['postgres:', 'postgresql:']);
+  if (urls.length > 0 && databaseUrl === undefined) {
+    throw new ConfigError('DATABASE_REPLICA_URLS needs DATABASE_URL (the primary they replicate)');
+  }
+  return {
+    urls,
+    maxLagMs: int(env, 'REPLICA_MAX_LAG_MS', 1_000, 10, 3_600_000),
+    checkIntervalMs: int(env, 'REPLICA_CHECK_INTERVAL_MS', 250, 10, 60_000),
+  };
 }
 
 function bool(env: Env, name: ConfigVariable, fallback: boolean): boolean {
@@ -251,13 +287,15 @@ export function loadConfig(env: Env = process.env): Config {
   if (production && bcryptCost < 10) {
     throw new ConfigError(`BCRYPT_COST must be at least 10 when NODE_ENV=production (got ${bcryptCost})`);
   }
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
   return {
     nodeEnv,
     host: read(env, 'HOST') ?? '127.0.0.1',
     port: int(env, 'PORT', 8000, 0, 65535),
     logLevel: oneOf<LogLevel>(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    databaseUrl,
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
+    replicas: replicas(env, databaseUrl),
     dataDir,
     embeddedPgDir: path.resolve(read(env, 'EMBEDDED_PG_DIR') ?? path.join(dataDir, 'postgres')),
     jwtSecret: secret(env, 'JWT_SECRET', production),

@@ -19,6 +19,8 @@ export interface PoolOptions {
   statementTimeoutMs?: number;
   /** How long to wait for a connection (from the pool or a new one) before failing. */
   connectionTimeoutMs?: number;
+  /** Every transaction read-only (replicas): a safety net should a write ever be sent to one. */
+  readOnly?: boolean;
 }
 
 export function createPool(connectionString: string, options: PoolOptions): pg.Pool {
@@ -33,6 +35,7 @@ export function createPool(connectionString: string, options: PoolOptions): pg.P
     // Client-side bound too: a server that stops answering (network cut) cannot hang a request.
     query_timeout: (options.statementTimeoutMs ?? 30_000) + 2_000,
     keepAlive: true,
+    ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
   });
 }
 

@@ -42,6 +42,8 @@ async function auth(app: FastifyInstance) {
       accessTtlMinutes: config.accessTokenExpireMinutes,
     }),
   );
+  // On the primary, always: the per-request session check (logout, deactivation, role) must see
+  // every commit at once, which no replica promises. Read replicas serve only lag-tolerant reads.
   app.decorate('usersRepository', createUsersRepository(app.db));
   app.decorate('authRepository', createAuthRepository(app.db));
   app.decorateRequest('currentUser', null as unknown as CurrentUser);

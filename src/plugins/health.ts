@@ -22,6 +22,22 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 const Readiness = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
   checks: Type.Record(Type.String(), Type.String(), { examples: [{ database: 'ok', redis: 'ok' }] }),
+  replicas: Type.Optional(
+    Type.Object(
+      {
+        healthy: Type.Integer({ description: 'Replicas serving reads now' }),
+        total: Type.Integer(),
+        members: Type.Record(Type.String(), Type.String(), {
+          description: '`ok`, or why the replica is skipped: `lagging`, `down`, `not_in_recovery`, `unchecked`',
+        }),
+      },
+      {
+        description:
+          'With DATABASE_REPLICA_URLS only. Never makes readiness fail: without a healthy replica, reads go to the primary.',
+        examples: [{ healthy: 1, total: 2, members: { 'replica-1': 'ok', 'replica-2': 'lagging' } }],
+      },
+    ),
+  ),
 });
 
 /** Liveness (the process answers) and readiness (its dependencies answer, and it is not shutting down). */
@@ -54,7 +70,7 @@ async function health(app: FastifyInstance) {
       config: { rateLimit: false },
       schema: {
         ...ops,
-        summary: 'Readiness: the database (and Redis, when configured) answer',
+        summary: 'Readiness: the database (and Redis, when configured) answer; replicas are reported',
         description: '503 naming what fails, and 503 from the moment shutdown begins.',
         response: { 200: Readiness, 503: Readiness },
       },
@@ -76,13 +92,15 @@ async function health(app: FastifyInstance) {
         ...(app.redis ? [probe('redis', () => (app.redis as NonNullable<typeof app.redis>).ping())] : []),
       ]);
       if (app.lifecycle.shuttingDown) checks.shutdown = 'in progress';
+      // Replicas are reported, not required: the primary serves every read when none is healthy.
+      const replicas = app.replicas.status();
       const ok = !app.lifecycle.shuttingDown && Object.values(checks).every((c) => c === 'ok');
       return reply
         .code(ok ? 200 : 503)
         .header('cache-control', 'no-store')
-        .send({ status: ok ? 'ok' : 'unavailable', checks });
+        .send({ status: ok ? 'ok' : 'unavailable', checks, ...(replicas ? { replicas } : {}) });
     },
   );
 }
 
-export default fp(health, { name: 'health', dependencies: ['db', 'redis'] });
+export default fp(health, { name: 'health', dependencies: ['db', 'redis', 'replicas'] });

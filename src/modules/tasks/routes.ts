@@ -8,7 +8,8 @@ import { ConditionalHeaders, CreateHeaders, Task, TaskCreateBody, TaskListQuery,
 import { createTasksService } from './service.js';
 
 const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const service = createTasksService(createTasksRepository(app.db));
+  const repository = createTasksRepository(app.db);
+  const service = createTasksService(repository, app.replicas.router(createTasksRepository, repository));
   app.addHook('preParsing', app.authenticate);
   const common = { tags: ['tasks'], security: BEARER_SECURITY };
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { AppError, conflict, forbidden, notFound } from '../../lib/errors.js';
 import { expectedVersion } from '../../lib/etag.js';
 import type { CurrentUser } from '../../plugins/auth.js';
@@ -21,7 +22,8 @@ function bodyHash(body: object): Buffer {
 
 export type CreateOutcome = { task: TaskRecord; replayed: false } | { body: unknown; status: number; replayed: true };
 
-export function createTasksService(repository: TasksRepository) {
+/** `reads` routes the lag-tolerant reads (a task, a list); writes use `repository`, the primary's. */
+export function createTasksService(repository: TasksRepository, reads: ReadRouter<TasksRepository> = primaryReads(repository)) {
   /** Applies If-Match: 'any' only requires the task to exist; -1 (no tag for this task) can only fail. */
   const versionFor = (ifMatch: string | undefined, id: number) => {
     const expected = expectedVersion(ifMatch, id);
@@ -45,7 +47,7 @@ export function createTasksService(repository: TasksRepository) {
     },
 
     async get(user: CurrentUser, id: number): Promise<TaskRecord> {
-      const task = await repository.findById(id, scopeOf(user));
+      const task = await reads.run(user.id, (tasks) => tasks.findById(id, scopeOf(user)));
       if (!task) throw notFound(TASK_NOT_FOUND);
       return task;
     },
@@ -55,7 +57,7 @@ export function createTasksService(repository: TasksRepository) {
         throw forbidden("Only admins can list other users' tasks");
       }
       const descending = query.sort.startsWith('-');
-      return repository.list({
+      const filter = {
         ownerId: user.role === 'admin' ? query.user_id : user.id,
         statuses: query.status?.split(',') as TaskStatus[] | undefined,
         priorities: query.priority?.split(',') as TaskPriority[] | undefined,
@@ -64,7 +66,8 @@ export function createTasksService(repository: TasksRepository) {
         descending,
         limit: query.limit,
         offset: query.offset,
-      });
+      };
+      return reads.run(user.id, (tasks) => tasks.list(filter));
     },
 
     async update(user: CurrentUser, id: number, changes: TaskUpdate, ifMatch?: string): Promise<TaskRecord> {

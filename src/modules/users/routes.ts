@@ -2,11 +2,17 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
+import { createUsersRepository } from './repository.js';
 import { User, UserAdminUpdate, UserListQuery, UserSelfUpdate } from './schemas.js';
 import { createUsersService } from './service.js';
 
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const service = createUsersService({ users: app.usersRepository, auth: app.authRepository, passwords: app.passwords });
+  const service = createUsersService({
+    users: app.usersRepository,
+    auth: app.authRepository,
+    passwords: app.passwords,
+    reads: app.replicas.router(createUsersRepository, app.usersRepository),
+  });
   const adminOnly = app.requireRole('admin');
   const common = { tags: ['users'], security: BEARER_SECURITY };
 
@@ -55,7 +61,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const { items, total } = await service.list(request.query);
+      const { items, total } = await service.list(request.currentUser.id, request.query);
       setPaginationHeaders(request, reply, { total, limit: request.query.limit, offset: request.query.offset });
       return items;
     },
@@ -72,7 +78,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: User, ...problemResponses(401, 403, 404, 422) },
       },
     },
-    async (request) => service.get(request.params.id),
+    async (request) => service.get(request.currentUser.id, request.params.id),
   );
 
   app.patch(

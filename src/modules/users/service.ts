@@ -1,3 +1,4 @@
+import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { AuthRepository } from '../auth/repository.js';
@@ -12,8 +13,15 @@ export interface AdminAccount {
   password: string;
 }
 
-export function createUsersService(deps: { users: UsersRepository; auth: AuthRepository; passwords: PasswordHasher }) {
+export function createUsersService(deps: {
+  users: UsersRepository;
+  auth: AuthRepository;
+  passwords: PasswordHasher;
+  /** Routes an admin's lag-tolerant reads (user lists, a user); everything else uses `users`, the primary's. */
+  reads?: ReadRouter<UsersRepository>;
+}) {
   const { users, auth, passwords } = deps;
+  const reads = deps.reads ?? primaryReads(users);
 
   const duplicateAsConflict = (err: unknown): never => {
     if (err instanceof DuplicateUserError) {
@@ -23,11 +31,14 @@ export function createUsersService(deps: { users: UsersRepository; auth: AuthRep
   };
 
   return {
-    list: (query: UserListQuery) =>
-      users.list({ role: query.role, isActive: query.is_active, q: query.q, limit: query.limit, offset: query.offset }),
+    /** `readerId`: the admin asking, whose own writes the answer must show. */
+    list: (readerId: number, query: UserListQuery) =>
+      reads.run(readerId, (repository) =>
+        repository.list({ role: query.role, isActive: query.is_active, q: query.q, limit: query.limit, offset: query.offset }),
+      ),
 
-    async get(id: number): Promise<User> {
-      const user = await users.findById(id);
+    async get(readerId: number, id: number): Promise<User> {
+      const user = await reads.run(readerId, (repository) => repository.findById(id));
       if (!user) throw notFound(USER_NOT_FOUND);
       return user;
     },
