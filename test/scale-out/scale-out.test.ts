@@ -125,11 +125,11 @@ describe('SIGTERM to one instance under load through nginx', () => {
       baseUrl: cluster.nginx.baseUrl,
       token: user.token,
       ratePerSecond,
-      durationMs: 5_000,
+      durationMs: 6_000,
       at: {
-        ms: 1_500,
+        ms: 2_000,
         run: () => {
-          signalledAt = 1_500;
+          signalledAt = 2_000;
           exit = stopped.stop('SIGTERM');
         },
       },
