@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -7,6 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../src/lib/net.js';
 
 export const DEPLOY_NGINX_CONF = path.resolve('deploy/nginx.conf');
+
+/** NGINX_BIN, or Debian's nginx (in /usr/sbin, which a non-root PATH often lacks), or nginx on the PATH. */
+const NGINX_BIN = process.env.NGINX_BIN ?? (existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx');
 
 const TEMP_PATHS = ['client_body_temp_path', 'proxy_temp_path', 'fastcgi_temp_path', 'uwsgi_temp_path', 'scgi_temp_path'];
 
@@ -131,7 +135,7 @@ export async function startNginx(upstreamPorts: number[], timeoutMs = 20_000): P
   await writeFile(confPath, conf);
 
   let output = '';
-  const child: ChildProcess = spawn('nginx', ['-p', dir, '-c', confPath, '-g', 'daemon off;'], {
+  const child: ChildProcess = spawn(NGINX_BIN, ['-p', dir, '-c', confPath, '-g', 'daemon off;'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout?.on('data', (c) => {
