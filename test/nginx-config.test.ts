@@ -9,7 +9,9 @@ describe('the nginx configuration of the scale-out test', () => {
   it('changes only the upstream servers, the listen port and the paths of deploy/nginx.conf', async () => {
     const source = await readFile(DEPLOY_NGINX_CONF, 'utf8');
     const conf = nginxConfigFor(source, target);
-    expect(conf).toMatch(/^\s*server 127\.0\.0\.1:41001 max_fails=\d+ fail_timeout=\w+;\n\s*server 127\.0\.0\.1:41002 max_fails/m);
+    expect(conf).toMatch(
+      /^\s*server 127\.0\.0\.1:41001 max_fails=\d+ fail_timeout=\w+;\n\s*server 127\.0\.0\.1:41002 max_fails/m,
+    );
     expect(conf).not.toContain('api:8000');
     expect(conf).toMatch(/^\s*listen 127\.0\.0\.1:41000;$/m);
     expect(conf).not.toMatch(/^\s*listen 80;/m);
