@@ -95,7 +95,7 @@ export interface LoadOptions {
   ratePerSecond: number;
   durationMs: number;
   /** Called once, this long after the load began. */
-  at: { ms: number; run: () => void };
+  at?: { ms: number; run: () => void };
 }
 
 /**
@@ -160,7 +160,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult[]> {
   let fired = false;
   for (;;) {
     const elapsed = Date.now() - started;
-    if (!fired && elapsed >= options.at.ms) {
+    if (options.at && !fired && elapsed >= options.at.ms) {
       fired = true;
       options.at.run();
     }

@@ -118,6 +118,9 @@ describe('SIGTERM to one instance under load through nginx', () => {
     const user = await registerAndLogin(cluster.api, 'load');
     const [stopped, survivor] = cluster.instances as [(typeof cluster.instances)[0], (typeof cluster.instances)[0]];
 
+    // Warm both instances up (connections, compiled code), so both serve at full speed when the signal comes.
+    await runLoad({ baseUrl: cluster.nginx.baseUrl, token: user.token, ratePerSecond: 100, durationMs: 1_500 });
+
     let exit: Promise<number | string> | undefined;
     let signalledAt = 0;
     const ratePerSecond = 300;
@@ -146,6 +149,7 @@ describe('SIGTERM to one instance under load through nginx', () => {
     const figures = {
       sent: results.length,
       ratePerSecond,
+      lastAnswerMs: Math.max(...results.map((r) => r.at)),
       [stopped.name]: split(stopped.name),
       [`${stopped.name}AfterSignal`]: results.filter((r) => r.instance === stopped.name && r.at >= signalledAt).length,
       [survivor.name]: split(survivor.name),
