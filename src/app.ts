@@ -59,6 +59,9 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     // Slow clients are cut off; idle keep-alive connections outlive a proxy's (nginx: 60 s).
     requestTimeout: config.requestTimeoutMs,
     keepAliveTimeout: config.keepAliveTimeoutMs,
+    // A request that reaches the app while it closes is served (with `Connection: close`), not
+    // answered by Fastify's bare 503: a proxy does not retry a POST it has sent.
+    return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.server.headersTimeout = Math.min(config.headersTimeoutMs, config.requestTimeoutMs);

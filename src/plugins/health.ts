@@ -4,8 +4,12 @@ import { Type } from 'typebox';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Set when shutdown begins: /readyz answers 503 from then on, so balancers stop sending traffic. */
-    lifecycle: { shuttingDown: boolean };
+    lifecycle: {
+      /** Set when shutdown begins: /readyz answers 503 from then on, so balancers stop sending traffic. */
+      shuttingDown: boolean;
+      /** Set once the listener has closed: every response then closes its connection. */
+      closingConnections: boolean;
+    };
   }
 }
 
@@ -42,11 +46,12 @@ const Readiness = Type.Object({
 
 /** Liveness (the process answers) and readiness (its dependencies answer, and it is not shutting down). */
 async function health(app: FastifyInstance) {
-  app.decorate('lifecycle', { shuttingDown: false });
-  // Responses finishing during shutdown close their keep-alive connection, so closing the server
-  // waits for requests in flight and not for idle clients to time out.
+  app.decorate('lifecycle', { shuttingDown: false, closingConnections: false });
+  // Responses finishing during shutdown (once the listener has closed, see serve.ts) close their
+  // keep-alive connection, so closing the server waits for requests in flight and not for idle
+  // clients to time out.
   app.addHook('onSend', async (_request, reply, payload) => {
-    if (app.lifecycle.shuttingDown) reply.header('connection', 'close');
+    if (app.lifecycle.closingConnections) reply.header('connection', 'close');
     return payload;
   });
   const ops = { tags: ['ops'], security: [] };
