@@ -98,6 +98,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(cors, {
     origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
     credentials: false,
+    // @fastify/cors allows only GET, HEAD and POST unless told: browsers on an allowed origin need every method the API has.
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     exposedHeaders: [
       'Location',
       'ETag',
