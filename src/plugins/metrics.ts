@@ -38,6 +38,8 @@ function tokenMatches(request: FastifyRequest, expected: string): boolean {
 async function metrics(app: FastifyInstance) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // The Node.js version tells an attacker which published vulnerabilities to try; monitoring needs no such label.
+  registry.removeSingleMetric('nodejs_version_info');
   const labelNames = ['method', 'route', 'status_code'] as const;
   const requests = new Counter({
     name: 'http_requests_total',
