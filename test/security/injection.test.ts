@@ -24,7 +24,8 @@ const PAYLOADS = [
   '\\x27 \\\\ \\0 \\n',
   '<script>alert(document.cookie)</script>',
   '"><img src=x onerror=alert(1)>',
-  '{{7*7}} ${7*7} #{7*7}',
+  // A template-literal placeholder, as data: `$` then `{`.
+  `{{7*7}} \${7*7} #{7*7}`,
   '../../../../etc/passwd',
   '{"$gt": ""}',
   'ünïcödé 😀 \u2028\u2029 \t\r\n',
