@@ -140,7 +140,7 @@ describe('forged or altered tokens', () => {
 });
 
 describe('claims', () => {
-  it('wrong iss or aud, expired, not yet valid, issued in the future-only window', async () => {
+  it('wrong iss or aud, expired, or not yet valid (nbf)', async () => {
     const u = await registerAndLogin(world.api);
     const claims = claimsOf(u.token);
     await expectRefused(jwt(HEADER, { ...claims, iss: 'someone-else' }), 'iss');
