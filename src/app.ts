@@ -1,8 +1,9 @@
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
+import fastifyHelmet from '@fastify/helmet';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import fp from 'fastify-plugin';
+import helmet from 'helmet';
 import type { AppConfig } from './config.js';
 import adminRoutes from './modules/admin/routes.js';
 import authRoutes from './modules/auth/routes.js';
@@ -11,7 +12,7 @@ import usersRoutes from './modules/users/routes.js';
 import auth from './plugins/auth.js';
 import db from './plugins/db.js';
 import docs from './plugins/docs.js';
-import errors, { clientErrorHandler } from './plugins/errors.js';
+import errors, { clientErrorHandler, routerErrorHandler } from './plugins/errors.js';
 import health from './plugins/health.js';
 import httpCache from './plugins/http-cache.js';
 import maintenance from './plugins/maintenance.js';
@@ -38,6 +39,26 @@ export const REDACTED_PATHS = [
   'config.firstAdmin.password',
 ];
 
+/**
+ * Security headers on every response (helmet). Swagger UI loads only its own scripts and styles;
+ * nothing inline runs. TLS ends at the proxy, so upgrading requests and HSTS are the proxy's to decide.
+ */
+const SECURITY_HEADERS = {
+  contentSecurityPolicy: {
+    useDefaults: true,
+    directives: {
+      'default-src': ["'self'"],
+      'script-src': ["'self'"],
+      'style-src': ["'self'", "'unsafe-inline'"],
+      'img-src': ["'self'", 'data:'],
+      'connect-src': ["'self'"],
+      'frame-ancestors': ["'none'"],
+      'upgrade-insecure-requests': null,
+    },
+  },
+  hsts: false,
+} as const;
+
 export interface BuildOptions {
   /** The process's logger; without one the app makes its own at `config.logLevel`. */
   loggerInstance?: FastifyBaseLogger;
@@ -54,6 +75,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     // One line per request comes from the observability plugin instead of Fastify's two.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     clientErrorHandler,
+    // The router's own errors are answered before any hook runs: they get the same headers here.
+    frameworkErrors: routerErrorHandler(helmet(SECURITY_HEADERS)),
     // A hop count is valid at run time (proxy-addr); the type omits it.
     trustProxy: config.trustProxy as boolean | string[],
     // Slow clients are cut off; idle keep-alive connections outlive a proxy's (nginx: 60 s).
@@ -75,26 +98,12 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(fp(async () => {}, { name: 'config' }));
   await app.register(errors);
   await app.register(validation);
-  await app.register(helmet, {
-    // Swagger UI loads only its own scripts and styles; nothing inline runs. TLS ends at the proxy,
-    // so upgrading requests and HSTS are the proxy's to decide.
-    contentSecurityPolicy: {
-      useDefaults: true,
-      directives: {
-        'default-src': ["'self'"],
-        'script-src': ["'self'"],
-        'style-src': ["'self'", "'unsafe-inline'"],
-        'img-src': ["'self'", 'data:'],
-        'connect-src': ["'self'"],
-        'frame-ancestors': ["'none'"],
-        'upgrade-insecure-requests': null,
-      },
-    },
-    hsts: false,
-  });
+  await app.register(fastifyHelmet, SECURITY_HEADERS);
   await app.register(cors, {
     origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,
     credentials: false,
+    // @fastify/cors allows only GET, HEAD and POST unless told: browsers on an allowed origin need every method the API has.
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     exposedHeaders: [
       'Location',
       'ETag',

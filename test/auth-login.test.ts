@@ -104,12 +104,14 @@ describe('POST /auth/login', () => {
 });
 
 describe('login timing', () => {
-  it('an unknown user costs about what a wrong password costs (a real bcrypt verification)', async () => {
+  it('an unknown user and a deactivated account cost about what a wrong password costs (a real bcrypt verification)', async () => {
     // Cost 10 makes one verification tens of milliseconds, far above request overhead; the
     // assertion is a ratio between two measurements of this run, never an absolute time.
     const slow = await setupTestApp({ bcryptCost: 10 });
     try {
       const u = await registerAndLogin(slow.api);
+      const inactive = await registerAndLogin(slow.api);
+      await slow.db.pool.query('UPDATE users SET is_active = false WHERE id = $1', [inactive.id]);
       const time = async (username: string) => {
         const started = performance.now();
         const res = await slow.api.post('/auth/login', { username, password: 'definitely-wrong' });
@@ -119,11 +121,14 @@ describe('login timing', () => {
       const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
       const known: number[] = [];
       const unknown: number[] = [];
+      const deactivated: number[] = [];
       for (let i = 0; i < 5; i++) {
         known.push(await time(u.username));
         unknown.push(await time(`ghost-${i}-${u.username}`));
+        deactivated.push(await time(inactive.username));
       }
       expect(median(unknown) / median(known)).toBeGreaterThan(0.6);
+      expect(median(deactivated) / median(known)).toBeGreaterThan(0.6);
     } finally {
       await slow.close();
     }

@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -62,6 +62,22 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
   );
 }
 
+/**
+ * Errors Fastify's router finds before any route or hook runs (a path that is not valid
+ * percent-encoding, a path parameter over the length limit): problem+json like every other error,
+ * with the security headers and request id that hooks would have added, without echoing the path.
+ */
+export function routerErrorHandler(
+  securityHeaders: (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void,
+) {
+  return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    securityHeaders(request.raw, reply.raw, () => undefined);
+    reply.header('x-request-id', request.id);
+    const status = error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400;
+    return sendProblem(reply, status, status === 414 ? 'Path parameter too long' : 'Malformed URL');
+  };
+}
+
 /** Fastify's own 4xx errors that are safe to pass on with their message. */
 const PASS_THROUGH = new Map<string, number>([
   ['FST_ERR_CTP_INVALID_MEDIA_TYPE', 415],
@@ -122,6 +138,9 @@ export function loggable(error: unknown): Record<string, unknown> {
   return { type: inner.name, message: inner.message, code: inner.code, stack: inner.stack };
 }
 
+/** At most this many validation issues are reported in one response. */
+const MAX_REPORTED_ISSUES = 20;
+
 /** PostgreSQL errors caused by the input, not by us: answered as 422 rather than 500. */
 const INPUT_SQLSTATES = new Set(['22P05', '22021', '22001', '22003', '22007', '22008']);
 
@@ -134,7 +153,8 @@ function handleError(error: FastifyError & { validationContext?: string }, reque
   }
   if (error.validation) {
     const location = error.validationContext ?? 'body';
-    const errors = (error.validation as AjvIssue[]).map((issue) => describeIssue(location, issue));
+    // A body of thousands of unknown fields must not become a response many times its size.
+    const errors = (error.validation as AjvIssue[]).slice(0, MAX_REPORTED_ISSUES).map((issue) => describeIssue(location, issue));
     const fields = [...new Set(errors.map((e) => e.field || location))].join(', ');
     return sendProblem(reply, 422, `Validation failed: ${fields}`, { errors });
   }

@@ -46,6 +46,8 @@ async function metrics(app: FastifyInstance) {
   const registry = new Registry();
   app.decorate('metricsRegistry', registry);
   collectDefaultMetrics({ register: registry });
+  // The Node.js version tells an attacker which published vulnerabilities to try; monitoring needs no such label.
+  registry.removeSingleMetric('nodejs_version_info');
   const labelNames = ['method', 'route', 'status_code'] as const;
   const requests = new Counter({
     name: 'http_requests_total',

@@ -56,7 +56,9 @@ export function createAccessTokens(options: TokenOptions) {
     verify(token: string): AccessClaims | undefined {
       try {
         const claims = verifier(token) as AccessClaims;
-        if (typeof claims.sid !== 'string' || !UUID.test(claims.sid) || !/^[1-9]\d{0,15}$/.test(claims.sub)) return undefined;
+        // Claims of the wrong type (a numeric sub) are refused, not coerced: only tokens as issued pass.
+        if (typeof claims.sid !== 'string' || !UUID.test(claims.sid)) return undefined;
+        if (typeof claims.sub !== 'string' || !/^[1-9]\d{0,15}$/.test(claims.sub)) return undefined;
         return claims;
       } catch {
         return undefined;

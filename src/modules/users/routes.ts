@@ -15,6 +15,8 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
   });
   const adminOnly = app.requireRole('admin');
   const common = { tags: ['users'], security: BEARER_SECURITY };
+  // Admin routes carry the `admin` tag as well: the OpenAPI document says which routes need the role.
+  const adminCommon = { tags: ['users', 'admin'], security: BEARER_SECURITY };
 
   app.get(
     '/users/me',
@@ -50,7 +52,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       preParsing: adminOnly,
       schema: {
-        ...common,
+        ...adminCommon,
         summary: 'List users (admins)',
         description: 'Paginated like tasks: X-Total-Count and Link headers. Ordered by id.',
         querystring: UserListQuery,
@@ -72,7 +74,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       preParsing: adminOnly,
       schema: {
-        ...common,
+        ...adminCommon,
         summary: 'Get a user (admins)',
         params: IdParams,
         response: { 200: User, ...problemResponses(401, 403, 404, 422) },
@@ -86,7 +88,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       preParsing: adminOnly,
       schema: {
-        ...common,
+        ...adminCommon,
         summary: 'Change a user’s role or activity (admins)',
         description:
           'Takes effect on that user’s very next request, on every instance. Deactivating also ends their logins. ' +

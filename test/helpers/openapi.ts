@@ -1,0 +1,52 @@
+/** The routes of the running app, read from its own /openapi.json: tests that iterate over them cover new routes. */
+export interface Operation {
+  method: string;
+  /** OpenAPI path, e.g. /api/v1/tasks/{id} */
+  path: string;
+  tags: string[];
+  summary: string;
+  /** The route needs a bearer token. */
+  secured: boolean;
+  parameters: Array<{ in: string; name: string; schema: Record<string, any> }>;
+  /** Media type → schema of the request body. */
+  bodies: Record<string, Record<string, any>>;
+  responses: string[];
+}
+
+export async function openApiDocument(baseUrl: string): Promise<any> {
+  const res = await fetch(`${baseUrl}/openapi.json`);
+  if (res.status !== 200) throw new Error(`GET /openapi.json: ${res.status}`);
+  return res.json();
+}
+
+export async function operations(baseUrl: string): Promise<Operation[]> {
+  const doc = await openApiDocument(baseUrl);
+  const out: Operation[] = [];
+  for (const [path, item] of Object.entries<Record<string, any>>(doc.paths)) {
+    for (const [method, op] of Object.entries<any>(item)) {
+      if (!['get', 'post', 'put', 'patch', 'delete'].includes(method)) continue;
+      const bodies: Operation['bodies'] = {};
+      for (const [type, media] of Object.entries<any>(op.requestBody?.content ?? {})) bodies[type] = media.schema;
+      out.push({
+        method: method.toUpperCase(),
+        path,
+        tags: op.tags ?? [],
+        summary: op.summary ?? '',
+        secured: Array.isArray(op.security) && op.security.length > 0,
+        parameters: op.parameters ?? [],
+        bodies,
+        responses: Object.keys(op.responses ?? {}),
+      });
+    }
+  }
+  return out;
+}
+
+export const describeOp = (op: Pick<Operation, 'method' | 'path'>) => `${op.method} ${op.path}`;
+
+/** The path with its {id} filled in. */
+export const fillPath = (path: string, id: number | string) => path.replace(/\{[^}]+\}/g, String(id));
+
+export const hasIdParam = (op: Operation) => op.parameters.some((p) => p.in === 'path');
+export const queryParams = (op: Operation) => op.parameters.filter((p) => p.in === 'query');
+export const isAdminRoute = (op: Operation) => op.tags.includes('admin');

@@ -1,0 +1,107 @@
+import { expect } from 'vitest';
+import type { AppConfig } from '../../src/config.js';
+import { registerAndLogin, setupTestApp, type TestContext, uniqueUser } from './app.js';
+import { type HttpClient, type HttpResponse, httpClient } from './http.js';
+import { describeOp, fillPath, type Operation } from './openapi.js';
+
+export type Account = Awaited<ReturnType<typeof registerAndLogin>>;
+
+/** An app with an admin and two users, and a client on the server's root (paths as in /openapi.json). */
+export interface World extends TestContext {
+  root: HttpClient;
+  admin: Account;
+  alice: Account;
+  bob: Account;
+}
+
+export async function setupWorld(overrides: Partial<AppConfig> = {}): Promise<World> {
+  const ctx = await setupTestApp(overrides);
+  const admin = await registerAndLogin(ctx.api, 'admin');
+  await ctx.db.pool.query("UPDATE users SET role = 'admin' WHERE id = $1", [admin.id]);
+  const alice = await registerAndLogin(ctx.api, 'alice');
+  const bob = await registerAndLogin(ctx.api, 'bob');
+  return { ...ctx, root: httpClient(ctx.baseUrl), admin, alice, bob };
+}
+
+/** A request that the route would accept, built afresh (each may consume a refresh token or create a user). */
+export interface ValidRequest {
+  path: string;
+  token?: string;
+  body?: Record<string, unknown>;
+}
+
+export async function createTask(
+  api: HttpClient,
+  token: string,
+  title = 'a task',
+): Promise<{ id: number; [k: string]: unknown }> {
+  const res = await api.post('/tasks', { title }, { token });
+  if (res.status !== 201) throw new Error(`create task: ${res.status} ${res.text}`);
+  return res.body;
+}
+
+/**
+ * One valid request per route, as its caller (anonymous, a user, or an admin for admin routes).
+ * A route missing here fails the tests that use it, so a new route gets a valid example on the day it appears.
+ */
+export async function validRequest(world: World, op: Operation, caller?: Account): Promise<ValidRequest> {
+  const { api, admin, bob } = world;
+  const alice = caller ?? world.alice;
+  const token = op.tags.includes('admin') ? admin.token : op.secured ? alice.token : undefined;
+  switch (describeOp(op)) {
+    case 'POST /api/v1/auth/register':
+      return { path: op.path, body: uniqueUser('reg') };
+    case 'POST /api/v1/auth/login':
+      return { path: op.path, body: { username: alice.username, password: alice.password } };
+    case 'POST /api/v1/auth/refresh': {
+      const fresh = await registerAndLogin(api, 'refresh');
+      return { path: op.path, body: { refresh_token: fresh.refreshToken } };
+    }
+    case 'POST /api/v1/auth/logout': {
+      const fresh = await registerAndLogin(api, 'logout');
+      return { path: op.path, token: fresh.token };
+    }
+    case 'GET /api/v1/users/me':
+    case 'GET /api/v1/users':
+    case 'GET /api/v1/tasks':
+    case 'GET /api/v1/tasks/admin/stats':
+      return { path: op.path, token };
+    case 'PATCH /api/v1/users/me':
+      return { path: op.path, token, body: { email: uniqueUser('mail').email, current_password: alice.password } };
+    case 'GET /api/v1/users/{id}':
+      return { path: fillPath(op.path, bob.id), token };
+    case 'PATCH /api/v1/users/{id}':
+      return { path: fillPath(op.path, bob.id), token, body: { is_active: true } };
+    case 'POST /api/v1/tasks':
+      return { path: op.path, token, body: { title: 'valid task' } };
+    case 'GET /api/v1/tasks/{id}':
+    case 'DELETE /api/v1/tasks/{id}':
+      return { path: fillPath(op.path, (await createTask(api, alice.token)).id), token };
+    case 'PUT /api/v1/tasks/{id}':
+    case 'PATCH /api/v1/tasks/{id}':
+      return { path: fillPath(op.path, (await createTask(api, alice.token)).id), token, body: { title: 'changed' } };
+    default:
+      throw new Error(`no valid example request for ${describeOp(op)}: add one to test/helpers/security.ts`);
+  }
+}
+
+export function send(world: World, op: Operation, req: ValidRequest, override: Partial<ValidRequest> & { raw?: string } = {}) {
+  const r = { ...req, ...override };
+  const options = {
+    ...(r.token ? { token: r.token } : {}),
+    ...(override.raw !== undefined ? { raw: override.raw, headers: { 'content-type': 'application/json' } } : {}),
+  };
+  return world.root.request(op.method, r.path, override.raw !== undefined ? undefined : r.body, options);
+}
+
+/** What no error body may contain: stack frames, file paths, library names, SQL. */
+export const INTERNAL_DETAIL =
+  /\bat \S+ \(|\/src\/|node_modules|\.[cm]?[jt]s:\d|fastify|FST_|ajv|drizzle|typebox|postgres|\bpg\b|sqlstate|SELECT |INSERT |UPDATE |DELETE FROM|relation "|column "|syntax error|ECONN|stack/i;
+
+export function expectProblem(res: HttpResponse, status?: number) {
+  if (status !== undefined) expect(res.status, res.text).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  expect(typeof res.body.detail).toBe('string');
+  expect(res.body.status).toBe(res.status);
+  expect(res.text).not.toMatch(INTERNAL_DETAIL);
+}
