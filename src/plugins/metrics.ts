@@ -5,6 +5,13 @@ import fp from 'fastify-plugin';
 import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { unauthorized } from '../lib/errors.js';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Where other plugins register their metrics, so /metrics shows them. */
+    metricsRegistry: Registry;
+  }
+}
+
 export const METRICS_REQUEST = 'task-api:metrics-request';
 export const METRICS_RESPONSE = 'task-api:metrics-response';
 
@@ -37,6 +44,7 @@ function tokenMatches(request: FastifyRequest, expected: string): boolean {
 /** Prometheus metrics: requests by route and status, their durations, the database pool, the process. */
 async function metrics(app: FastifyInstance) {
   const registry = new Registry();
+  app.decorate('metricsRegistry', registry);
   collectDefaultMetrics({ register: registry });
   const labelNames = ['method', 'route', 'status_code'] as const;
   const requests = new Counter({

@@ -8,7 +8,7 @@ import { ConditionalHeaders, CreateHeaders, Task, TaskCreateBody, TaskListQuery,
 import { createTasksService } from './service.js';
 
 const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const service = createTasksService(createTasksRepository(app.db));
+  const service = createTasksService(createTasksRepository(app.db), app.events);
   app.addHook('preParsing', app.authenticate);
   const common = { tags: ['tasks'], security: BEARER_SECURITY };
 
