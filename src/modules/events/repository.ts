@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { inArray, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
 import { eventOutbox } from '../../db/schema.js';
 import type { NewEvent } from './events.js';
@@ -60,7 +60,15 @@ export function createOutboxRepository(db: Database) {
         await publish(
           rows.map((r) => ({ id: r.id, eventId: r.event_id, type: r.type, body: r.body, createdAt: new Date(r.created_at) })),
         );
-        await tx.execute(sql`UPDATE ${eventOutbox} SET sent_at = now() WHERE id = ANY(${rows.map((r) => r.id)}::bigint[])`);
+        await tx
+          .update(eventOutbox)
+          .set({ sentAt: sql`now()` })
+          .where(
+            inArray(
+              eventOutbox.id,
+              rows.map((r) => r.id),
+            ),
+          );
         return rows.length;
       });
     },
