@@ -115,7 +115,14 @@ describe('events for each change', () => {
       ['task.updated', 'task', task.id],
       ['task.deleted', 'task', task.id],
     ]);
-    const [createdEvent, updatedEvent, , , editedEvent, deletedEvent] = events as ReceivedEvent[] & { length: 6 };
+    const [createdEvent, updatedEvent, , , editedEvent, deletedEvent] = events as [
+      ReceivedEvent,
+      ReceivedEvent,
+      ReceivedEvent,
+      ReceivedEvent,
+      ReceivedEvent,
+      ReceivedEvent,
+    ];
     // The resource after the change, exactly as the API answered.
     expect(createdEvent.body.data).toEqual(task);
     expect(updatedEvent.body.data).toEqual(updated.body);
@@ -168,7 +175,7 @@ describe('events for each change', () => {
   it('reports the broker in /readyz for information, and counts what it published in /metrics', async () => {
     const ready = await fetch(`${app.baseUrl}/readyz`);
     expect(ready.status).toBe(200);
-    expect((await ready.json()).checks).toMatchObject({ database: 'ok', amqp: 'ok' });
+    expect(((await ready.json()) as { checks: object }).checks).toMatchObject({ database: 'ok', amqp: 'ok' });
     const metrics = await (await fetch(`${app.baseUrl}/metrics`)).text();
     const published = Number(/^events_published_total (\d+)$/m.exec(metrics)?.[1]);
     expect(published).toBe((await outboxCounts()).total);
@@ -199,7 +206,7 @@ describe('events off (no AMQP_URL)', () => {
       );
       expect((await plain.api.delete(`/tasks/${created.body.id}`, { token: user.token })).status).toBe(204);
       expect(await outboxCounts(other.pool)).toEqual({ total: 0, unsent: 0 });
-      const ready = await (await fetch(`${plain.baseUrl}/readyz`)).json();
+      const ready = (await (await fetch(`${plain.baseUrl}/readyz`)).json()) as { checks: Record<string, string> };
       expect(ready.checks.amqp).toBeUndefined();
       expect(await (await fetch(`${plain.baseUrl}/metrics`)).text()).not.toContain('events_published_total');
     } finally {
