@@ -1,5 +1,8 @@
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase } from '../src/db/pool.js';
+import { taskEvent } from '../src/modules/events/events.js';
+import { recordEvents } from '../src/modules/events/repository.js';
 import { registerAndLogin, startApp, type TestApp, testConfig } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import type { HttpClient } from './helpers/http.js';
@@ -218,4 +221,68 @@ describe('two publishers on one database', () => {
       await collector.close();
     }
   }, 300_000);
+});
+
+describe('a publisher and another one’s claim', () => {
+  it('does not send a later event of a task while another publisher holds an earlier one', async () => {
+    const db = await createTestDatabase();
+    const exchange = uniqueExchange('overtake');
+    const collector = await collectEvents(AMQP_URL, exchange);
+    const holder = await db.pool.connect();
+    let app: TestApp | undefined;
+    try {
+      // Rows as writes would leave them: task 1 twice, task 2, task 1 again.
+      const task = (id: number, title: string) => ({
+        id,
+        user_id: 1,
+        title,
+        description: null,
+        status: 'pending' as const,
+        priority: 'medium' as const,
+        created_at: new Date(),
+        updated_at: new Date(),
+      });
+      const writes: [number, string][] = [
+        [1, 'one-a'],
+        [1, 'one-b'],
+        [2, 'two-a'],
+        [1, 'one-c'],
+      ];
+      for (const [id, title] of writes)
+        await recordEvents(createDatabase(db.pool), [taskEvent('task.updated', null, task(id, title))]);
+      const rows = await outboxRows(db);
+      // Another publisher is busy with task 1's first event.
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM event_outbox WHERE id = $1 FOR UPDATE', [rows[0]?.id]);
+
+      app = await startApp(testConfig(db.url, { amqpUrl: AMQP_URL, events: eventsConfig(exchange) }));
+      await until('task 2’s event to be sent', async () => (await outboxRows(db))[2]?.sent === true);
+      // Several more rounds of the publisher: task 1's later events must still wait.
+      const published = async () =>
+        Number(/^events_published_total (\d+)$/m.exec(await (await fetch(`${app?.baseUrl}/metrics`)).text())?.[1]);
+      // Each publishing round is a transaction on this database: count commits to know it has looked again.
+      const rounds = async () =>
+        Number(
+          (await db.pool.query('SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]
+            ?.n,
+        );
+      const before = await rounds();
+      await until('the publisher to poll again', async () => (await rounds()) > before + 10);
+      expect((await outboxRows(db)).map((r) => r.sent)).toEqual([false, false, true, false]);
+      expect(await published()).toBe(1);
+      expect(collector.events.map((e) => (e.body.data as { title: string }).title)).toEqual(['two-a']);
+
+      // The other publisher finishes (it sent the event and marks it): the rest follows, in order.
+      await holder.query('UPDATE event_outbox SET sent_at = now() WHERE id = $1', [rows[0]?.id]);
+      await holder.query('COMMIT');
+      await collector.waitForCount(3);
+      await until('the outbox to drain', async () => (await outboxRows(db)).every((r) => r.sent));
+      expect(collector.events.map((e) => (e.body.data as { title: string }).title)).toEqual(['two-a', 'one-b', 'one-c']);
+    } finally {
+      holder.release();
+      await app?.close();
+      await collector.close();
+      await db.drop();
+    }
+  }, 120_000);
 });
