@@ -172,6 +172,49 @@ describe('events for each change', () => {
     expect(events.every((e) => (e.body.actor as { id: number }).id === root.id)).toBe(true);
   });
 
+  it('concurrent updates with one If-Match: one wins, with one event; a duplicate registration makes none', async () => {
+    const seen = (await settled(0)).length;
+    const carol = await registerAndLogin(app.api, 'carol');
+    const created = await app.api.post('/tasks', { title: 'Contested' }, { token: carol.token });
+    const etag = created.headers.get('etag') as string;
+    // Another writer holds the task while the eight arrive, so they all meet at the row, not one after another.
+    const holder = await db.pool.connect();
+    let answers: Awaited<ReturnType<typeof app.api.patch>>[];
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE', [created.body.id]);
+      const pending = Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          app.api.patch(
+            `/tasks/${created.body.id}`,
+            { title: `writer ${i}` },
+            { token: carol.token, headers: { 'if-match': etag } },
+          ),
+        ),
+      );
+      await until('all eight to wait for the row', async () => {
+        const { rows } = await db.pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        return rows[0]?.n === 8;
+      });
+      await holder.query('COMMIT');
+      answers = await pending;
+    } finally {
+      holder.release();
+    }
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 412, 412, 412, 412, 412, 412, 412]);
+    const duplicate = await app.api.post('/auth/register', {
+      username: carol.username,
+      email: 'other@example.com',
+      password: carol.password,
+    });
+    expect(duplicate.status).toBe(409);
+    const events = await settled(seen);
+    expect(events.map((e) => e.body.type)).toEqual(['user.registered', 'task.created', 'task.updated']);
+    expect(events[2]?.body.data).toEqual(answers.find((a) => a.status === 200)?.body);
+  });
+
   it('reports the broker in /readyz for information, and counts what it published in /metrics', async () => {
     const ready = await fetch(`${app.baseUrl}/readyz`);
     expect(ready.status).toBe(200);
