@@ -8,6 +8,8 @@
  *
  * Needs BENCH_DATABASE_URL (a server where a scratch database may be created) and a RabbitMQ at
  * BENCH_AMQP_URL (default amqp://guest:guest@127.0.0.1:5672). Run `npm run build` first.
+ * `--base-server path/to/dist/server.js` adds runs of another build (say, the commit before events)
+ * with the same database, to check that events off costs nothing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +29,8 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     connections: { type: 'string', default: '20' },
     events: { type: 'string', default: '20000' },
+    /** Another build (dist/server.js of an earlier commit) to run alongside, with events off. */
+    'base-server': { type: 'string' },
   },
 });
 const adminUrl = process.env.BENCH_DATABASE_URL;
@@ -34,9 +38,12 @@ if (!adminUrl) throw new Error('BENCH_DATABASE_URL is required');
 const amqpUrl = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const exchange = `task-api-bench.${randomBytes(4).toString('hex')}`;
 
-async function startServer(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+async function startServer(
+  env: Record<string, string>,
+  entry = path.join(ROOT, 'dist/server.js'),
+): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/server.js')], {
+  const child = spawn(process.execPath, [entry], {
     env: {
       PATH: process.env.PATH ?? '',
       LOG_LEVEL: 'warn',
@@ -95,10 +102,14 @@ try {
   const token = ((await login.json()) as { access_token: string }).access_token;
   await stop(first.child);
 
-  const results: Record<'off' | 'on', number[]> = { off: [], on: [] };
+  const results: Record<'base' | 'off' | 'on', number[]> = { base: [], off: [], on: [] };
+  const modes = args['base-server'] ? (['base', 'off', 'on'] as const) : (['off', 'on'] as const);
   for (let run = 0; run < Number(args.runs); run++) {
-    for (const mode of ['off', 'on'] as const) {
-      const server = await startServer(mode === 'on' ? { ...common, AMQP_URL: amqpUrl } : common);
+    for (const mode of modes) {
+      const server =
+        mode === 'base'
+          ? await startServer(common, path.resolve(args['base-server'] as string))
+          : await startServer(mode === 'on' ? { ...common, AMQP_URL: amqpUrl } : common);
       const result = await autocannon({
         url: `${server.url}/api/v1/tasks`,
         method: 'POST',
@@ -116,7 +127,8 @@ try {
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  console.log(`POST /tasks median req/s: events off ${median(results.off)}, on ${median(results.on)}`);
+  const base = args['base-server'] ? `base build ${median(results.base)}, ` : '';
+  console.log(`POST /tasks median req/s: ${base}events off ${median(results.off)}, on ${median(results.on)}`);
 
   // Publish throughput: a backlog, then one publisher.
   await db.query('UPDATE event_outbox SET sent_at = now() WHERE sent_at IS NULL');

@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { createDatabase } from '../src/db/pool.js';
 import { createOutboxRepository } from '../src/modules/events/repository.js';
+import { ensureAdminAccount } from '../src/modules/users/admin-account.js';
 import { registerAndLogin, startApp, type TestApp, testConfig } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import { AMQP_URL, collectEvents, type EventCollector, type ReceivedEvent, uniqueExchange, until } from './helpers/rabbitmq.js';
@@ -234,6 +236,37 @@ describe('events for each change', () => {
     expect(await createOutboxRepository(app.app.db).pruneSent(72)).toBe(1);
     const left = await db.pool.query('SELECT id FROM event_outbox WHERE id = ANY($1::bigint[])', [[old, recent]]);
     expect(left.rows.map((r) => Number(r.id))).toEqual([recent]);
+  });
+});
+
+describe('admins made outside a request (create-admin, FIRST_ADMIN_*)', () => {
+  it('record their events in the outbox when events are on, with no actor; none when off', async () => {
+    const other = await createTestDatabase();
+    const database = createDatabase(other.pool);
+    const secrets = { bcryptCost: 4, passwordPepper: 'p'.repeat(32) };
+    const account = (name: string) => ({ username: name, email: `${name}@example.com`, password: 'a-long-password' });
+    const outbox = async () =>
+      (await other.pool.query('SELECT type, payload FROM event_outbox ORDER BY id')).rows as {
+        type: string;
+        payload: { actor: unknown; subject: { id: number } };
+      }[];
+    try {
+      const on = { ...secrets, amqpUrl: AMQP_URL };
+      const created = await ensureAdminAccount(database, on, account('boss'), { promote: false });
+      await other.pool.query("UPDATE users SET role = 'user', is_active = false WHERE id = $1", [created.user.id]);
+      const promoted = await ensureAdminAccount(database, on, account('boss'), { promote: true });
+      expect(promoted.action).toBe('promoted');
+      expect(await ensureAdminAccount(database, on, account('boss'), { promote: true })).toMatchObject({ action: 'unchanged' });
+      await ensureAdminAccount(database, secrets, account('quiet'), { promote: false });
+      const rows = await outbox();
+      expect(rows.map((r) => [r.type, r.payload.subject.id, r.payload.actor])).toEqual([
+        ['user.registered', created.user.id, null],
+        ['user.role_changed', created.user.id, null],
+        ['user.reactivated', created.user.id, null],
+      ]);
+    } finally {
+      await other.drop();
+    }
   });
 });
 
