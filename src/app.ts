@@ -13,6 +13,7 @@ import auth from './plugins/auth.js';
 import db from './plugins/db.js';
 import docs from './plugins/docs.js';
 import errors, { clientErrorHandler, routerErrorHandler } from './plugins/errors.js';
+import events from './plugins/events.js';
 import health from './plugins/health.js';
 import httpCache from './plugins/http-cache.js';
 import maintenance from './plugins/maintenance.js';
@@ -121,6 +122,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(observability);
   await app.register(metrics);
   await app.register(replicas);
+  await app.register(events);
   await app.register(rateLimit);
   await app.register(docs);
   await app.register(httpCache);

@@ -65,6 +65,21 @@ export interface Config {
   workers: number;
   /** Adds an X-Instance header naming this instance (for checking load balancing). */
   instanceName: string | undefined;
+  /**
+   * Unset: no events (no outbox rows are written). Set: every task and user change is recorded in
+   * the outbox in its own transaction and published to `exchange` (see modules/events).
+   */
+  amqpUrl: string | undefined;
+  events: {
+    /** A durable topic exchange, declared by the publisher. */
+    exchange: string;
+    /** Outbox rows claimed and published per round. */
+    batchSize: number;
+    /** How often the publisher looks for rows written by other instances (its own writes wake it at once). */
+    pollIntervalMs: number;
+    /** Sent rows are kept this long, then pruned. */
+    retentionHours: number;
+  };
   /** Created at start when no user has this username (FIRST_ADMIN_*). */
   firstAdmin: { username: string; email: string; password: string } | undefined;
   /** The only directory db:backup and db:restore take pg_dump and pg_restore from (unset: PATH and the usual places). */
@@ -127,6 +142,11 @@ export const CONFIG_VARIABLES = [
   'FIRST_ADMIN_EMAIL',
   'FIRST_ADMIN_PASSWORD',
   'PG_BIN_DIR',
+  'AMQP_URL',
+  'AMQP_EXCHANGE',
+  'EVENTS_BATCH_SIZE',
+  'EVENTS_POLL_INTERVAL_MS',
+  'EVENTS_RETENTION_HOURS',
 ] as const;
 
 export type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
@@ -256,6 +276,17 @@ function firstAdmin(env: Env): Config['firstAdmin'] {
   return { username: username.trim(), email: email.trim(), password };
 }
 
+/** AMQP exchange names: letters, digits, hyphen, underscore, period and colon, at most 255 bytes; not amq.*. */
+function exchangeName(env: Env, name: ConfigVariable, fallback: string): string {
+  const raw = read(env, name) ?? fallback;
+  if (!/^[A-Za-z0-9_.:-]{1,255}$/.test(raw) || raw.startsWith('amq.')) {
+    throw new ConfigError(
+      `${name} must be 1 to 255 letters, digits, '-', '_', '.' or ':' and must not start with "amq." (got "${raw}")`,
+    );
+  }
+  return raw;
+}
+
 function origins(env: Env, name: ConfigVariable): string[] | '*' {
   const raw = read(env, name);
   if (raw === undefined || raw === '*') return '*';
@@ -329,6 +360,13 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     workers: workers(env, 'WORKERS', availableParallelism()),
     instanceName: read(env, 'INSTANCE_NAME'),
+    amqpUrl: url(env, 'AMQP_URL', ['amqp:', 'amqps:']),
+    events: {
+      exchange: exchangeName(env, 'AMQP_EXCHANGE', 'task-api.events'),
+      batchSize: int(env, 'EVENTS_BATCH_SIZE', 100, 1, 10_000),
+      pollIntervalMs: int(env, 'EVENTS_POLL_INTERVAL_MS', 1_000, 10, 600_000),
+      retentionHours: int(env, 'EVENTS_RETENTION_HOURS', 72, 1, 24 * 365),
+    },
     firstAdmin: firstAdmin(env),
     pgBinDir: read(env, 'PG_BIN_DIR'),
   };

@@ -1,11 +1,13 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  bigserial,
   boolean,
   check,
   customType,
   index,
   integer,
+  json,
   jsonb,
   pgEnum,
   pgTable,
@@ -146,6 +148,33 @@ export const taskCounts = pgTable(
     n: bigint('n', { mode: 'number' }).notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.userId, t.status, t.priority, t.shard] })],
+);
+
+/**
+ * Events waiting for (or kept after) publication to RabbitMQ (modules/events). A row is written in
+ * the same transaction as the change it describes; the publisher sets `sent_at` once the broker has
+ * confirmed it. `id` orders the events; `aggregate_key` ('task:12', 'user:3') names whose order
+ * must be kept. The payload is `json`, not `jsonb`: it is the message body verbatim (key order as
+ * documented), never queried inside, and cheaper to write.
+ */
+export const eventOutbox = pgTable(
+  'event_outbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    eventId: uuid('event_id').notNull(),
+    type: text('type').notNull(),
+    aggregateKey: text('aggregate_key').notNull(),
+    payload: json('payload').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    // What the publisher claims (oldest first), and its "is an earlier event of this task still unsent?" probe.
+    index('event_outbox_unsent_idx').on(t.id).where(sql`${t.sentAt} IS NULL`),
+    index('event_outbox_unsent_aggregate_idx').on(t.aggregateKey, t.id).where(sql`${t.sentAt} IS NULL`),
+    // Pruning finds the old sent rows without reading the table.
+    index('event_outbox_sent_at_idx').on(t.sentAt).where(sql`${t.sentAt} IS NOT NULL`),
+  ],
 );
 
 export type UserRow = typeof users.$inferSelect;

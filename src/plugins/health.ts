@@ -76,7 +76,9 @@ async function health(app: FastifyInstance) {
       schema: {
         ...ops,
         summary: 'Readiness: the database (and Redis, when configured) answer; replicas are reported',
-        description: '503 naming what fails, and 503 from the moment shutdown begins.',
+        description:
+          '503 naming what fails, and 503 from the moment shutdown begins. With events on, `amqp` reports whether ' +
+          'RabbitMQ is reachable, for information only: events wait in the outbox while it is not, so it never makes a 503.',
         response: { 200: Readiness, 503: Readiness },
       },
     },
@@ -96,10 +98,13 @@ async function health(app: FastifyInstance) {
         probe('database', () => app.pool.query('SELECT 1')),
         ...(app.redis ? [probe('redis', () => (app.redis as NonNullable<typeof app.redis>).ping())] : []),
       ]);
-      if (app.lifecycle.shuttingDown) checks.shutdown = 'in progress';
       // Replicas are reported, not required: the primary serves every read when none is healthy.
       const replicas = app.replicas.status();
       const ok = !app.lifecycle.shuttingDown && Object.values(checks).every((c) => c === 'ok');
+      // Informational only: with RabbitMQ down, requests still succeed (events wait in the outbox),
+      // and every instance shares the broker, so failing readiness would only turn its outage into ours.
+      if (app.events) checks.amqp = app.events.brokerConnected ? 'ok' : 'failing';
+      if (app.lifecycle.shuttingDown) checks.shutdown = 'in progress';
       return reply
         .code(ok ? 200 : 503)
         .header('cache-control', 'no-store')
@@ -108,4 +113,4 @@ async function health(app: FastifyInstance) {
   );
 }
 
-export default fp(health, { name: 'health', dependencies: ['db', 'redis', 'replicas'] });
+export default fp(health, { name: 'health', dependencies: ['db', 'redis', 'replicas', 'events'] });

@@ -1,21 +1,25 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { createOutboxRepository } from '../modules/events/repository.js';
 import { createTasksRepository } from '../modules/tasks/repository.js';
 import { loggable } from './errors.js';
 
 const EVERY_MS = 15 * 60 * 1000;
 
 /**
- * Deletes what has expired: stored Idempotency-Key responses (24 hours), and logins whose refresh
- * tokens have all expired. Every instance may run it; the deletes are idempotent.
+ * Deletes what has expired: stored Idempotency-Key responses (24 hours), logins whose refresh
+ * tokens have all expired, and published events older than EVENTS_RETENTION_HOURS. Every instance may run it; the deletes are idempotent.
  */
 async function maintenance(app: FastifyInstance) {
   const tasks = createTasksRepository(app.db);
+  const outbox = createOutboxRepository(app.db);
   const prune = async () => {
     try {
       const keys = await tasks.pruneIdempotencyKeys();
       const sessions = await app.authRepository.pruneExpiredSessions();
-      app.log.debug({ idempotency_keys: keys, sessions }, 'pruned expired rows');
+      // Even with events off now: rows sent while they were on still age out.
+      const events = await outbox.pruneSent(app.config.events.retentionHours);
+      app.log.debug({ idempotency_keys: keys, sessions, sent_events: events }, 'pruned expired rows');
     } catch (err) {
       app.log.warn({ err: loggable(err) }, 'pruning expired rows failed; will retry');
     }

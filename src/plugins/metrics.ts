@@ -7,7 +7,7 @@ import { unauthorized } from '../lib/errors.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Where plugins with figures of their own (replicas) register them. */
+    /** Where plugins with figures of their own (replicas, events) register them. */
     metricsRegistry: Registry;
   }
 }

@@ -46,6 +46,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     passwords: app.passwords,
     tokens: app.accessTokens,
     refreshTtlDays: app.config.refreshTokenExpireDays,
+    events: app.events,
   });
 
   app.post(

@@ -1,4 +1,6 @@
 import { conflict, unauthorized } from '../../lib/errors.js';
+import type { Events } from '../../plugins/events.js';
+import { userRegistered } from '../events/events.js';
 import { DuplicateUserError, type UsersRepository } from '../users/repository.js';
 import type { User } from '../users/schemas.js';
 import type { PasswordHasher } from './passwords.js';
@@ -21,8 +23,10 @@ export function createAuthService(deps: {
   passwords: PasswordHasher;
   tokens: AccessTokens;
   refreshTtlDays: number;
+  /** Present when events are on: a registration records user.registered in its transaction. */
+  events?: Events | undefined;
 }) {
-  const { users, auth, passwords, tokens, refreshTtlDays } = deps;
+  const { users, auth, passwords, tokens, refreshTtlDays, events } = deps;
 
   const pair = (userId: number, sessionId: string, refreshToken: string): TokenPair => ({
     access_token: tokens.sign(userId, sessionId),
@@ -35,7 +39,13 @@ export function createAuthService(deps: {
     async register(input: { username: string; email: string; password: string }): Promise<User> {
       const hashedPassword = await passwords.hash(input.password);
       try {
-        return await users.insert({ username: input.username, email: input.email, hashedPassword });
+        // Self-registration has no authenticated actor.
+        const user = await users.insert(
+          { username: input.username, email: input.email, hashedPassword },
+          events && ((created) => [userRegistered(null, created)]),
+        );
+        events?.wake();
+        return user;
       } catch (err) {
         if (err instanceof DuplicateUserError) {
           throw conflict(err.field === 'email' ? 'Email already registered' : 'Username already registered');

@@ -2,6 +2,8 @@ import { and, asc, desc, eq, ilike, or, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
 import { idempotencyKeys, taskCounts, tasks } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
+import type { EventsOf } from '../events/events.js';
+import { recordEvents } from '../events/repository.js';
 import type { Task, TaskCreate, TaskPriority, TaskSortKey, TaskStatus, TaskUpdate } from './schemas.js';
 
 /** Columns of a task as the API shows it. */
@@ -132,15 +134,45 @@ export function createTasksRepository(db: Database) {
     return statement;
   };
 
+  /**
+   * The update with events: the row is locked and its version read first, so an update that
+   * changes nothing (the version trigger leaves the version alone) records no event.
+   */
+  const updateRecordingEvents = (
+    id: number,
+    scope: Scope,
+    changes: TaskUpdate,
+    events: EventsOf<TaskRecord>,
+    version?: number,
+  ): Promise<TaskRecord | 'stale' | undefined> =>
+    db.transaction(async (tx) => {
+      const [current] = await tx.select({ version: tasks.version }).from(tasks).where(byId(id, scope)).for('update');
+      if (!current) return undefined;
+      if (version !== undefined && current.version !== version) return 'stale';
+      const [task] = await tx.update(tasks).set(changes).where(eq(tasks.id, id)).returning(recordColumns);
+      const record = task as TaskRecord;
+      if (record.version !== current.version) await recordEvents(tx, events(record));
+      return record;
+    });
+
   return {
-    async insert(ownerId: number, input: TaskCreate): Promise<TaskRecord> {
-      const [task] = await insertStatement.execute({
+    /** With `events`, the task and its events commit together (see modules/events). */
+    async insert(ownerId: number, input: TaskCreate, events?: EventsOf<TaskRecord>): Promise<TaskRecord> {
+      const values = {
         userId: ownerId,
         title: input.title,
         description: input.description ?? null,
         status: input.status ?? 'pending',
         priority: input.priority ?? 'medium',
-      });
+      };
+      if (events) {
+        return db.transaction(async (tx) => {
+          const [task] = await tx.insert(tasks).values(values).returning(recordColumns);
+          await recordEvents(tx, events(task as TaskRecord));
+          return task as TaskRecord;
+        });
+      }
+      const [task] = await insertStatement.execute(values);
       return task as TaskRecord;
     },
 
@@ -149,7 +181,13 @@ export function createTasksRepository(db: Database) {
      * together, so a retry finds either nothing (and creates) or the response (and replays it). A
      * transaction-scoped advisory lock on (user, key) turns a concurrent duplicate into 'in_progress'.
      */
-    async insertIdempotent(ownerId: number, input: TaskCreate, key: string, requestHash: Buffer): Promise<IdempotentCreate> {
+    async insertIdempotent(
+      ownerId: number,
+      input: TaskCreate,
+      key: string,
+      requestHash: Buffer,
+      events?: EventsOf<TaskRecord>,
+    ): Promise<IdempotentCreate> {
       return db.transaction(async (tx) => {
         const [lock] = await tx
           .execute<{ locked: boolean }>(
@@ -187,6 +225,7 @@ export function createTasksRepository(db: Database) {
           .insert(idempotencyKeys)
           .values({ userId: ownerId, key, ...row })
           .onConflictDoUpdate({ target: [idempotencyKeys.userId, idempotencyKeys.key], set: row });
+        if (events) await recordEvents(tx, events(record));
         return { kind: 'created', task: record } as const;
       });
     },
@@ -215,7 +254,14 @@ export function createTasksRepository(db: Database) {
      * Changes a task; with `version`, only if the task is still at that version (If-Match), decided
      * in the UPDATE itself so two writers with the same tag cannot both win.
      */
-    async update(id: number, scope: Scope, changes: TaskUpdate, version?: number): Promise<TaskRecord | 'stale' | undefined> {
+    async update(
+      id: number,
+      scope: Scope,
+      changes: TaskUpdate,
+      version?: number,
+      events?: EventsOf<TaskRecord>,
+    ): Promise<TaskRecord | 'stale' | undefined> {
+      if (events) return updateRecordingEvents(id, scope, changes, events, version);
       const [task] = await db
         .update(tasks)
         .set(changes)
@@ -225,12 +271,17 @@ export function createTasksRepository(db: Database) {
       return (await findRecord(id, scope)) ? 'stale' : undefined;
     },
 
-    async delete(id: number, scope: Scope, version?: number): Promise<boolean | 'stale'> {
-      const deleted = await db
-        .delete(tasks)
-        .where(and(byId(id, scope), version === undefined ? undefined : eq(tasks.version, version)))
-        .returning({ id: tasks.id });
-      if (deleted.length > 0 || version === undefined) return deleted.length > 0;
+    /** With `events`, the deletion and its event (the task's last state) commit together. */
+    async delete(id: number, scope: Scope, version?: number, events?: EventsOf<TaskRecord>): Promise<boolean | 'stale'> {
+      const where = and(byId(id, scope), version === undefined ? undefined : eq(tasks.version, version));
+      const deleted = events
+        ? await db.transaction(async (tx) => {
+            const [last] = await tx.delete(tasks).where(where).returning(recordColumns);
+            if (last) await recordEvents(tx, events(last as TaskRecord));
+            return last !== undefined;
+          })
+        : (await db.delete(tasks).where(where).returning({ id: tasks.id })).length > 0;
+      if (deleted || version === undefined) return deleted;
       return (await findRecord(id, scope)) ? 'stale' : false;
     },
 

@@ -9,7 +9,10 @@ import { createTasksService } from './service.js';
 
 const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const repository = createTasksRepository(app.db);
-  const service = createTasksService(repository, app.replicas.router(createTasksRepository, repository));
+  const service = createTasksService(repository, {
+    reads: app.replicas.router(createTasksRepository, repository),
+    events: app.events,
+  });
   app.addHook('preParsing', app.authenticate);
   const common = { tags: ['tasks'], security: BEARER_SECURITY };
 

@@ -3,6 +3,8 @@ import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { AppError, conflict, forbidden, notFound } from '../../lib/errors.js';
 import { expectedVersion } from '../../lib/etag.js';
 import type { CurrentUser } from '../../plugins/auth.js';
+import type { Events } from '../../plugins/events.js';
+import { actorOf, type EventsOf, type TaskEventType, taskEvent } from '../events/events.js';
 import type { Scope, TaskRecord, TasksRepository } from './repository.js';
 import type { TaskCreate, TaskListQuery, TaskPriority, TaskSortKey, TaskStatus, TaskUpdate } from './schemas.js';
 
@@ -22,8 +24,22 @@ function bodyHash(body: object): Buffer {
 
 export type CreateOutcome = { task: TaskRecord; replayed: false } | { body: unknown; status: number; replayed: true };
 
-/** `reads` routes the lag-tolerant reads (a task, a list); writes use `repository`, the primary's. */
-export function createTasksService(repository: TasksRepository, reads: ReadRouter<TasksRepository> = primaryReads(repository)) {
+/**
+ * `reads` routes the lag-tolerant reads (a task, a list); writes use `repository`, the primary's.
+ * `events`: present when events are on; each write then records its event in its own transaction.
+ */
+export function createTasksService(
+  repository: TasksRepository,
+  { reads = primaryReads(repository), events }: { reads?: ReadRouter<TasksRepository>; events?: Events | undefined } = {},
+) {
+  const eventsOf = (type: TaskEventType, user: CurrentUser): EventsOf<TaskRecord> | undefined =>
+    events && ((task) => [taskEvent(type, actorOf(user), task)]);
+  /** After the commit, so the publisher finds the rows. */
+  const committed = <T>(result: T): T => {
+    events?.wake();
+    return result;
+  };
+
   /** Applies If-Match: 'any' only requires the task to exist; -1 (no tag for this task) can only fail. */
   const versionFor = (ifMatch: string | undefined, id: number) => {
     const expected = expectedVersion(ifMatch, id);
@@ -32,8 +48,11 @@ export function createTasksService(repository: TasksRepository, reads: ReadRoute
 
   return {
     async create(user: CurrentUser, input: TaskCreate, idempotencyKey?: string): Promise<CreateOutcome> {
-      if (idempotencyKey === undefined) return { task: await repository.insert(user.id, input), replayed: false };
-      const outcome = await repository.insertIdempotent(user.id, input, idempotencyKey, bodyHash(input));
+      const created = eventsOf('task.created', user);
+      if (idempotencyKey === undefined) {
+        return { task: committed(await repository.insert(user.id, input, created)), replayed: false };
+      }
+      const outcome = committed(await repository.insertIdempotent(user.id, input, idempotencyKey, bodyHash(input), created));
       switch (outcome.kind) {
         case 'created':
           return { task: outcome.task, replayed: false };
@@ -71,14 +90,18 @@ export function createTasksService(repository: TasksRepository, reads: ReadRoute
     },
 
     async update(user: CurrentUser, id: number, changes: TaskUpdate, ifMatch?: string): Promise<TaskRecord> {
-      const task = await repository.update(id, scopeOf(user), changes, versionFor(ifMatch, id));
+      const task = committed(
+        await repository.update(id, scopeOf(user), changes, versionFor(ifMatch, id), eventsOf('task.updated', user)),
+      );
       if (task === 'stale') throw preconditionFailed();
       if (!task) throw notFound(TASK_NOT_FOUND);
       return task;
     },
 
     async remove(user: CurrentUser, id: number, ifMatch?: string): Promise<void> {
-      const deleted = await repository.delete(id, scopeOf(user), versionFor(ifMatch, id));
+      const deleted = committed(
+        await repository.delete(id, scopeOf(user), versionFor(ifMatch, id), eventsOf('task.deleted', user)),
+      );
       if (deleted === 'stale') throw preconditionFailed();
       if (!deleted) throw notFound(TASK_NOT_FOUND);
     },

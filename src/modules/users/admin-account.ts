@@ -21,7 +21,7 @@ export function accountProblem(account: AdminAccount): string | undefined {
  */
 export async function ensureAdminAccount(
   db: Database,
-  secrets: { bcryptCost: number; passwordPepper: string },
+  secrets: { bcryptCost: number; passwordPepper: string; amqpUrl?: string | undefined },
   account: AdminAccount,
   options: { promote: boolean },
 ) {
@@ -31,6 +31,8 @@ export async function ensureAdminAccount(
     users: createUsersRepository(db),
     auth: createAuthRepository(db),
     passwords: createPasswordHasher({ cost: secrets.bcryptCost, pepper: secrets.passwordPepper }),
+    // With events on, the outbox gets the admin's events; a running server's publisher sends them.
+    events: secrets.amqpUrl === undefined ? undefined : { wake: () => {} },
   });
   return service.ensureAdmin(account, options);
 }

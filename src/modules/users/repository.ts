@@ -2,6 +2,8 @@ import { and, asc, eq, ilike, or, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
 import { users } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
+import type { EventsOf } from '../events/events.js';
+import { recordEvents } from '../events/repository.js';
 import type { Role, User } from './schemas.js';
 
 /** Columns of a user as the API shows them (never the hash). */
@@ -43,6 +45,12 @@ export interface UserFilter {
   offset: number;
 }
 
+/** A user before and after a change of role or activity. */
+export interface UserChange {
+  before: User;
+  after: User;
+}
+
 export interface AdminChange {
   role?: Role | undefined;
   isActive?: boolean | undefined;
@@ -52,12 +60,21 @@ export function createUsersRepository(db: Database) {
   const withHash = { ...userColumns, hashed_password: users.hashedPassword };
 
   return {
-    async insert(input: { username: string; email: string; hashedPassword: string; role?: Role }): Promise<User> {
+    /** With `events`, the user and its events commit together. */
+    async insert(
+      input: { username: string; email: string; hashedPassword: string; role?: Role },
+      events?: EventsOf<User>,
+    ): Promise<User> {
+      const values = { ...input, email: input.email.toLowerCase() };
       try {
-        const [user] = await db
-          .insert(users)
-          .values({ ...input, email: input.email.toLowerCase() })
-          .returning(userColumns);
+        if (events) {
+          return await db.transaction(async (tx) => {
+            const [user] = await tx.insert(users).values(values).returning(userColumns);
+            await recordEvents(tx, events(user as User));
+            return user as User;
+          });
+        }
+        const [user] = await db.insert(users).values(values).returning(userColumns);
         return user as User;
       } catch (err) {
         rethrowDuplicate(err);
@@ -116,7 +133,11 @@ export function createUsersRepository(db: Database) {
      * Changes role and activity, refusing to leave no active admin. The active admins are locked
      * first, so two admins demoting each other at once cannot both succeed.
      */
-    async changeRoleOrActivity(id: number, change: AdminChange): Promise<User | 'last_admin' | undefined> {
+    async changeRoleOrActivity(
+      id: number,
+      change: AdminChange,
+      events?: EventsOf<UserChange>,
+    ): Promise<User | 'last_admin' | undefined> {
       return db.transaction(async (tx) => {
         const admins = await tx
           .select({ id: users.id })
@@ -126,6 +147,8 @@ export function createUsersRepository(db: Database) {
           .for('update');
         const losesAdmin = (change.role !== undefined && change.role !== 'admin') || change.isActive === false;
         if (losesAdmin && admins.length <= 1 && admins.some((a) => a.id === id)) return 'last_admin';
+        // With events, the state before the change tells which events it makes (none for a no-op).
+        const [before] = events ? await tx.select(userColumns).from(users).where(eq(users.id, id)).for('update') : [];
         const [user] = await tx
           .update(users)
           .set({
@@ -134,6 +157,7 @@ export function createUsersRepository(db: Database) {
           })
           .where(eq(users.id, id))
           .returning(userColumns);
+        if (events && before && user) await recordEvents(tx, events({ before, after: user }));
         return user;
       });
     },
@@ -158,8 +182,17 @@ export function createUsersRepository(db: Database) {
     },
 
     /** Makes an existing user an active admin. */
-    async promote(id: number): Promise<User> {
-      const [user] = await db.update(users).set({ role: 'admin', isActive: true }).where(eq(users.id, id)).returning(userColumns);
+    async promote(id: number, events?: EventsOf<UserChange>): Promise<User> {
+      const change = { role: 'admin', isActive: true } as const;
+      if (events) {
+        return db.transaction(async (tx) => {
+          const [before] = await tx.select(userColumns).from(users).where(eq(users.id, id)).for('update');
+          const [after] = await tx.update(users).set(change).where(eq(users.id, id)).returning(userColumns);
+          if (before && after) await recordEvents(tx, events({ before, after }));
+          return after as User;
+        });
+      }
+      const [user] = await db.update(users).set(change).where(eq(users.id, id)).returning(userColumns);
       return user as User;
     },
   };

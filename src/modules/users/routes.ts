@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
+import { actorOf } from '../events/events.js';
 import { createUsersRepository } from './repository.js';
 import { User, UserAdminUpdate, UserListQuery, UserSelfUpdate } from './schemas.js';
 import { createUsersService } from './service.js';
@@ -12,6 +13,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     auth: app.authRepository,
     passwords: app.passwords,
     reads: app.replicas.router(createUsersRepository, app.usersRepository),
+    events: app.events,
   });
   const adminOnly = app.requireRole('admin');
   const common = { tags: ['users'], security: BEARER_SECURITY };
@@ -98,7 +100,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: User, ...problemResponses(400, 401, 403, 404, 409, 413, 415, 422) },
       },
     },
-    async (request) => service.adminUpdate(request.params.id, request.body),
+    async (request) => service.adminUpdate(actorOf(request.currentUser), request.params.id, request.body),
   );
 };
 

@@ -1,8 +1,10 @@
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
+import type { Events } from '../../plugins/events.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { AuthRepository } from '../auth/repository.js';
-import { DuplicateUserError, type UsersRepository } from './repository.js';
+import { type Actor, type EventsOf, userChangeEvents, userRegistered } from '../events/events.js';
+import { DuplicateUserError, type UserChange, type UsersRepository } from './repository.js';
 import type { User, UserAdminUpdate, UserListQuery, UserSelfUpdate } from './schemas.js';
 
 const USER_NOT_FOUND = 'User not found';
@@ -19,9 +21,17 @@ export function createUsersService(deps: {
   passwords: PasswordHasher;
   /** Routes an admin's lag-tolerant reads (user lists, a user); everything else uses `users`, the primary's. */
   reads?: ReadRouter<UsersRepository>;
+  /** Present when events are on: role and activity changes, and admins created here, record their events. */
+  events?: Pick<Events, 'wake'> | undefined;
 }) {
-  const { users, auth, passwords } = deps;
+  const { users, auth, passwords, events } = deps;
   const reads = deps.reads ?? primaryReads(users);
+  const changeEvents = (actor: Actor | null): EventsOf<UserChange> | undefined =>
+    events && ((change) => userChangeEvents(actor, change));
+  const committed = <T>(result: T): T => {
+    events?.wake();
+    return result;
+  };
 
   const duplicateAsConflict = (err: unknown): never => {
     if (err instanceof DuplicateUserError) {
@@ -44,8 +54,10 @@ export function createUsersService(deps: {
     },
 
     /** Role and activity are read per request, so the change applies to the user's very next request everywhere. */
-    async adminUpdate(id: number, change: UserAdminUpdate): Promise<User> {
-      const result = await users.changeRoleOrActivity(id, { role: change.role, isActive: change.is_active });
+    async adminUpdate(actor: Actor, id: number, change: UserAdminUpdate): Promise<User> {
+      const result = committed(
+        await users.changeRoleOrActivity(id, { role: change.role, isActive: change.is_active }, changeEvents(actor)),
+      );
       if (result === undefined) throw notFound(USER_NOT_FOUND);
       if (result === 'last_admin') throw conflict('Cannot demote or deactivate the last active admin');
       // A deactivated account's logins end for good: reactivation must not revive old tokens.
@@ -80,13 +92,14 @@ export function createUsersService(deps: {
       const existing = await users.findByUsername(account.username);
       if (existing) {
         if (!options.promote || (existing.role === 'admin' && existing.is_active)) return { user: existing, action: 'unchanged' };
-        return { user: await users.promote(existing.id), action: 'promoted' };
+        return { user: committed(await users.promote(existing.id, changeEvents(null))), action: 'promoted' };
       }
       const hashedPassword = await passwords.hash(account.password);
+      const registered: EventsOf<User> | undefined = events && ((user) => [userRegistered(null, user)]);
       const user = await users
-        .insert({ username: account.username, email: account.email, hashedPassword, role: 'admin' })
+        .insert({ username: account.username, email: account.email, hashedPassword, role: 'admin' }, registered)
         .catch(duplicateAsConflict);
-      return { user, action: 'created' };
+      return { user: committed(user), action: 'created' };
     },
   };
 }

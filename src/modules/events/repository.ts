@@ -1,0 +1,91 @@
+import { inArray, sql } from 'drizzle-orm';
+import type { Database } from '../../db/pool.js';
+import { eventOutbox } from '../../db/schema.js';
+import type { NewEvent } from './events.js';
+
+/** A transaction (or the database itself): where a write and its outbox rows go together. */
+export type Executor = Database | Parameters<Parameters<Database['transaction']>[0]>[0];
+
+/** Writes events to the outbox; called inside the transaction of the change they describe. */
+export async function recordEvents(tx: Executor, events: NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await tx
+    .insert(eventOutbox)
+    .values(events.map((e) => ({ eventId: e.body.id, type: e.body.type, aggregateKey: e.aggregateKey, payload: e.body })));
+}
+
+/** An outbox row ready to publish; `body` is the message body, verbatim. */
+export interface OutboxRow {
+  id: number;
+  eventId: string;
+  type: string;
+  body: string;
+  createdAt: Date;
+}
+
+export function createOutboxRepository(db: Database) {
+  return {
+    /**
+     * Claims up to `limit` unsent rows, oldest first, hands them to `publish`, and marks them sent,
+     * all in one transaction: if `publish` throws, nothing is marked and the rows stay for later.
+     *
+     * Rows are locked FOR UPDATE SKIP LOCKED, so publishers running at once claim different rows.
+     * A row is only taken when no earlier unsent row of its aggregate (task or user) is left out of
+     * the claim: such a row is locked by another publisher that has not finished with it, and taking
+     * the later one would let it overtake. (A row of the same aggregate cannot be invisible here: the
+     * later one was written after the earlier one committed, since both writes lock the task's row.)
+     */
+    async claim(limit: number, publish: (rows: OutboxRow[]) => Promise<void>): Promise<number> {
+      return db.transaction(async (tx) => {
+        const { rows } = await tx.execute<{ id: number; event_id: string; type: string; body: string; created_at: string }>(sql`
+          WITH claimed AS (
+            SELECT id, event_id, type, aggregate_key, payload::text AS body, created_at
+            FROM ${eventOutbox}
+            WHERE sent_at IS NULL
+            ORDER BY id
+            LIMIT ${limit}
+            FOR UPDATE SKIP LOCKED
+          )
+          SELECT c.id, c.event_id, c.type, c.body, c.created_at
+          FROM claimed c
+          WHERE NOT EXISTS (
+            SELECT 1 FROM ${eventOutbox} earlier
+            WHERE earlier.aggregate_key = c.aggregate_key
+              AND earlier.sent_at IS NULL
+              AND earlier.id < c.id
+              AND earlier.id NOT IN (SELECT id FROM claimed)
+          )
+          ORDER BY c.id`);
+        if (rows.length === 0) return 0;
+        await publish(
+          rows.map((r) => ({ id: r.id, eventId: r.event_id, type: r.type, body: r.body, createdAt: new Date(r.created_at) })),
+        );
+        await tx
+          .update(eventOutbox)
+          .set({ sentAt: sql`now()` })
+          .where(
+            inArray(
+              eventOutbox.id,
+              rows.map((r) => r.id),
+            ),
+          );
+        return rows.length;
+      });
+    },
+
+    async pendingCount(): Promise<number> {
+      const { rows } = await db.execute<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${eventOutbox} WHERE sent_at IS NULL`);
+      return rows[0]?.n ?? 0;
+    },
+
+    /** Deletes rows sent more than `hours` ago; unsent rows are never pruned. */
+    async pruneSent(hours: number): Promise<number> {
+      const result = await db.execute(
+        sql`DELETE FROM ${eventOutbox} WHERE sent_at IS NOT NULL AND sent_at < now() - make_interval(hours => ${hours})`,
+      );
+      return result.rowCount ?? 0;
+    },
+  };
+}
+
+export type OutboxRepository = ReturnType<typeof createOutboxRepository>;
