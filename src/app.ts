@@ -11,7 +11,7 @@ import usersRoutes from './modules/users/routes.js';
 import auth from './plugins/auth.js';
 import db from './plugins/db.js';
 import docs from './plugins/docs.js';
-import errors, { clientErrorHandler } from './plugins/errors.js';
+import errors, { clientErrorHandler, frameworkErrorHandler } from './plugins/errors.js';
 import health from './plugins/health.js';
 import httpCache from './plugins/http-cache.js';
 import maintenance from './plugins/maintenance.js';
@@ -53,6 +53,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     // One line per request comes from the observability plugin instead of Fastify's two.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     // A hop count is valid at run time (proxy-addr); the type omits it.
     trustProxy: config.trustProxy as boolean | string[],
     // Slow clients are cut off; idle keep-alive connections outlive a proxy's (nginx: 60 s).

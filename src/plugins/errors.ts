@@ -62,6 +62,15 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
   );
 }
 
+/**
+ * Errors Fastify raises before a route is found (a path whose percent-encoding is broken, such as
+ * `/tasks/%`): problem+json like every other error, without echoing the path back.
+ */
+export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  if (error.code === 'FST_ERR_BAD_URL') return sendProblem(reply, 400, 'Malformed URL: the path is not valid percent-encoding');
+  return sendProblem(reply, 400, 'Malformed request');
+}
+
 /** Fastify's own 4xx errors that are safe to pass on with their message. */
 const PASS_THROUGH = new Map<string, number>([
   ['FST_ERR_CTP_INVALID_MEDIA_TYPE', 415],

@@ -1,0 +1,33 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAndLogin, setupTestApp, type TestContext } from '../helpers/app.js';
+import { type Response, send } from './fuzz/world.js';
+
+/** Defects the fuzz test found, each pinned by the smallest request that showed it. */
+
+let ctx: TestContext;
+let user: Awaited<ReturnType<typeof registerAndLogin>>;
+
+beforeAll(async () => {
+  ctx = await setupTestApp();
+  user = await registerAndLogin(ctx.api, 'regress');
+});
+afterAll(() => ctx?.close());
+
+function expectProblem(res: Response, status: number) {
+  expect(res.status).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  const body = JSON.parse(res.text);
+  expect(body.status).toBe(status);
+  expect(typeof body.detail).toBe('string');
+  return body as { detail: string };
+}
+
+describe('requests the fuzzer found answered outside the contract', () => {
+  it('a path with broken percent-encoding is a 400 problem+json that does not echo the path', async () => {
+    for (const path of ['/api/v1/users/%', '/api/v1/tasks/%ZZ', '/%E0%A4%A']) {
+      const res = await send(ctx.baseUrl, { method: 'GET', path, headers: { authorization: `Bearer ${user.token}` } });
+      const body = expectProblem(res, 400);
+      expect(body.detail).not.toContain('%');
+    }
+  });
+});

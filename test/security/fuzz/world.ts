@@ -1,0 +1,211 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type pg from 'pg';
+import type { HttpClient } from '../../helpers/http.js';
+import type { Actor, FuzzRequest, PathId } from './requests.js';
+import { formEncode, type Secrets, writeJson } from './values.js';
+
+export interface Account extends Secrets {
+  id: number;
+  token: string;
+}
+
+export interface SentRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface Response {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+}
+
+/** One request over a fresh connection, sent exactly as built (Node checks only header syntax). */
+export function send(baseUrl: string, request: SentRequest, timeoutMs = 20_000): Promise<Response> {
+  const base = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: base.hostname,
+        port: base.port,
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response in ${timeoutMs} ms`)));
+    req.on('error', reject);
+    if (request.body !== undefined) req.end(Buffer.from(request.body, 'utf8'));
+    else req.end();
+  });
+}
+
+export function sessionOf(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    return typeof payload.sid === 'string' ? payload.sid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The people in a fuzz run. `user` (A) is fuzzed; `victim` (B) owns tasks whose titles carry a
+ * random marker, and is never touched by the fuzzer's own credentials, so any change to B's rows or
+ * any response to A or an anonymous caller that carries B's marker is a defect. `admin` is fuzzed
+ * too; admins may see B, but their writes aimed at A or B are redirected to `spare` (C), so an
+ * admin's legitimate change (a promotion of A, a deleted task of B) is not mistaken for a leak.
+ */
+export class World {
+  readonly marker = `mk${randomBytes(6).toString('hex')}`;
+  user!: Account;
+  admin!: Account;
+  victim!: Account;
+  spare!: Account;
+  /** Users whose fuzzed requests were answered with a re-login after their login was ended. */
+  relogins = 0;
+
+  constructor(
+    readonly baseUrl: string,
+    readonly api: HttpClient,
+    readonly pool: pg.Pool,
+  ) {}
+
+  async setup(): Promise<void> {
+    this.user = await this.register('fza');
+    this.victim = await this.register(`fzb${this.marker}`);
+    this.spare = await this.register('fzc');
+    this.admin = await this.register('fzadmin');
+    await this.pool.query("UPDATE users SET role = 'admin' WHERE id = $1", [this.admin.id]);
+    for (const account of [this.user, this.victim, this.spare, this.admin]) {
+      for (let i = 0; i < 3; i++) {
+        const created = await this.api.post(
+          '/tasks',
+          { title: `${account === this.victim ? this.marker : 'task'} ${i}`, description: `${account.username} notes ${i}` },
+          { token: account.token },
+        );
+        if (created.status !== 201) throw new Error(`task setup failed: ${created.status} ${created.text}`);
+      }
+    }
+  }
+
+  private async register(prefix: string): Promise<Account> {
+    const username = `${prefix}_${randomBytes(3).toString('hex')}`;
+    const password = `pw-${randomBytes(8).toString('hex')}`;
+    const email = `${username}@example.com`;
+    const registered = await this.api.post('/auth/register', { username, email, password });
+    if (registered.status !== 201) throw new Error(`register failed: ${registered.status} ${registered.text}`);
+    const account = { id: registered.body.id as number, username, email, password, token: '', refresh: '' };
+    await this.login(account);
+    return account;
+  }
+
+  async login(account: Account): Promise<void> {
+    const login = await this.api.post('/auth/login', { username: account.username, password: account.password });
+    if (login.status !== 200) throw new Error(`login of ${account.username} failed: ${login.status} ${login.text}`);
+    account.token = login.body.access_token;
+    account.refresh = login.body.refresh_token;
+  }
+
+  account(actor: Actor): Account | undefined {
+    return actor === 'user' ? this.user : actor === 'admin' ? this.admin : undefined;
+  }
+
+  /** B's rows, everything a request could change about B. */
+  async victimState(): Promise<string> {
+    const { rows } = await this.pool.query<{ state: string }>(
+      `SELECT json_build_object(
+         'user', (SELECT row_to_json(u) FROM users u WHERE id = $1),
+         'tasks', (SELECT json_agg(t ORDER BY t.id) FROM tasks t WHERE user_id = $1),
+         'sessions', (SELECT json_agg(s ORDER BY s.id) FROM auth_sessions s WHERE user_id = $1),
+         'refresh', (SELECT json_agg(r ORDER BY r.id) FROM refresh_tokens r JOIN auth_sessions s ON s.id = r.session_id WHERE s.user_id = $1),
+         'idempotency', (SELECT json_agg(i ORDER BY i.key) FROM idempotency_keys i WHERE user_id = $1),
+         'counts', (SELECT json_agg(c ORDER BY c.status, c.priority, c.shard) FROM task_counts c WHERE user_id = $1)
+       )::text AS state`,
+      [this.victim.id],
+    );
+    return rows[0]?.state ?? '';
+  }
+
+  async roleOf(id: number): Promise<{ role: string; is_active: boolean } | undefined> {
+    const { rows } = await this.pool.query('SELECT role, is_active FROM users WHERE id = $1', [id]);
+    return rows[0];
+  }
+
+  async sessionRevoked(sessionId: string): Promise<boolean> {
+    const { rows } = await this.pool.query('SELECT revoked_at IS NOT NULL AS revoked FROM auth_sessions WHERE id = $1', [
+      sessionId,
+    ]);
+    return rows[0]?.revoked ?? true;
+  }
+
+  private async taskIdOf(owner: Account, pick: number): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM tasks WHERE user_id = $1 ORDER BY id', [owner.id]);
+    if (rows.length > 0) return Number(rows[pick % rows.length]?.id);
+    // The fuzzer deleted them all: make another.
+    const created = await this.api.post('/tasks', { title: 'refill' }, { token: owner.token });
+    if (created.status !== 201) throw new Error(`refill failed: ${created.status} ${created.text}`);
+    return created.body.id;
+  }
+
+  /** Ids an admin's writes must not reach: A's and B's accounts, and B's tasks. */
+  private async protectedFromAdmin(resource: 'users' | 'tasks'): Promise<Set<number>> {
+    if (resource === 'users') return new Set([this.user.id, this.victim.id]);
+    const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM tasks WHERE user_id = $1', [this.victim.id]);
+    return new Set(rows.map((r) => Number(r.id)));
+  }
+
+  private async resolveId(request: FuzzRequest, id: PathId): Promise<string> {
+    const resource = request.operation.path.includes('/users/') ? 'users' : 'tasks';
+    const self = this.account(request.actor) ?? this.user;
+    const other = request.actor === 'admin' ? this.spare : this.victim;
+    if (id.kind === 'own-user') return String(self.id);
+    if (id.kind === 'other-user') return String(other.id);
+    if (id.kind === 'own-task') return String(await this.taskIdOf(self, id.pick));
+    if (id.kind === 'other-task') return String(await this.taskIdOf(other, id.pick));
+    if (id.kind !== 'literal') throw new Error('unreachable');
+    if (request.actor === 'admin' && request.operation.method !== 'GET') {
+      // The server reads ids as numbers (Ajv coerces "01", "1e0", "0x1", " 1"): redirect any text
+      // that could name a protected row to the spare account's.
+      let decoded = id.text;
+      try {
+        decoded = decodeURIComponent(id.text);
+      } catch {}
+      const n = Number(decoded);
+      if (decoded.trim() !== '' && Number.isFinite(n) && (await this.protectedFromAdmin(resource)).has(n)) {
+        return String(resource === 'users' ? this.spare.id : await this.taskIdOf(this.spare, 0));
+      }
+    }
+    return id.text;
+  }
+
+  /** The request as it goes on the wire, with ids and the caller's secrets filled in. */
+  async build(request: FuzzRequest): Promise<SentRequest> {
+    let path = request.operation.path;
+    for (const [name, id] of Object.entries(request.pathIds)) path = path.replace(`{${name}}`, await this.resolveId(request, id));
+    const account = this.account(request.actor);
+    const secrets: Secrets = account ?? { username: 'nobody', email: 'nobody@example.com', password: 'nobody-pw', refresh: 'x' };
+    const headers: Record<string, string> = {};
+    for (const [name, value] of request.headers) headers[name] = value;
+    if (request.authorization !== undefined) headers.authorization = request.authorization;
+    else if (account) headers.authorization = `Bearer ${account.token}`;
+    let body: string | undefined;
+    if (request.body.kind === 'json') body = writeJson(request.body.value, secrets);
+    else if (request.body.kind === 'form') body = formEncode(request.body.value, secrets);
+    else if (request.body.kind === 'raw') body = request.body.text;
+    if (request.contentType !== undefined) headers['content-type'] = request.contentType;
+    return { method: request.operation.method, path: `${path}${request.query}`, headers, body };
+  }
+}
