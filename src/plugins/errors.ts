@@ -64,10 +64,12 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket)
 
 /**
  * Errors Fastify raises before a route is found (a path whose percent-encoding is broken, such as
- * `/tasks/%`): problem+json like every other error, without echoing the path back.
+ * `/tasks/%`, or a path segment over 200 characters): problem+json like every other error, without
+ * echoing the path back.
  */
 export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
   if (error.code === 'FST_ERR_BAD_URL') return sendProblem(reply, 400, 'Malformed URL: the path is not valid percent-encoding');
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendProblem(reply, 414, 'A path segment is too long');
   return sendProblem(reply, 400, 'Malformed request');
 }
 

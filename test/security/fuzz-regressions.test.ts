@@ -30,4 +30,16 @@ describe('requests the fuzzer found answered outside the contract', () => {
       expect(body.detail).not.toContain('%');
     }
   });
+
+  it('a path segment over 200 characters is a 414 problem+json, with or without a body', async () => {
+    for (const body of [undefined, '0']) {
+      const res = await send(ctx.baseUrl, {
+        method: 'GET',
+        path: `/api/v1/tasks/${'x'.repeat(250)}`,
+        headers: { authorization: `Bearer ${user.token}` },
+        body,
+      });
+      expect(expectProblem(res, 414).detail).not.toContain('xxx');
+    }
+  });
 });
