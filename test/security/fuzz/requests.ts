@@ -4,10 +4,11 @@ import { anyJson, oddString, pct, shapedObject, type Value, validValue } from '.
 
 export type Actor = 'user' | 'admin' | 'anonymous';
 
-/** A path id: one of the caller's own or someone else's (resolved at send time), or literal text. */
-export type PathId =
-  | { kind: 'own-task' | 'other-task' | 'own-user' | 'other-user'; pick: number }
-  | { kind: 'literal'; text: string };
+/**
+ * A path id: the id of one of the caller's own rows or of someone else's (a task or a user, as the
+ * path says; resolved at send time, as rows come and go), or literal text.
+ */
+export type PathId = { kind: 'own' | 'other'; pick: number } | { kind: 'literal'; text: string };
 
 export type Body =
   | { kind: 'json'; value: Value }
@@ -85,12 +86,9 @@ const pathLiteral = fc.oneof(
 );
 
 const pathId: fc.Arbitrary<PathId> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('own-task', 'own-user'), pick: fc.nat() }) as fc.Arbitrary<PathId> },
-  {
-    weight: 3,
-    arbitrary: fc.record({ kind: fc.constantFrom('other-task', 'other-user'), pick: fc.nat() }) as fc.Arbitrary<PathId>,
-  },
-  { weight: 3, arbitrary: pathLiteral.map((text) => ({ kind: 'literal' as const, text })) },
+  { weight: 3, arbitrary: fc.nat().map((pick) => ({ kind: 'own' as const, pick })) },
+  { weight: 3, arbitrary: fc.nat().map((pick) => ({ kind: 'other' as const, pick })) },
+  { weight: 2, arbitrary: pathLiteral.map((text) => ({ kind: 'literal' as const, text })) },
 );
 
 const unknownParam = fc.oneof(
@@ -121,9 +119,23 @@ function queryOf(operation: Operation): fc.Arbitrary<string> {
       'limit=%31',
     ),
   );
+  const valid = known.map((p) =>
+    fc.option(
+      validValue(p.name, p.schema).map((v) => `${pct(p.name)}=${pct(typeof v === 'string' ? v : (JSON.stringify(v) ?? ''))}`),
+      { nil: undefined, freq: 2 },
+    ),
+  );
   return fc.oneof(
-    { weight: 1, arbitrary: fc.constant('') },
-    { weight: 4, arbitrary: fc.array(pair, { minLength: 1, maxLength: 5 }).map((pairs) => `?${pairs.join('&')}`) },
+    // Most requests carry no query or a valid one, to reach the route's logic; the rest fuzz it.
+    { weight: 3, arbitrary: fc.constant('') },
+    {
+      weight: known.length ? 2 : 0,
+      arbitrary: fc.tuple(...valid).map((pairs) => {
+        const present = pairs.filter((p) => p !== undefined);
+        return present.length ? `?${present.join('&')}` : '';
+      }),
+    },
+    { weight: 3, arbitrary: fc.array(pair, { minLength: 1, maxLength: 5 }).map((pairs) => `?${pairs.join('&')}`) },
   );
 }
 
@@ -267,8 +279,8 @@ export function requestFor(operation: Operation): fc.Arbitrary<FuzzRequest> {
       actor,
       pathIds,
       queryOf(operation),
-      fc.array(header, { maxLength: 4 }),
-      fc.option(mangledAuthorization, { nil: undefined, freq: 8 }),
+      fc.oneof(fc.constant([] as [string, string][]), fc.array(header, { minLength: 1, maxLength: 4 })),
+      fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: mangledAuthorization }),
       bodyOf(operation),
     )
     .map(([actor, pathIds, query, headers, authorization, { body, contentType }]) => ({

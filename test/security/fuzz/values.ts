@@ -217,21 +217,27 @@ export function validValue(name: string, schema: JsonSchema, depth = 0): fc.Arbi
   }
 }
 
-/** An object shaped by the schema: each property present or not, valid or mutated, plus extra keys. */
-export function shapedObject(schema: JsonSchema, depth = 0): fc.Arbitrary<Value> {
+/**
+ * An object shaped by the schema. Mutated: each property present or not, valid or replaced by any
+ * value, sometimes with extra keys. Not mutated: the properties it has are valid ones, so requests
+ * get past validation into the route (where ownership and state are decided).
+ */
+export function shapedObject(schema: JsonSchema, depth = 0, mutate = true): fc.Arbitrary<Value> {
   const properties = Object.entries(schema.properties ?? {});
-  const fields = properties.map(([name, s]) =>
-    fc.option(
-      fc
-        .oneof({ weight: 4, arbitrary: validValue(name, s, depth) }, { weight: 1, arbitrary: anyJson })
-        .map((v) => [name, v] as [string, Value]),
-      { nil: undefined, freq: 4 },
-    ),
-  );
-  const extras = fc.oneof(
-    { weight: 4, arbitrary: fc.constant([] as [string, Value][]) },
-    { weight: 1, arbitrary: fc.array(fc.tuple(extraKey, anyJson), { minLength: 1, maxLength: 3 }) },
-  );
+  const required = new Set(schema.required ?? []);
+  const fields = properties.map(([name, s]) => {
+    const value = mutate
+      ? fc.oneof({ weight: 4, arbitrary: validValue(name, s, depth) }, { weight: 1, arbitrary: anyJson })
+      : validValue(name, s, depth);
+    const field = value.map((v) => [name, v] as [string, Value]);
+    return !mutate && required.has(name) ? field : fc.option(field, { nil: undefined, freq: 4 });
+  });
+  const extras = mutate
+    ? fc.oneof(
+        { weight: 4, arbitrary: fc.constant([] as [string, Value][]) },
+        { weight: 1, arbitrary: fc.array(fc.tuple(extraKey, anyJson), { minLength: 1, maxLength: 3 }) },
+      )
+    : fc.constant([] as [string, Value][]);
   return fc
     .tuple(fc.tuple(...fields), extras)
     .map(([chosen, extra]) => new Obj([...chosen.filter((f): f is [string, Value] => f !== undefined), ...extra]));
