@@ -4,7 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import findMyWay, { type HTTPMethod } from 'find-my-way';
 import { AppError, type FieldError } from '../lib/errors.js';
-import { PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
+import { MAX_FIELD_ERRORS, PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
 
 interface AjvIssue {
   instancePath: string;
@@ -145,7 +145,7 @@ function handleError(error: FastifyError & { validationContext?: string }, reque
   }
   if (error.validation) {
     const location = error.validationContext ?? 'body';
-    const errors = (error.validation as AjvIssue[]).map((issue) => describeIssue(location, issue));
+    const errors = (error.validation as AjvIssue[]).slice(0, MAX_FIELD_ERRORS).map((issue) => describeIssue(location, issue));
     const fields = [...new Set(errors.map((e) => e.field || location))].join(', ');
     return sendProblem(reply, 422, `Validation failed: ${fields}`, { errors });
   }

@@ -21,7 +21,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 const Readiness = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
-  checks: Type.Record(Type.String(), Type.String(), { examples: [{ database: 'ok', redis: 'ok' }] }),
+  checks: Type.Record(Type.String({ maxLength: 20 }), Type.String({ enum: ['ok', 'failing'] }), {
+    examples: [{ database: 'ok', redis: 'ok' }],
+  }),
 });
 
 /** Liveness (the process answers) and readiness (its dependencies answer, and it is not shutting down). */

@@ -43,3 +43,28 @@ describe('requests the fuzzer found answered outside the contract', () => {
     }
   });
 });
+
+describe('limits the OpenAPI document promises', () => {
+  it('a validation failure lists at most 100 field errors, however many fields are wrong', async () => {
+    const body = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`unknown_${i}`, i]));
+    const res = await send(ctx.baseUrl, {
+      method: 'POST',
+      path: '/api/v1/tasks',
+      headers: { authorization: `Bearer ${user.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'x', ...body }),
+    });
+    expectProblem(res, 422);
+    const { errors } = JSON.parse(res.text) as { errors: unknown[] };
+    expect(errors.length).toBe(100);
+  });
+
+  it('status and priority filters longer than 100 characters are refused', async () => {
+    const status = Array.from({ length: 20 }, () => 'pending').join(',');
+    const res = await send(ctx.baseUrl, {
+      method: 'GET',
+      path: `/api/v1/tasks?status=${status}`,
+      headers: { authorization: `Bearer ${user.token}` },
+    });
+    expectProblem(res, 422);
+  });
+});
