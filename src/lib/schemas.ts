@@ -7,7 +7,7 @@ export const MAX_FIELD_ERRORS = 100;
 
 export const FieldError = Type.Object(
   {
-    location: Type.String({ maxLength: 20, description: 'body, querystring, params or headers', examples: ['body'] }),
+    location: Type.String({ enum: ['body', 'querystring', 'params', 'headers'], maxLength: 20, examples: ['body'] }),
     field: Type.String({
       maxLength: 1000,
       description: 'Dotted path of the offending field; empty for the whole part',

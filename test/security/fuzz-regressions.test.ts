@@ -68,3 +68,23 @@ describe('limits the OpenAPI document promises', () => {
     expectProblem(res, 422);
   });
 });
+
+describe('the OpenAPI document describes what every route shares', () => {
+  it('rate limits (headers, 429 with Retry-After), 401 on secured routes, 500, CORS, operation ids', async () => {
+    const doc = await fetch(`${ctx.baseUrl}/openapi.json`).then((r) => r.json() as Promise<Record<string, any>>);
+    const create = doc.paths['/api/v1/tasks'].post;
+    expect(create.operationId).toBe('postTasks');
+    expect(create.responses['201'].headers).toHaveProperty('RateLimit-Limit');
+    expect(create.responses['201'].headers).toHaveProperty('Access-Control-Allow-Origin');
+    expect(create.responses['429'].headers).toHaveProperty('Retry-After');
+    expect(create.responses['401'].content).toHaveProperty(['application/problem+json']);
+    expect(create.responses['500'].content).toHaveProperty(['application/problem+json']);
+    // Health routes are not rate limited, so their responses do not claim the headers.
+    expect(doc.paths['/healthz'].get.responses['200'].headers).not.toHaveProperty('RateLimit-Limit');
+    expect(doc.paths['/healthz'].get.responses).not.toHaveProperty('429');
+    // And what the document says is what a response carries.
+    const res = await ctx.api.post('/tasks', { title: 'documented' }, { token: user.token });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+  });
+});

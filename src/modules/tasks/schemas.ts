@@ -16,8 +16,8 @@ export const Task = Type.Object(
   {
     id: RowId([42]),
     user_id: RowId([1]),
-    title: Type.String({ maxLength: 200, examples: ['Write the quarterly report'] }),
-    description: Type.Union([Type.String({ maxLength: 10_000 }), Type.Null()]),
+    title: Type.String({ maxLength: 200, pattern: SAFE_TEXT, examples: ['Write the quarterly report'] }),
+    description: Type.Union([Type.String({ maxLength: 10_000, pattern: SAFE_TEXT }), Type.Null()]),
     status: Status,
     priority: Priority,
     created_at: Timestamp,
