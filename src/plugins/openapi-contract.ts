@@ -7,6 +7,7 @@ import { PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
  * descriptions. It only describes; behaviour stays in the plugins (rate-limit, errors, auth, cors).
  */
 
+// biome-ignore lint/suspicious/noExplicitAny: the generated document is plain JSON of many shapes, walked by key.
 type Json = Record<string, any>;
 
 const problem = (description: string, headers: Json = {}) => ({
@@ -57,7 +58,8 @@ export function completeDocument(document: Json): Json {
       if (!operation) continue;
       operation.operationId ??= operationId(method, path);
       operation.description ??= operation.summary;
-      const responses = (operation.responses ??= {}) as Json;
+      operation.responses ??= {};
+      const responses = operation.responses as Json;
       const secured = Array.isArray(operation.security) ? operation.security.length > 0 : Boolean(document.security?.length);
       if (!responses['400'] && !responses['422']) {
         responses['400'] = problem('Malformed request (an unparsable URL or body)');

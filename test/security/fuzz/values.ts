@@ -90,6 +90,7 @@ export const oddString: fc.Arbitrary<string> = fc.oneof(
     '_%',
     '<script>alert(1)</script>',
     '../../etc/passwd',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a template-injection probe, meant literally.
     '${7*7}',
     '__proto__',
     'pending,',
