@@ -12,10 +12,10 @@ import { type Response, type SentRequest, send, sessionOf, World } from './fuzz/
  * answer (no 5xx but a documented 503; every error problem+json with a string `detail` and the HTTP
  * status in `status`), and nothing A or an anonymous caller sends may change or reveal B's data.
  *
- * Bounded: FUZZ_RUNS cases or FUZZ_SECONDS seconds, whichever comes first (defaults 2000 and 25).
+ * Bounded: FUZZ_RUNS cases or FUZZ_SECONDS seconds, whichever comes first (defaults 5000 and 25).
  * The seed is printed; FUZZ_SEED=<seed> replays a run (fast-check's report also gives its path).
  */
-const RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 5000);
 const SECONDS = Number(process.env.FUZZ_SECONDS ?? 25);
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : (Date.now() ^ (Math.random() * 2 ** 31)) | 0;
 
