@@ -5,13 +5,24 @@ export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 100;
 
 export const paginationQuery = {
-  limit: Type.Integer({ minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT, description: 'Page size, 1 to 100' }),
-  offset: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0, description: 'Items to skip' }),
+  limit: Type.Integer({
+    format: 'int32',
+    minimum: 1,
+    maximum: MAX_LIMIT,
+    default: DEFAULT_LIMIT,
+    description: 'Page size, 1 to 100',
+  }),
+  offset: Type.Integer({ format: 'int32', minimum: 0, maximum: 2_147_483_647, default: 0, description: 'Items to skip' }),
 };
 
 export const paginationHeaders = {
-  'X-Total-Count': Type.Integer({ description: 'Items matching the filters, on all pages' }),
-  Link: Type.String({ description: 'RFC 8288 links: first, prev, next, last; each keeps the filters' }),
+  'X-Total-Count': Type.Integer({
+    format: 'int64',
+    minimum: 0,
+    maximum: Number.MAX_SAFE_INTEGER,
+    description: 'Items matching the filters, on all pages',
+  }),
+  Link: Type.String({ maxLength: 8192, description: 'RFC 8288 links: first, prev, next, last; each keeps the filters' }),
 };
 
 export interface Page {

@@ -2,11 +2,18 @@ import { type TSchema, Type } from 'typebox';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
+/** A validation failure lists at most this many field errors (a body with thousands of unknown keys is refused just as well). */
+export const MAX_FIELD_ERRORS = 20;
+
 export const FieldError = Type.Object(
   {
-    location: Type.String({ description: 'body, querystring, params or headers', examples: ['body'] }),
-    field: Type.String({ description: 'Dotted path of the offending field; empty for the whole part', examples: ['username'] }),
-    message: Type.String({ examples: ['must NOT have fewer than 3 characters'] }),
+    location: Type.String({ enum: ['body', 'querystring', 'params', 'headers'], maxLength: 20, examples: ['body'] }),
+    field: Type.String({
+      maxLength: 1000,
+      description: 'Dotted path of the offending field; empty for the whole part',
+      examples: ['username'],
+    }),
+    message: Type.String({ maxLength: 1000, examples: ['must NOT have fewer than 3 characters'] }),
   },
   { additionalProperties: false },
 );
@@ -14,11 +21,11 @@ export const FieldError = Type.Object(
 /** RFC 9457 problem details; `detail` is always a string, as clients of the FastAPI service expect. */
 export const Problem = Type.Object(
   {
-    type: Type.String({ examples: ['about:blank'] }),
-    title: Type.String({ examples: ['Unauthorized'] }),
-    status: Type.Integer({ examples: [401] }),
-    detail: Type.String({ examples: ['Could not validate credentials'] }),
-    errors: Type.Optional(Type.Array(FieldError)),
+    type: Type.String({ format: 'uri-reference', maxLength: 200, examples: ['about:blank'] }),
+    title: Type.String({ maxLength: 100, examples: ['Unauthorized'] }),
+    status: Type.Integer({ format: 'int32', minimum: 400, maximum: 599, examples: [401] }),
+    detail: Type.String({ maxLength: 2000, examples: ['Could not validate credentials'] }),
+    errors: Type.Optional(Type.Array(FieldError, { maxItems: MAX_FIELD_ERRORS })),
   },
   { $id: 'Problem', title: 'Problem' },
 );
@@ -50,7 +57,16 @@ export function problemResponses(...statuses: number[]): Record<number, TSchema>
 }
 
 // A Date in code, an ISO 8601 UTC string on the wire (the serializer calls toISOString).
-export const Timestamp = Type.Unsafe<Date>({ type: 'string', format: 'date-time', examples: ['2026-11-24T10:30:00.000Z'] });
+export const Timestamp = Type.Unsafe<Date>({
+  type: 'string',
+  format: 'date-time',
+  maxLength: 30,
+  examples: ['2026-11-24T10:30:00.000Z'],
+});
+
+/** A row id as the API returns it: a positive 64-bit integer within JavaScript's exact range. */
+export const RowId = (examples: number[]) =>
+  Type.Integer({ format: 'int64', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, examples });
 
 /**
  * Text PostgreSQL can store as sent: no U+0000 (text columns cannot hold it) and no lone UTF-16
@@ -60,7 +76,7 @@ export const Timestamp = Type.Unsafe<Date>({ type: 'string', format: 'date-time'
 export const SAFE_TEXT = '^[^\\u0000\\uD800-\\uDFFF]*$';
 
 export const IdParams = Type.Object(
-  { id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Positive integer id' }) },
+  { id: Type.Integer({ format: 'int64', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Positive integer id' }) },
   { additionalProperties: false },
 );
 

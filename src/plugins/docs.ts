@@ -3,10 +3,16 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Problem } from '../lib/schemas.js';
+import { completeDocument } from './openapi-contract.js';
 
 const API_DESCRIPTION = `Task management API. Authenticate with **POST /api/v1/auth/login** (or the Authorize button,
 OAuth2 password flow), then send \`Authorization: Bearer <access_token>\`. Errors are RFC 9457
 \`application/problem+json\` with a string \`detail\`; validation errors (422) add an \`errors\` array.`;
+
+const JWT_DESCRIPTION = `Access tokens are JWTs following RFC8725 (JSON Web Token Best Current Practices): HS256 only
+(the algorithm is pinned when verifying; \`none\` and any other algorithm are refused), \`typ: at+jwt\`, issuer and
+audience required and checked, short-lived (\`ACCESS_TOKEN_EXPIRE_MINUTES\`, 30 by default), revocable (logout ends
+the login on every instance). Refresh with POST /api/v1/auth/refresh.`;
 
 /** OpenAPI 3.1 generated from the route schemas, served at /openapi.json, with Swagger UI at /docs. */
 async function docs(app: FastifyInstance) {
@@ -14,7 +20,20 @@ async function docs(app: FastifyInstance) {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'task-api', version: '1.0.0', description: API_DESCRIPTION },
+      info: {
+        title: 'task-api',
+        version: '1.0.0',
+        description: API_DESCRIPTION,
+        contact: { name: 'task-api maintainers; report vulnerabilities as SECURITY.md describes' },
+      },
+      // Relative: the document is served by the API it describes, behind whatever proxy and scheme.
+      servers: [
+        {
+          url: '/',
+          description: `The server that serves this document (environment: ${app.config.nodeEnv === 'development' ? 'local development' : app.config.nodeEnv})`,
+          'x-internal': false,
+        } as { url: string; description: string },
+      ],
       tags: [
         { name: 'auth', description: 'Registration, login, token refresh and logout' },
         { name: 'users', description: 'Accounts; listing and changing other users is for admins' },
@@ -24,11 +43,17 @@ async function docs(app: FastifyInstance) {
       ],
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-          OAuth2PasswordBearer: { type: 'oauth2', flows: { password: { tokenUrl: '/api/v1/auth/login', scopes: {} } } },
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: JWT_DESCRIPTION },
+          OAuth2PasswordBearer: {
+            type: 'oauth2',
+            description: JWT_DESCRIPTION,
+            flows: { password: { tokenUrl: '/api/v1/auth/login', scopes: {} } },
+          },
         },
       },
     },
+    transformObject: (documentObject) =>
+      'openapiObject' in documentObject ? completeDocument(documentObject.openapiObject) : documentObject.swaggerObject,
     // Shared schemas keep their $id as their component name (#/components/schemas/Problem).
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),

@@ -4,7 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import findMyWay, { type HTTPMethod } from 'find-my-way';
 import { AppError, type FieldError } from '../lib/errors.js';
-import { PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
+import { MAX_FIELD_ERRORS, PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
 
 interface AjvIssue {
   instancePath: string;
@@ -138,9 +138,6 @@ export function loggable(error: unknown): Record<string, unknown> {
   return { type: inner.name, message: inner.message, code: inner.code, stack: inner.stack };
 }
 
-/** At most this many validation issues are reported in one response. */
-const MAX_REPORTED_ISSUES = 20;
-
 /** PostgreSQL errors caused by the input, not by us: answered as 422 rather than 500. */
 const INPUT_SQLSTATES = new Set(['22P05', '22021', '22001', '22003', '22007', '22008']);
 
@@ -154,7 +151,7 @@ function handleError(error: FastifyError & { validationContext?: string }, reque
   if (error.validation) {
     const location = error.validationContext ?? 'body';
     // A body of thousands of unknown fields must not become a response many times its size.
-    const errors = (error.validation as AjvIssue[]).slice(0, MAX_REPORTED_ISSUES).map((issue) => describeIssue(location, issue));
+    const errors = (error.validation as AjvIssue[]).slice(0, MAX_FIELD_ERRORS).map((issue) => describeIssue(location, issue));
     const fields = [...new Set(errors.map((e) => e.field || location))].join(', ');
     return sendProblem(reply, 422, `Validation failed: ${fields}`, { errors });
   }

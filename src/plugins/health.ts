@@ -25,15 +25,22 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 const Readiness = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
-  checks: Type.Record(Type.String(), Type.String(), { examples: [{ database: 'ok', redis: 'ok' }] }),
+  checks: Type.Record(Type.String({ maxLength: 20 }), Type.String({ enum: ['ok', 'failing', 'in progress'] }), {
+    examples: [{ database: 'ok', redis: 'ok' }],
+  }),
   replicas: Type.Optional(
     Type.Object(
       {
-        healthy: Type.Integer({ description: 'Replicas serving reads now' }),
-        total: Type.Integer(),
-        members: Type.Record(Type.String(), Type.String(), {
-          description: '`ok`, or why the replica is skipped: `lagging`, `down`, `not_in_recovery`, `unchecked`',
-        }),
+        healthy: Type.Integer({ description: 'Replicas serving reads now', format: 'int32', minimum: 0, maximum: 1000 }),
+        total: Type.Integer({ format: 'int32', minimum: 0, maximum: 1000 }),
+        members: Type.Record(
+          Type.String({ maxLength: 20 }),
+          Type.String({ enum: ['ok', 'starting', 'lagging', 'down', 'not_in_recovery', 'unchecked'] }),
+          {
+            description:
+              '`ok`, or why the replica is skipped: `starting` (not checked yet), `lagging`, `down`, `not_in_recovery`, `unchecked`',
+          },
+        ),
       },
       {
         description:

@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox';
 
-const Count = Type.Integer({ minimum: 0 });
+const Count = Type.Integer({ format: 'int64', minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
 export const Stats = Type.Object(
   {
@@ -18,7 +18,9 @@ export const Stats = Type.Object(
     tasks_by_priority: Type.Object({ low: Count, medium: Count, high: Count }),
     tasks_created_last_7_days: Count,
     tasks_completed_last_7_days: Type.Integer({
+      format: 'int64',
       minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
       description: 'Tasks that became completed in the last 7 days and still are',
     }),
   },

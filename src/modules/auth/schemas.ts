@@ -28,10 +28,24 @@ export const RefreshBody = Type.Object(
 );
 
 const tokenFields = {
-  access_token: Type.String({ description: 'JWT (HS256) for the Authorization: Bearer header' }),
+  access_token: Type.String({
+    maxLength: 2048,
+    pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
+    description: 'JWT (HS256) for the Authorization: Bearer header',
+  }),
   token_type: Type.Literal('bearer'),
-  expires_in: Type.Integer({ description: 'Seconds until the access token expires', examples: [1800] }),
-  refresh_token: Type.String({ description: 'Opaque; single use: each refresh returns a new one' }),
+  expires_in: Type.Integer({
+    format: 'int32',
+    minimum: 1,
+    maximum: 86_400,
+    description: 'Seconds until the access token expires',
+    examples: [1800],
+  }),
+  refresh_token: Type.String({
+    maxLength: 256,
+    pattern: '^[A-Za-z0-9_-]+$',
+    description: 'Opaque; single use: each refresh returns a new one',
+  }),
 };
 
 export const TokenPair = Type.Object(tokenFields, { title: 'TokenPair' });

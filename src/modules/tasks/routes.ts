@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { taskEtag } from '../../lib/etag.js';
-import { paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
+import { MAX_LIMIT, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
 import { createTasksRepository } from './repository.js';
 import { ConditionalHeaders, CreateHeaders, Task, TaskCreateBody, TaskListQuery, TaskUpdateBody } from './schemas.js';
@@ -63,7 +63,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
           "A bare array, one page at a time; X-Total-Count and Link headers describe the rest. Users see their own tasks; admins see everyone's and may narrow with user_id.",
         querystring: TaskListQuery,
         response: {
-          200: Type.Array(Task, { headers: paginationHeaders } as Record<string, unknown>),
+          200: Type.Array(Task, { maxItems: MAX_LIMIT, headers: paginationHeaders } as Record<string, unknown>),
           ...problemResponses(401, 403, 422),
         },
       },

@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { paginationQuery } from '../../lib/pagination.js';
-import { SAFE_TEXT, Timestamp } from '../../lib/schemas.js';
+import { RowId, SAFE_TEXT, Timestamp } from '../../lib/schemas.js';
 
 export const TASK_STATUSES = ['pending', 'in_progress', 'completed'] as const;
 export const TASK_PRIORITIES = ['low', 'medium', 'high'] as const;
@@ -14,10 +14,10 @@ const Priority = Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.L
 
 export const Task = Type.Object(
   {
-    id: Type.Integer({ examples: [42] }),
-    user_id: Type.Integer({ examples: [1] }),
-    title: Type.String({ examples: ['Write the quarterly report'] }),
-    description: Type.Union([Type.String(), Type.Null()]),
+    id: RowId([42]),
+    user_id: RowId([1]),
+    title: Type.String({ maxLength: 200, pattern: SAFE_TEXT, examples: ['Write the quarterly report'] }),
+    description: Type.Union([Type.String({ maxLength: 10_000, pattern: SAFE_TEXT }), Type.Null()]),
     status: Status,
     priority: Priority,
     created_at: Timestamp,
@@ -65,9 +65,11 @@ const listOf = (values: readonly string[]) => `^(${values.join('|')})(,(${values
 
 export const TaskListQuery = Type.Object(
   {
-    status: Type.Optional(Type.String({ pattern: listOf(TASK_STATUSES), description: 'One status or several, comma-separated' })),
+    status: Type.Optional(
+      Type.String({ maxLength: 100, pattern: listOf(TASK_STATUSES), description: 'One status or several, comma-separated' }),
+    ),
     priority: Type.Optional(
-      Type.String({ pattern: listOf(TASK_PRIORITIES), description: 'One priority or several, comma-separated' }),
+      Type.String({ maxLength: 100, pattern: listOf(TASK_PRIORITIES), description: 'One priority or several, comma-separated' }),
     ),
     q: Type.Optional(
       Type.String({
@@ -84,7 +86,12 @@ export const TaskListQuery = Type.Object(
       description: 'Sort key; a leading - sorts descending. Ties are broken by id.',
     }),
     user_id: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Admins only: the tasks of one user' }),
+      Type.Integer({
+        format: 'int64',
+        minimum: 1,
+        maximum: Number.MAX_SAFE_INTEGER,
+        description: 'Admins only: the tasks of one user',
+      }),
     ),
     ...paginationQuery,
   },

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
+import { MAX_LIMIT, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
 import { actorOf } from '../events/events.js';
 import { createUsersRepository } from './repository.js';
@@ -59,7 +59,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         description: 'Paginated like tasks: X-Total-Count and Link headers. Ordered by id.',
         querystring: UserListQuery,
         response: {
-          200: Type.Array(User, { headers: paginationHeaders } as Record<string, unknown>),
+          200: Type.Array(User, { maxItems: MAX_LIMIT, headers: paginationHeaders } as Record<string, unknown>),
           ...problemResponses(401, 403, 422),
         },
       },

@@ -1,15 +1,15 @@
 import { type Static, Type } from 'typebox';
 import { paginationQuery } from '../../lib/pagination.js';
-import { SAFE_TEXT, Timestamp } from '../../lib/schemas.js';
+import { RowId, SAFE_TEXT, Timestamp } from '../../lib/schemas.js';
 
 export const ROLES = ['user', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const User = Type.Object(
   {
-    id: Type.Integer({ examples: [1] }),
-    username: Type.String({ examples: ['ada'] }),
-    email: Type.String({ format: 'email', examples: ['ada@example.com'] }),
+    id: RowId([1]),
+    username: Type.String({ maxLength: 50, pattern: '^[A-Za-z0-9_.-]+$', examples: ['ada'] }),
+    email: Type.String({ format: 'email', maxLength: 254, examples: ['ada@example.com'] }),
     role: Type.Union([Type.Literal('user'), Type.Literal('admin')]),
     is_active: Type.Boolean(),
     created_at: Timestamp,

@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import type pg from 'pg';
+import type { HttpClient } from '../../helpers/http.js';
+import type { Actor, FuzzRequest, PathId } from './requests.js';
+import { formEncode, type Secrets, writeJson } from './values.js';
+
+export interface Account extends Secrets {
+  id: number;
+  token: string;
+}
+
+export interface SentRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+export interface Response {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+}
+
+/** One request over a fresh connection, sent exactly as built (Node checks only header syntax). */
+export async function send(baseUrl: string, request: SentRequest, timeoutMs = 20_000): Promise<Response> {
+  try {
+    return await sendWithClient(baseUrl, request, timeoutMs);
+  } catch (err) {
+    // Node's client refuses some answers to a GET with a body that arrive before the body is
+    // written ("Data after Connection: close"); read those off the socket instead.
+    if (!/Parse Error/.test((err as Error).message)) throw err;
+    return sendRaw(baseUrl, request, timeoutMs);
+  }
+}
+
+/** The request written by hand on a socket; the first response read back by hand. */
+function sendRaw(baseUrl: string, request: SentRequest, timeoutMs: number): Promise<Response> {
+  const base = new URL(baseUrl);
+  const body = request.body === undefined ? undefined : Buffer.from(request.body, 'utf8');
+  const lines = [`${request.method} ${request.path} HTTP/1.1`, `host: ${base.host}`, 'connection: close'];
+  for (const [name, value] of Object.entries(request.headers)) lines.push(`${name}: ${value}`);
+  if (body) lines.push(`content-length: ${body.length}`);
+  const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(base.port), base.hostname);
+    const chunks: Buffer[] = [];
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`no response in ${timeoutMs} ms`)));
+    socket.on('connect', () => socket.end(body ? Buffer.concat([head, body]) : head));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const all = Buffer.concat(chunks);
+      const end = all.indexOf('\r\n\r\n');
+      if (end < 0) return reject(new Error(`no complete response: ${JSON.stringify(all.toString('latin1').slice(0, 200))}`));
+      const [statusLine = '', ...headerLines] = all.subarray(0, end).toString('latin1').split('\r\n');
+      const headers: http.IncomingHttpHeaders = {};
+      for (const line of headerLines) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const length = Number(headers['content-length'] ?? Number.NaN);
+      const rest = all.subarray(end + 4);
+      const text = (Number.isFinite(length) ? rest.subarray(0, length) : rest).toString('utf8');
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, text });
+    });
+  });
+}
+
+function sendWithClient(baseUrl: string, request: SentRequest, timeoutMs = 20_000): Promise<Response> {
+  const base = new URL(baseUrl);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: base.hostname,
+        port: base.port,
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no response in ${timeoutMs} ms`)));
+    req.on('error', reject);
+    if (request.body !== undefined) req.end(Buffer.from(request.body, 'utf8'));
+    else req.end();
+  });
+}
+
+export function sessionOf(token: string): string | undefined {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'));
+    return typeof payload.sid === 'string' ? payload.sid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The people in a fuzz run. `user` (A) is fuzzed; `victim` (B) owns tasks whose titles carry a
+ * random marker, and is never touched by the fuzzer's own credentials, so any change to B's rows or
+ * any response to A or an anonymous caller that carries B's marker is a defect. `admin` is fuzzed
+ * too; admins may see B, but their writes aimed at A or B are redirected to `spare` (C), so an
+ * admin's legitimate change (a promotion of A, a deleted task of B) is not mistaken for a leak.
+ */
+export class World {
+  readonly marker = `mk${randomBytes(6).toString('hex')}`;
+  user!: Account;
+  admin!: Account;
+  victim!: Account;
+  spare!: Account;
+  /** Users whose fuzzed requests were answered with a re-login after their login was ended. */
+  relogins = 0;
+
+  constructor(
+    readonly baseUrl: string,
+    readonly api: HttpClient,
+    readonly pool: pg.Pool,
+  ) {}
+
+  async setup(): Promise<void> {
+    this.user = await this.register('fza');
+    this.victim = await this.register(`fzb${this.marker}`);
+    this.spare = await this.register('fzc');
+    this.admin = await this.register('fzadmin');
+    await this.pool.query("UPDATE users SET role = 'admin' WHERE id = $1", [this.admin.id]);
+    for (const account of [this.user, this.victim, this.spare, this.admin]) {
+      for (let i = 0; i < 3; i++) {
+        const created = await this.api.post(
+          '/tasks',
+          { title: `${account === this.victim ? this.marker : 'task'} ${i}`, description: `${account.username} notes ${i}` },
+          { token: account.token },
+        );
+        if (created.status !== 201) throw new Error(`task setup failed: ${created.status} ${created.text}`);
+      }
+    }
+  }
+
+  private async register(prefix: string): Promise<Account> {
+    const username = `${prefix}_${randomBytes(3).toString('hex')}`;
+    const password = `pw-${randomBytes(8).toString('hex')}`;
+    const email = `${username}@example.com`;
+    const registered = await this.api.post('/auth/register', { username, email, password });
+    if (registered.status !== 201) throw new Error(`register failed: ${registered.status} ${registered.text}`);
+    const account = { id: registered.body.id as number, username, email, password, token: '', refresh: '' };
+    await this.login(account);
+    return account;
+  }
+
+  async login(account: Account): Promise<void> {
+    const login = await this.api.post('/auth/login', { username: account.username, password: account.password });
+    if (login.status !== 200) throw new Error(`login of ${account.username} failed: ${login.status} ${login.text}`);
+    account.token = login.body.access_token;
+    account.refresh = login.body.refresh_token;
+  }
+
+  account(actor: Actor): Account | undefined {
+    return actor === 'user' ? this.user : actor === 'admin' ? this.admin : undefined;
+  }
+
+  /** B's rows, everything a request could change about B. */
+  async victimState(): Promise<string> {
+    const { rows } = await this.pool.query<{ state: string }>(
+      `SELECT json_build_object(
+         'user', (SELECT row_to_json(u) FROM users u WHERE id = $1),
+         'tasks', (SELECT json_agg(t ORDER BY t.id) FROM tasks t WHERE user_id = $1),
+         'sessions', (SELECT json_agg(s ORDER BY s.id) FROM auth_sessions s WHERE user_id = $1),
+         'refresh', (SELECT json_agg(r ORDER BY r.id) FROM refresh_tokens r JOIN auth_sessions s ON s.id = r.session_id WHERE s.user_id = $1),
+         'idempotency', (SELECT json_agg(i ORDER BY i.key) FROM idempotency_keys i WHERE user_id = $1),
+         'counts', (SELECT json_agg(c ORDER BY c.status, c.priority, c.shard) FROM task_counts c WHERE user_id = $1)
+       )::text AS state`,
+      [this.victim.id],
+    );
+    return rows[0]?.state ?? '';
+  }
+
+  async roleOf(id: number): Promise<{ role: string; is_active: boolean } | undefined> {
+    const { rows } = await this.pool.query('SELECT role, is_active FROM users WHERE id = $1', [id]);
+    return rows[0];
+  }
+
+  async sessionRevoked(sessionId: string): Promise<boolean> {
+    const { rows } = await this.pool.query('SELECT revoked_at IS NOT NULL AS revoked FROM auth_sessions WHERE id = $1', [
+      sessionId,
+    ]);
+    return rows[0]?.revoked ?? true;
+  }
+
+  private async taskIdOf(owner: Account, pick: number): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM tasks WHERE user_id = $1 ORDER BY id', [owner.id]);
+    if (rows.length > 0) return Number(rows[pick % rows.length]?.id);
+    // The fuzzer deleted them all: make another (behind the API: the owner may be logged out).
+    const created = await this.pool.query<{ id: string }>(
+      "INSERT INTO tasks (user_id, title) VALUES ($1, 'refill') RETURNING id",
+      [owner.id],
+    );
+    return Number(created.rows[0]?.id);
+  }
+
+  /** Ids an admin's writes must not reach: A's and B's accounts, and B's tasks. */
+  private async protectedFromAdmin(resource: 'users' | 'tasks'): Promise<Set<number>> {
+    if (resource === 'users') return new Set([this.user.id, this.victim.id]);
+    const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM tasks WHERE user_id = $1', [this.victim.id]);
+    return new Set(rows.map((r) => Number(r.id)));
+  }
+
+  private async resolveId(request: FuzzRequest, id: PathId): Promise<string> {
+    const resource = request.operation.path.includes('/users/') ? 'users' : 'tasks';
+    const self = this.account(request.actor) ?? this.user;
+    const other = request.actor === 'admin' ? this.spare : this.victim;
+    if (id.kind !== 'literal') {
+      const owner = id.kind === 'own' ? self : other;
+      return String(resource === 'users' ? owner.id : await this.taskIdOf(owner, id.pick));
+    }
+    if (request.actor === 'admin' && request.operation.method !== 'GET') {
+      // The server reads ids as numbers (Ajv coerces "01", "1e0", "0x1", " 1"): redirect any text
+      // that could name a protected row to the spare account's.
+      let decoded = id.text;
+      try {
+        decoded = decodeURIComponent(id.text);
+      } catch {}
+      const n = Number(decoded);
+      if (decoded.trim() !== '' && Number.isFinite(n) && (await this.protectedFromAdmin(resource)).has(n)) {
+        return String(resource === 'users' ? this.spare.id : await this.taskIdOf(this.spare, 0));
+      }
+    }
+    return id.text;
+  }
+
+  /** The request as it goes on the wire, with ids and the caller's secrets filled in. */
+  async build(request: FuzzRequest): Promise<SentRequest> {
+    let path = request.operation.path;
+    for (const [name, id] of Object.entries(request.pathIds)) path = path.replace(`{${name}}`, await this.resolveId(request, id));
+    const account = this.account(request.actor);
+    const secrets: Secrets = account ?? { username: 'nobody', email: 'nobody@example.com', password: 'nobody-pw', refresh: 'x' };
+    const headers: Record<string, string> = {};
+    for (const [name, value] of request.headers) headers[name] = value;
+    if (request.authorization !== undefined) headers.authorization = request.authorization;
+    else if (account) headers.authorization = `Bearer ${account.token}`;
+    let body: string | undefined;
+    if (request.body.kind === 'json') body = writeJson(request.body.value, secrets);
+    else if (request.body.kind === 'form') body = formEncode(request.body.value, secrets);
+    else if (request.body.kind === 'raw') body = request.body.text;
+    if (request.contentType !== undefined) headers['content-type'] = request.contentType;
+    return { method: request.operation.method, path: `${path}${request.query}`, headers, body };
+  }
+}
