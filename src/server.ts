@@ -1,31 +1,17 @@
 import cluster from 'node:cluster';
-import { config as loadDotenv } from 'dotenv';
 import { runPrimary } from './cluster.js';
-import { ConfigError, loadConfig } from './config.js';
 import { openDatabaseTarget } from './db/connect.js';
 import { runMigrations } from './db/migrate.js';
 import { createDatabase, createPool } from './db/pool.js';
+import { loadConfigOrExit } from './lib/process-config.js';
 import { createLogger, plainLog } from './logger.js';
 import { ensureAdminAccount } from './modules/users/admin-account.js';
 import { resolveSecrets } from './secrets.js';
 import { serve } from './serve.js';
 
-function loadConfigOrExit() {
-  try {
-    return loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`task-api: invalid configuration: ${err.message}`);
-      process.exit(1);
-    }
-    throw err;
-  }
-}
-
 /** The process: configuration, database, migrations, first admin, then one server or a cluster of workers. */
 async function main() {
-  loadDotenv({ quiet: true });
-  const config = loadConfigOrExit();
+  const config = loadConfigOrExit('task-api');
   const logger = createLogger(config);
   const appConfig = await resolveSecrets(config, (msg) => logger.warn(msg));
 

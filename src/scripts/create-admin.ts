@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { config as loadDotenv } from 'dotenv';
-import { ConfigError, loadConfig } from '../config.js';
 import { openDatabaseTarget } from '../db/connect.js';
 import { runMigrations } from '../db/migrate.js';
 import { createDatabase, createPool } from '../db/pool.js';
 import { AppError } from '../lib/errors.js';
+import { loadConfigOrExit } from '../lib/process-config.js';
 import { createLogger, plainLog } from '../logger.js';
 import { ensureAdminAccount } from '../modules/users/admin-account.js';
 import { resolveSecrets } from '../secrets.js';
@@ -41,13 +40,7 @@ if (args.help) {
 const password = args['password-stdin'] ? readFileSync(0, 'utf8').replace(/\r?\n$/, '') : args.password;
 if (!args.username || !args.email || !password) fail(`--username, --email and a password are required\n${USAGE}`, 2);
 
-loadDotenv({ quiet: true });
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-} catch (err) {
-  fail(err instanceof ConfigError ? `invalid configuration: ${err.message}` : String(err), 1);
-}
+const config = loadConfigOrExit('create-admin');
 const logger = createLogger({ ...config, logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel });
 const appConfig = await resolveSecrets(config, (m) => logger.warn(m));
 const target = await openDatabaseTarget(appConfig, plainLog(logger), { attach: true });

@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
-import { config as loadDotenv } from 'dotenv';
-import { ConfigError, loadConfig } from '../config.js';
+import { loadConfigOrExit } from '../lib/process-config.js';
 import type { EventBody } from '../modules/events/events.js';
 
 const USAGE = `usage: npm run events:tail -- [BINDING_KEY] [--json]
@@ -35,13 +34,7 @@ if (parsed.values.help) {
 if (parsed.positionals.length > 1) fail(`one binding key at most\n${USAGE}`, 2);
 const bindingKey = parsed.positionals[0] ?? '#';
 
-loadDotenv({ quiet: true });
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-} catch (err) {
-  fail(err instanceof ConfigError ? `invalid configuration: ${err.message}` : String(err), 1);
-}
+const config = loadConfigOrExit('events:tail');
 if (config.amqpUrl === undefined) fail('AMQP_URL is not set: events are off, there is nothing to tail', 1);
 
 /** One line for a person: when, what, about which resource, by whom. */

@@ -1,8 +1,8 @@
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import type { AppConfig } from '../../src/config.js';
 import { registerAndLogin, setupTestApp, type TestContext, uniqueUser } from './app.js';
 import { type HttpClient, type HttpResponse, httpClient } from './http.js';
-import { describeOp, fillPath, type Operation } from './openapi.js';
+import { describeOp, fillPath, type Operation, operations } from './openapi.js';
 
 export type Account = Awaited<ReturnType<typeof registerAndLogin>>;
 
@@ -21,6 +21,20 @@ export async function setupWorld(overrides: Partial<AppConfig> = {}): Promise<Wo
   const alice = await registerAndLogin(ctx.api, 'alice');
   const bob = await registerAndLogin(ctx.api, 'bob');
   return { ...ctx, root: httpClient(ctx.baseUrl), admin, alice, bob };
+}
+
+/**
+ * For a test file that walks the API's operations: a world and the operations of its /openapi.json,
+ * set up before the file's tests and closed after them (read them as `suite.world`, `suite.ops`).
+ */
+export function useWorldAndOperations(overrides: Partial<AppConfig> = {}): { world: World; ops: Operation[] } {
+  const suite = {} as { world: World; ops: Operation[] };
+  beforeAll(async () => {
+    suite.world = await setupWorld(overrides);
+    suite.ops = await operations(suite.world.baseUrl);
+  });
+  afterAll(() => suite.world?.close());
+  return suite;
 }
 
 /** A request that the route would accept, built afresh (each may consume a refresh token or create a user). */

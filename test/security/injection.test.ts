@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { uniqueUser } from '../helpers/app.js';
-import { describeOp, type Operation, operations, queryParams } from '../helpers/openapi.js';
-import { createTask, expectProblem, send, setupWorld, validRequest, type World } from '../helpers/security.js';
+import { describeOp, queryParams } from '../helpers/openapi.js';
+import { createTask, expectProblem, send, useWorldAndOperations, validRequest } from '../helpers/security.js';
 
 // OWASP API8:2023 / ASVS 5.0 encoding and sanitisation / REST Security cheat sheet: text is data.
 // SQL is parameterised (stored and returned byte for byte), LIKE wildcards are literal, sort keys come
 // from an allow-list, and markup is returned as JSON that browsers will not sniff as HTML.
-let world: World;
-let ops: Operation[];
-beforeAll(async () => {
-  world = await setupWorld();
-  ops = await operations(world.baseUrl);
-});
-afterAll(() => world.close());
+const suite = useWorldAndOperations();
 
 const PAYLOADS = [
   "' OR '1'='1",
@@ -32,7 +26,7 @@ const PAYLOADS = [
 ];
 
 async function tableCounts() {
-  const { rows } = await world.db.pool.query(
+  const { rows } = await suite.world.db.pool.query(
     'SELECT (SELECT count(*) FROM users)::int AS users, (SELECT count(*) FROM tasks)::int AS tasks',
   );
   return rows[0];
@@ -41,22 +35,26 @@ async function tableCounts() {
 describe('SQL and template metacharacters in every string field', () => {
   it('task titles and descriptions are stored and returned byte for byte, in create, read, update, list and search', async () => {
     for (const payload of PAYLOADS) {
-      const created = await world.api.post('/tasks', { title: payload, description: payload }, { token: world.alice.token });
+      const created = await suite.world.api.post(
+        '/tasks',
+        { title: payload, description: payload },
+        { token: suite.world.alice.token },
+      );
       expect(created.status, payload).toBe(201);
       expect(created.body.title).toBe(payload);
       expect(created.body.description).toBe(payload);
-      const read = await world.api.get(`/tasks/${created.body.id}`, { token: world.alice.token });
+      const read = await suite.world.api.get(`/tasks/${created.body.id}`, { token: suite.world.alice.token });
       expect(read.body.title).toBe(payload);
-      const row = await world.db.pool.query('SELECT title, description FROM tasks WHERE id = $1', [created.body.id]);
+      const row = await suite.world.db.pool.query('SELECT title, description FROM tasks WHERE id = $1', [created.body.id]);
       expect(row.rows[0]).toEqual({ title: payload, description: payload });
-      const updated = await world.api.patch(
+      const updated = await suite.world.api.patch(
         `/tasks/${created.body.id}`,
         { description: `${payload}!` },
-        { token: world.alice.token },
+        { token: suite.world.alice.token },
       );
       expect(updated.body.description).toBe(`${payload}!`);
-      const found = await world.api.get(`/tasks?q=${encodeURIComponent(payload.slice(0, 200))}&limit=100`, {
-        token: world.alice.token,
+      const found = await suite.world.api.get(`/tasks?q=${encodeURIComponent(payload.slice(0, 200))}&limit=100`, {
+        token: suite.world.alice.token,
       });
       expect(found.status, payload).toBe(200);
       expect(
@@ -71,35 +69,35 @@ describe('SQL and template metacharacters in every string field', () => {
   it('passwords with metacharacters register and log in exactly; emails with a quote are data too', async () => {
     for (const payload of PAYLOADS.filter((p) => p.length >= 8 && !p.includes('\u0000'))) {
       const u = { ...uniqueUser(), password: payload };
-      expect((await world.api.post('/auth/register', u)).status, payload).toBe(201);
-      expect((await world.api.post('/auth/login', { username: u.username, password: payload })).status, payload).toBe(200);
-      expectProblem(await world.api.post('/auth/login', { username: u.username, password: "' OR 'a'='a' --" }), 401);
+      expect((await suite.world.api.post('/auth/register', u)).status, payload).toBe(201);
+      expect((await suite.world.api.post('/auth/login', { username: u.username, password: payload })).status, payload).toBe(200);
+      expectProblem(await suite.world.api.post('/auth/login', { username: u.username, password: "' OR 'a'='a' --" }), 401);
     }
     const quoted = { ...uniqueUser(), email: `o'brien.${Date.now()}@example.com` };
-    const res = await world.api.post('/auth/register', quoted);
+    const res = await suite.world.api.post('/auth/register', quoted);
     expect(res.status).toBe(201);
     expect(res.body.email).toBe(quoted.email);
-    expect((await world.api.post('/auth/login', { username: quoted.email, password: quoted.password })).status).toBe(200);
+    expect((await suite.world.api.post('/auth/login', { username: quoted.email, password: quoted.password })).status).toBe(200);
   });
 
   it('the login name is compared, never interpreted: SQL in it finds no one', async () => {
     for (const payload of PAYLOADS) {
-      const res = await world.api.post('/auth/login', { username: payload, password: "' OR '1'='1" });
+      const res = await suite.world.api.post('/auth/login', { username: payload, password: "' OR '1'='1" });
       expect([401, 422], payload).toContain(res.status);
       expectProblem(res);
     }
     for (const payload of PAYLOADS) {
-      expectProblem(await world.api.post('/auth/register', { ...uniqueUser(), username: payload }), 422);
+      expectProblem(await suite.world.api.post('/auth/register', { ...uniqueUser(), username: payload }), 422);
     }
   });
 
   it('every query parameter of every route: metacharacters are a 422 or a literal match, never a 500', async () => {
     const before = await tableCounts();
-    for (const op of ops.filter((o) => queryParams(o).length > 0)) {
-      const req = await validRequest(world, op);
+    for (const op of suite.ops.filter((o) => queryParams(o).length > 0)) {
+      const req = await validRequest(suite.world, op);
       for (const param of queryParams(op)) {
         for (const payload of PAYLOADS) {
-          const res = await send(world, op, req, { path: `${req.path}?${param.name}=${encodeURIComponent(payload)}` });
+          const res = await send(suite.world, op, req, { path: `${req.path}?${param.name}=${encodeURIComponent(payload)}` });
           expect([200, 422], `${describeOp(op)} ?${param.name}=${payload}: ${res.text.slice(0, 200)}`).toContain(res.status);
           if (res.status === 422) expectProblem(res);
         }
@@ -110,19 +108,19 @@ describe('SQL and template metacharacters in every string field', () => {
 
   it('path ids and headers: SQL in an id is a 422; in Idempotency-Key and If-Match it is an opaque value', async () => {
     for (const id of ["1' OR '1'='1", '1;DROP TABLE tasks', '1 OR 1=1', '0x1', '1e3', '-1', '1.0']) {
-      expectProblem(await world.api.get(`/tasks/${encodeURIComponent(id)}`, { token: world.alice.token }), 422);
+      expectProblem(await suite.world.api.get(`/tasks/${encodeURIComponent(id)}`, { token: suite.world.alice.token }), 422);
     }
-    const keyed = await world.api.post(
+    const keyed = await suite.world.api.post(
       '/tasks',
       { title: 'k' },
-      { token: world.alice.token, headers: { 'idempotency-key': "'--;DROP" } },
+      { token: suite.world.alice.token, headers: { 'idempotency-key': "'--;DROP" } },
     );
     expect(keyed.status).toBe(201);
-    const task = await createTask(world.api, world.alice.token);
-    const res = await world.api.patch(
+    const task = await createTask(suite.world.api, suite.world.alice.token);
+    const res = await suite.world.api.patch(
       `/tasks/${task.id}`,
       { title: 'x' },
-      { token: world.alice.token, headers: { 'if-match': `"' OR 1=1 --"` } },
+      { token: suite.world.alice.token, headers: { 'if-match': `"' OR 1=1 --"` } },
     );
     expectProblem(res, 412);
   });
@@ -132,26 +130,26 @@ describe('LIKE wildcards in q are literal', () => {
   it('% and _ and \\ match only themselves, in tasks and users', async () => {
     const titles = ['100% done', '100x done', 'snake_case', 'snakeXcase', 'back\\slash', 'backslash'];
     const ids: Record<string, number> = {};
-    for (const title of titles) ids[title] = (await createTask(world.api, world.bob.token, title)).id;
+    for (const title of titles) ids[title] = (await createTask(suite.world.api, suite.world.bob.token, title)).id;
     const search = async (q: string) =>
-      (await world.api.get(`/tasks?q=${encodeURIComponent(q)}&limit=100`, { token: world.bob.token })).body.map(
+      (await suite.world.api.get(`/tasks?q=${encodeURIComponent(q)}&limit=100`, { token: suite.world.bob.token })).body.map(
         (t: { title: string }) => t.title,
       );
     expect((await search('%')).sort()).toEqual(['100% done']);
     expect((await search('0% d')).sort()).toEqual(['100% done']);
     expect((await search('e_c')).sort()).toEqual(['snake_case']);
     expect((await search('\\')).sort()).toEqual(['back\\slash']);
-    const users = await world.api.get(`/users?q=${encodeURIComponent('%')}`, { token: world.admin.token });
+    const users = await suite.world.api.get(`/users?q=${encodeURIComponent('%')}`, { token: suite.world.admin.token });
     expect(users.status).toBe(200);
     expect(users.body).toEqual([]);
-    const underscore = await world.api.get(`/users?q=${encodeURIComponent('_')}`, { token: world.admin.token });
+    const underscore = await suite.world.api.get(`/users?q=${encodeURIComponent('_')}`, { token: suite.world.admin.token });
     expect(underscore.body.every((u: { username: string; email: string }) => `${u.username}${u.email}`.includes('_'))).toBe(true);
   });
 });
 
 describe('sort and filters come from allow-lists', () => {
   it('any sort value outside the documented keys → 422', async () => {
-    const sortParam = ops.flatMap((o) => queryParams(o)).find((p) => p.name === 'sort');
+    const sortParam = suite.ops.flatMap((o) => queryParams(o)).find((p) => p.name === 'sort');
     expect(sortParam?.schema.enum).toContain('-created_at');
     for (const sort of [
       'title;DROP TABLE tasks',
@@ -164,12 +162,15 @@ describe('sort and filters come from allow-lists', () => {
       '--title',
       'TITLE',
     ]) {
-      const res = await world.api.get(`/tasks?sort=${encodeURIComponent(sort)}`, { token: world.alice.token });
+      const res = await suite.world.api.get(`/tasks?sort=${encodeURIComponent(sort)}`, { token: suite.world.alice.token });
       expectProblem(res, 422);
       expect(res.body.errors[0].field).toBe('sort');
     }
     for (const status of ["pending' OR '1'='1", 'pending,', 'PENDING', 'pending;completed']) {
-      expectProblem(await world.api.get(`/tasks?status=${encodeURIComponent(status)}`, { token: world.alice.token }), 422);
+      expectProblem(
+        await suite.world.api.get(`/tasks?status=${encodeURIComponent(status)}`, { token: suite.world.alice.token }),
+        422,
+      );
     }
   });
 });
@@ -177,11 +178,11 @@ describe('sort and filters come from allow-lists', () => {
 describe('markup is data', () => {
   it('comes back inside JSON with Content-Type application/json and nosniff, on reads, lists and errors', async () => {
     const html = '<script>alert(1)</script><img src=x onerror=alert(2)>';
-    const created = await world.api.post('/tasks', { title: html, description: html }, { token: world.alice.token });
+    const created = await suite.world.api.post('/tasks', { title: html, description: html }, { token: suite.world.alice.token });
     const responses = [
       created,
-      await world.api.get(`/tasks/${created.body.id}`, { token: world.alice.token }),
-      await world.api.get('/tasks?limit=1', { token: world.alice.token }),
+      await suite.world.api.get(`/tasks/${created.body.id}`, { token: suite.world.alice.token }),
+      await suite.world.api.get('/tasks?limit=1', { token: suite.world.alice.token }),
     ];
     for (const res of responses) {
       expect(res.headers.get('content-type')).toBe('application/json; charset=utf-8');
@@ -189,7 +190,7 @@ describe('markup is data', () => {
       expect(res.text).toContain(JSON.stringify(html));
     }
     // A request that echoes nothing back: the error for a bad field names the field, not the value.
-    const error = await world.api.post('/tasks', { title: html, [html]: 1 }, { token: world.alice.token });
+    const error = await suite.world.api.post('/tasks', { title: html, [html]: 1 }, { token: suite.world.alice.token });
     expectProblem(error, 422);
     expect(error.headers.get('x-content-type-options')).toBe('nosniff');
     expect(error.headers.get('content-type')).toMatch(/^application\/problem\+json/);

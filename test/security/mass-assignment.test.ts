@@ -1,17 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { uniqueUser } from '../helpers/app.js';
-import { describeOp, type Operation, operations } from '../helpers/openapi.js';
-import { expectProblem, send, setupWorld, validRequest, type World } from '../helpers/security.js';
+import { describeOp } from '../helpers/openapi.js';
+import { expectProblem, send, useWorldAndOperations, validRequest } from '../helpers/security.js';
 
 // OWASP API3:2023 (broken object property level authorisation, formerly mass assignment): the documented
 // contract is that a body with any field it does not declare is a 422 naming that field; nothing is applied.
-let world: World;
-let ops: Operation[];
-beforeAll(async () => {
-  world = await setupWorld();
-  ops = await operations(world.baseUrl);
-});
-afterAll(() => world.close());
+const suite = useWorldAndOperations();
 
 /** Fields a client must never set: identities, ownership, privileges, server-kept state and secrets. */
 const PROTECTED = [
@@ -34,7 +28,7 @@ const PROTECTED = [
   'token_version',
 ];
 
-const withBody = () => ops.filter((op) => Object.keys(op.bodies).length > 0);
+const withBody = () => suite.ops.filter((op) => Object.keys(op.bodies).length > 0);
 
 describe('every request body in /openapi.json', () => {
   it('declares its fields and refuses any other (additionalProperties: false), in every media type', () => {
@@ -51,8 +45,8 @@ describe('every request body in /openapi.json', () => {
     for (const op of withBody()) {
       const declared = Object.keys(op.bodies['application/json']?.properties ?? {});
       for (const field of PROTECTED.filter((f) => !declared.includes(f))) {
-        const req = await validRequest(world, op);
-        const res = await send(world, op, req, { body: { ...req.body, [field]: field.endsWith('id') ? 1 : 'admin' } });
+        const req = await validRequest(suite.world, op);
+        const res = await send(suite.world, op, req, { body: { ...req.body, [field]: field.endsWith('id') ? 1 : 'admin' } });
         expectProblem(res, 422);
         expect(res.body.errors, `${describeOp(op)} + ${field}`).toContainEqual({
           location: 'body',
@@ -60,17 +54,17 @@ describe('every request body in /openapi.json', () => {
           message: 'unknown field',
         });
       }
-      const control = await send(world, op, await validRequest(world, op));
+      const control = await send(suite.world, op, await validRequest(suite.world, op));
       expect(control.status, `${describeOp(op)}: ${control.text}`).toBeLessThan(300);
     }
   });
 
   it('prototype-polluting keys are refused (400 or 422) on every body', async () => {
     for (const op of withBody()) {
-      const req = await validRequest(world, op);
+      const req = await validRequest(suite.world, op);
       const base = JSON.stringify(req.body).slice(0, -1);
       for (const extra of ['"__proto__":{"role":"admin"}', '"constructor":{"prototype":{"role":"admin"}}']) {
-        const res = await send(world, op, req, { raw: `${base},${extra}}` });
+        const res = await send(suite.world, op, req, { raw: `${base},${extra}}` });
         expect([400, 422], `${describeOp(op)} ${extra}: ${res.text}`).toContain(res.status);
         expectProblem(res);
       }
@@ -82,39 +76,49 @@ describe('every request body in /openapi.json', () => {
 describe('nothing is applied from a refused body', () => {
   it('registering with role admin or is_active creates no user', async () => {
     const u = uniqueUser('massreg');
-    expectProblem(await world.api.post('/auth/register', { ...u, role: 'admin' }), 422);
-    expectProblem(await world.api.post('/auth/register', { ...u, is_active: true, id: 1 }), 422);
-    const rows = await world.db.pool.query('SELECT 1 FROM users WHERE username = $1', [u.username]);
+    expectProblem(await suite.world.api.post('/auth/register', { ...u, role: 'admin' }), 422);
+    expectProblem(await suite.world.api.post('/auth/register', { ...u, is_active: true, id: 1 }), 422);
+    const rows = await suite.world.db.pool.query('SELECT 1 FROM users WHERE username = $1', [u.username]);
     expect(rows.rowCount).toBe(0);
-    const ok = await world.api.post('/auth/register', u);
+    const ok = await suite.world.api.post('/auth/register', u);
     expect(ok.status).toBe(201);
     expect(ok.body.role).toBe('user');
   });
 
   it('a user cannot make themselves admin or reactivate themselves through PATCH /users/me', async () => {
-    const before = (await world.db.pool.query('SELECT role, email FROM users WHERE id = $1', [world.alice.id])).rows[0];
-    const res = await world.api.patch(
+    const before = (await suite.world.db.pool.query('SELECT role, email FROM users WHERE id = $1', [suite.world.alice.id]))
+      .rows[0];
+    const res = await suite.world.api.patch(
       '/users/me',
-      { email: uniqueUser().email, current_password: world.alice.password, role: 'admin' },
-      { token: world.alice.token },
+      { email: uniqueUser().email, current_password: suite.world.alice.password, role: 'admin' },
+      { token: suite.world.alice.token },
     );
     expectProblem(res, 422);
-    const row = await world.db.pool.query('SELECT role, email FROM users WHERE id = $1', [world.alice.id]);
+    const row = await suite.world.db.pool.query('SELECT role, email FROM users WHERE id = $1', [suite.world.alice.id]);
     expect(row.rows[0]).toEqual(before);
     expect(before.role).toBe('user');
   });
 
   it('a task cannot be created for another user or with chosen ids and timestamps', async () => {
-    const before = (await world.db.pool.query('SELECT count(*)::int AS n FROM tasks')).rows[0].n;
-    for (const extra of [{ user_id: world.bob.id }, { id: 999_999 }, { created_at: '2000-01-01T00:00:00Z' }, { version: 99 }]) {
-      expectProblem(await world.api.post('/tasks', { title: 'x', ...extra }, { token: world.alice.token }), 422);
+    const before = (await suite.world.db.pool.query('SELECT count(*)::int AS n FROM tasks')).rows[0].n;
+    for (const extra of [
+      { user_id: suite.world.bob.id },
+      { id: 999_999 },
+      { created_at: '2000-01-01T00:00:00Z' },
+      { version: 99 },
+    ]) {
+      expectProblem(await suite.world.api.post('/tasks', { title: 'x', ...extra }, { token: suite.world.alice.token }), 422);
     }
-    expect((await world.db.pool.query('SELECT count(*)::int AS n FROM tasks')).rows[0].n).toBe(before);
+    expect((await suite.world.db.pool.query('SELECT count(*)::int AS n FROM tasks')).rows[0].n).toBe(before);
   });
 
   it('the login form (OAuth2) takes no extra fields either', async () => {
-    const form = new URLSearchParams({ username: world.alice.username, password: world.alice.password, role: 'admin' });
-    const res = await world.api.post('/auth/login', undefined, {
+    const form = new URLSearchParams({
+      username: suite.world.alice.username,
+      password: suite.world.alice.password,
+      role: 'admin',
+    });
+    const res = await suite.world.api.post('/auth/login', undefined, {
       raw: form.toString(),
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });

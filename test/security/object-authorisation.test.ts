@@ -1,27 +1,21 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeOp, fillPath, hasIdParam, isAdminRoute, type Operation, operations, queryParams } from '../helpers/openapi.js';
-import { createTask, expectProblem, send, setupWorld, validRequest, type World } from '../helpers/security.js';
+import { describe, expect, it } from 'vitest';
+import { describeOp, fillPath, hasIdParam, isAdminRoute, queryParams } from '../helpers/openapi.js';
+import { createTask, expectProblem, send, useWorldAndOperations, validRequest } from '../helpers/security.js';
 
 // OWASP API1:2023 (broken object-level authorisation): every route that takes an object id or a
 // user_id, read from /openapi.json, is tried by one user on another user's object.
-let world: World;
-let ops: Operation[];
-beforeAll(async () => {
-  world = await setupWorld();
-  ops = await operations(world.baseUrl);
-});
-afterAll(() => world.close());
+const suite = useWorldAndOperations();
 
 /** For each collection with ids in its paths: how to make an object owned by a given user, and read it back. */
 const owned: Record<string, { create: (token: string) => Promise<number>; read: (id: number) => Promise<unknown> }> = {
   '/api/v1/tasks/{id}': {
-    create: async (token) => (await createTask(world.api, token, 'alice private task')).id,
-    read: async (id) => (await world.db.pool.query('SELECT * FROM tasks WHERE id = $1', [id])).rows[0],
+    create: async (token) => (await createTask(suite.world.api, token, 'alice private task')).id,
+    read: async (id) => (await suite.world.db.pool.query('SELECT * FROM tasks WHERE id = $1', [id])).rows[0],
   },
 };
 
 // Admin routes are for admins over every object by design; function-authorisation.test.ts covers them.
-const objectRoutes = () => ops.filter((op) => hasIdParam(op) && !isAdminRoute(op));
+const objectRoutes = () => suite.ops.filter((op) => hasIdParam(op) && !isAdminRoute(op));
 
 describe('routes with an object id in the path', () => {
   it('are all known to this test (a new one needs an owner fixture here)', () => {
@@ -33,53 +27,56 @@ describe('routes with an object id in the path', () => {
     for (const op of objectRoutes()) {
       const fixture = owned[op.path];
       if (!fixture) throw new Error(`no fixture for ${op.path}`);
-      const id = await fixture.create(world.alice.token);
+      const id = await fixture.create(suite.world.alice.token);
       const before = await fixture.read(id);
-      const example = await validRequest(world, op);
-      const foreign = await send(world, op, example, { path: fillPath(op.path, id), token: world.bob.token });
-      const missing = await send(world, op, example, { path: fillPath(op.path, 2 ** 31 - 1), token: world.bob.token });
+      const example = await validRequest(suite.world, op);
+      const foreign = await send(suite.world, op, example, { path: fillPath(op.path, id), token: suite.world.bob.token });
+      const missing = await send(suite.world, op, example, {
+        path: fillPath(op.path, 2 ** 31 - 1),
+        token: suite.world.bob.token,
+      });
       expectProblem(foreign, 404);
       expect(foreign.text, describeOp(op)).toBe(missing.text);
       expect(foreign.headers.get('content-length')).toBe(missing.headers.get('content-length'));
       expect(foreign.headers.get('etag')).toBeNull();
       expect(await fixture.read(id), describeOp(op)).toEqual(before);
       // With an If-Match or If-None-Match naming the object's real version, still nothing.
-      const conditional = await world.root.request(op.method, fillPath(op.path, id), example.body, {
-        token: world.bob.token,
+      const conditional = await suite.world.root.request(op.method, fillPath(op.path, id), example.body, {
+        token: suite.world.bob.token,
         headers: { 'if-match': '*', 'if-none-match': '*' },
       });
       expect(conditional.status, describeOp(op)).toBe(404);
       expect(await fixture.read(id), describeOp(op)).toEqual(before);
       // The owner (and an admin) are let through: the 404s above are about ownership.
-      const own = await send(world, op, example, { path: fillPath(op.path, id), token: world.alice.token });
+      const own = await send(suite.world, op, example, { path: fillPath(op.path, id), token: suite.world.alice.token });
       expect(own.status, `${describeOp(op)}: ${own.text}`).toBeLessThan(300);
-      const adminId = await fixture.create(world.alice.token);
-      const admin = await send(world, op, example, { path: fillPath(op.path, adminId), token: world.admin.token });
+      const adminId = await fixture.create(suite.world.alice.token);
+      const admin = await send(suite.world, op, example, { path: fillPath(op.path, adminId), token: suite.world.admin.token });
       expect(admin.status, `${describeOp(op)}: ${admin.text}`).toBeLessThan(300);
     }
   });
 });
 
 describe('routes with a user_id query parameter', () => {
-  const userIdRoutes = () => ops.filter((op) => queryParams(op).some((p) => p.name === 'user_id') && !isAdminRoute(op));
+  const userIdRoutes = () => suite.ops.filter((op) => queryParams(op).some((p) => p.name === 'user_id') && !isAdminRoute(op));
 
   it("a user naming another user's id → 403 without any of their data; their own id works", async () => {
     expect(userIdRoutes().length).toBeGreaterThanOrEqual(1);
-    await createTask(world.api, world.alice.token, 'alice secret');
+    await createTask(suite.world.api, suite.world.alice.token, 'alice secret');
     for (const op of userIdRoutes()) {
-      const foreign = await world.root.request(op.method, `${op.path}?user_id=${world.alice.id}`, undefined, {
-        token: world.bob.token,
+      const foreign = await suite.world.root.request(op.method, `${op.path}?user_id=${suite.world.alice.id}`, undefined, {
+        token: suite.world.bob.token,
       });
       expectProblem(foreign, 403);
       expect(foreign.text).not.toContain('alice secret');
       expect(foreign.headers.get('x-total-count')).toBeNull();
-      const own = await world.root.request(op.method, `${op.path}?user_id=${world.bob.id}`, undefined, {
-        token: world.bob.token,
+      const own = await suite.world.root.request(op.method, `${op.path}?user_id=${suite.world.bob.id}`, undefined, {
+        token: suite.world.bob.token,
       });
       expect(own.status).toBe(200);
       expect(own.text).not.toContain('alice secret');
-      const admin = await world.root.request(op.method, `${op.path}?user_id=${world.alice.id}`, undefined, {
-        token: world.admin.token,
+      const admin = await suite.world.root.request(op.method, `${op.path}?user_id=${suite.world.alice.id}`, undefined, {
+        token: suite.world.admin.token,
       });
       expect(admin.status).toBe(200);
       expect(admin.text).toContain('alice secret');
@@ -89,41 +86,41 @@ describe('routes with a user_id query parameter', () => {
 
 describe('collections', () => {
   it("a user's list, search and count never include another user's tasks", async () => {
-    await createTask(world.api, world.alice.token, 'needle-only-alice-has');
-    const list = await world.api.get('/tasks?q=needle-only-alice-has&limit=100', { token: world.bob.token });
+    await createTask(suite.world.api, suite.world.alice.token, 'needle-only-alice-has');
+    const list = await suite.world.api.get('/tasks?q=needle-only-alice-has&limit=100', { token: suite.world.bob.token });
     expect(list.status).toBe(200);
     expect(list.body).toEqual([]);
     expect(list.headers.get('x-total-count')).toBe('0');
-    const all = await world.api.get('/tasks?limit=100', { token: world.bob.token });
-    expect(all.body.every((t: { user_id: number }) => t.user_id === world.bob.id)).toBe(true);
+    const all = await suite.world.api.get('/tasks?limit=100', { token: suite.world.bob.token });
+    expect(all.body.every((t: { user_id: number }) => t.user_id === suite.world.bob.id)).toBe(true);
   });
 
   it("an Idempotency-Key is per user: another user's key never replays the first user's task", async () => {
     const key = `shared-key-${Date.now()}`;
-    const first = await world.api.post(
+    const first = await suite.world.api.post(
       '/tasks',
       { title: 'keyed' },
-      { token: world.alice.token, headers: { 'idempotency-key': key } },
+      { token: suite.world.alice.token, headers: { 'idempotency-key': key } },
     );
     expect(first.status).toBe(201);
-    const second = await world.api.post(
+    const second = await suite.world.api.post(
       '/tasks',
       { title: 'keyed' },
-      { token: world.bob.token, headers: { 'idempotency-key': key } },
+      { token: suite.world.bob.token, headers: { 'idempotency-key': key } },
     );
     expect(second.status).toBe(201);
     expect(second.headers.get('idempotent-replayed')).toBeNull();
-    expect(second.body.user_id).toBe(world.bob.id);
+    expect(second.body.user_id).toBe(suite.world.bob.id);
     expect(second.body.id).not.toBe(first.body.id);
   });
 
   it('a task cannot be moved to another user, by owner or admin', async () => {
-    const task = await createTask(world.api, world.alice.token);
-    for (const token of [world.alice.token, world.admin.token]) {
-      const res = await world.api.patch(`/tasks/${task.id}`, { user_id: world.bob.id }, { token });
+    const task = await createTask(suite.world.api, suite.world.alice.token);
+    for (const token of [suite.world.alice.token, suite.world.admin.token]) {
+      const res = await suite.world.api.patch(`/tasks/${task.id}`, { user_id: suite.world.bob.id }, { token });
       expectProblem(res, 422);
     }
-    const row = await world.db.pool.query('SELECT user_id::int AS user_id FROM tasks WHERE id = $1', [task.id]);
-    expect(row.rows[0].user_id).toBe(world.alice.id);
+    const row = await suite.world.db.pool.query('SELECT user_id::int AS user_id FROM tasks WHERE id = $1', [task.id]);
+    expect(row.rows[0].user_id).toBe(suite.world.alice.id);
   });
 });
