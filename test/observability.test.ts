@@ -357,6 +357,23 @@ describe('/metrics', () => {
     expect(text).not.toContain('111111');
   });
 
+  it('with NODE_ENV=production, is not served without METRICS_TOKEN, and is served only with it', async () => {
+    const open = await start({ nodeEnv: 'production' });
+    const refused = await fetch(`${open.baseUrl}/metrics`);
+    expect(refused.status).toBe(404);
+    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(await refused.text()).not.toContain('http_requests_total');
+    const doc = (await (await fetch(`${open.baseUrl}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    expect(Object.keys(doc.paths)).not.toContain('/metrics');
+
+    const token = 'metrics-token-0123456789abcdef-production';
+    const guarded = await start({ nodeEnv: 'production', metricsToken: token });
+    expect((await fetch(`${guarded.baseUrl}/metrics`)).status).toBe(401);
+    const ok = await fetch(`${guarded.baseUrl}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('http_requests_total');
+  });
+
   it('with metricsToken set, requires it as a Bearer token', async () => {
     const token = 'metrics-token-0123456789abcdef';
     const { baseUrl } = await start({ metricsToken: token });

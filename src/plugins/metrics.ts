@@ -90,6 +90,14 @@ async function metrics(app: FastifyInstance) {
     duration.observe(labels, reply.elapsedTime / 1000);
   });
 
+  // In production, figures are served only to whoever holds METRICS_TOKEN: without it there is no
+  // /metrics route at all (a 404 like any unknown path), never an anonymous one.
+  const token = app.config.metricsToken;
+  if (token === undefined && app.config.nodeEnv === 'production') {
+    app.log.warn('GET /metrics is not served: NODE_ENV=production needs METRICS_TOKEN to serve it');
+    return;
+  }
+
   app.get(
     '/metrics',
     {
@@ -98,11 +106,11 @@ async function metrics(app: FastifyInstance) {
         tags: ['ops'],
         summary: 'Prometheus metrics',
         description:
-          'Requires `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set. With several workers, figures cover all of them.',
+          'Requires `Authorization: Bearer <METRICS_TOKEN>` when METRICS_TOKEN is set; with NODE_ENV=production and no ' +
+          'METRICS_TOKEN the route does not exist. With several workers, figures cover all of them.',
       },
     },
     async (request, reply) => {
-      const token = app.config.metricsToken;
       if (token && !tokenMatches(request, token)) throw unauthorized('A valid metrics token is required');
       const body = cluster.isWorker && process.send ? await clusterMetrics() : await registry.metrics();
       return reply.header('content-type', registry.contentType).header('cache-control', 'no-store').send(body);
