@@ -147,7 +147,13 @@ describe('claims', () => {
     await expectRefused(jwt(HEADER, { ...claims, aud: 'another-api' }), 'aud');
     await expectRefused(jwt(HEADER, { ...claims, aud: ['another-api'] }), 'aud array without ours');
     await expectRefused(jwt(HEADER, { ...claims, iat: now() - 7200, exp: now() - 3600 }), 'expired an hour ago');
-    await expectRefused(jwt(HEADER, { ...claims, exp: now() - 1 }), 'expired a second ago');
+    // JWT_CLOCK_SKEW_SECONDS (60) is tolerated on exp: a second past it is refused.
+    const skew = world.config.jwtClockSkewSeconds;
+    const life = world.config.accessTokenExpireMinutes * 60;
+    await expectRefused(
+      jwt(HEADER, { ...claims, iat: now() - skew - 1 - life, exp: now() - skew - 1 }),
+      'expired a second longer ago than the skew',
+    );
     await expectRefused(jwt(HEADER, { ...claims, nbf: now() + 3600 }), 'nbf in the future');
     await expectRefused(jwt(HEADER, { ...claims, exp: 'never' }), 'exp not a number');
   });
@@ -163,6 +169,54 @@ describe('claims', () => {
     await expectRefused(jwt(HEADER, { ...claims, sub: Number(claims.sub) }), 'sub a number');
     await expectRefused(jwt(HEADER, { ...claims, sid: "' OR 1=1 --" }), 'sid not a UUID');
     await expectRefused(jwt(HEADER, { ...claims, sid: randomUUID() }), 'sid of no login');
+  });
+
+  it('claims the server could never have issued: dates that are not finite numbers, a jti that is not a UUID string, an iat in the future, a lifetime too long', async () => {
+    const u = await registerAndLogin(world.api);
+    const claims = claimsOf(u.token);
+    const skew = world.config.jwtClockSkewSeconds;
+    const life = world.config.accessTokenExpireMinutes * 60;
+    // A raw payload, for values JSON.stringify cannot write (1e400 parses as Infinity).
+    const raw = (payload: string) => {
+      const input = `${b64(HEADER)}.${b64(payload)}`;
+      return `${input}.${createHmac('sha256', world.config.jwtSecret).update(input).digest('base64url')}`;
+    };
+    for (const iat of ['yesterday', null, {}, true, [now()], String(now())]) {
+      await expectRefused(jwt(HEADER, { ...claims, iat }), `iat ${JSON.stringify(iat)}`);
+    }
+    for (const jti of [12345, null, {}, [randomUUID()], 'not-a-uuid']) {
+      await expectRefused(jwt(HEADER, { ...claims, jti }), `jti ${JSON.stringify(jti)}`);
+    }
+    await expectRefused(jwt(HEADER, { ...claims, sid: 7 }), 'sid a number');
+    await expectRefused(jwt(HEADER, { ...claims, nbf: 'now' }), 'nbf not a number');
+    const t = now();
+    await expectRefused(jwt(HEADER, { ...claims, iat: t + 3600, exp: t + 3600 + life }), 'iat an hour ahead');
+    await expectRefused(jwt(HEADER, { ...claims, iat: t + 365 * 86_400, exp: t + 365 * 86_400 + life }), 'iat a year ahead');
+    await expectRefused(jwt(HEADER, { ...claims, iat: t, exp: t + 10 * 365 * 86_400 }), 'a ten-year lifetime');
+    await expectRefused(jwt(HEADER, { ...claims, iat: t, exp: t + life + skew + 1 }), 'a lifetime just over the longest');
+    await expectRefused(jwt(HEADER, { ...claims, exp: 4e12 }), 'exp 4e12');
+    await expectRefused(jwt(HEADER, { ...claims, iat: t - 2 * life, exp: t + 60 }), 'issued too long ago');
+    await expectRefused(jwt(HEADER, { ...claims, exp: Number(claims.iat) }), 'exp equal to iat');
+    const { exp: _, ...rest } = claims;
+    await expectRefused(raw(`${JSON.stringify(rest).slice(0, -1)},"exp":1e400}`), 'exp 1e400 (Infinity)');
+    await expectRefused(raw(`${JSON.stringify({ ...claims, iat: undefined }).slice(0, -1)},"iat":-1e400}`), 'iat -1e400');
+  });
+
+  it('within the clock skew, a token from a clock slightly ahead, and one living exactly the longest allowed, are accepted', async () => {
+    const u = await registerAndLogin(world.api);
+    const claims = claimsOf(u.token);
+    const skew = world.config.jwtClockSkewSeconds;
+    const life = world.config.accessTokenExpireMinutes * 60;
+    expect(skew).toBe(60); // the documented default
+    const t = now();
+    for (const [iat, exp, why] of [
+      [t + skew - 5, t + skew - 5 + life, 'iat just inside the skew'],
+      [t, t + life + skew, 'the longest lifetime'],
+      [t - life - 5, t - 5, 'expired a moment ago, within the skew'],
+    ] as const) {
+      const res = await world.api.get('/users/me', { token: jwt(HEADER, { ...claims, iat, exp }) });
+      expect(res.status, why).toBe(200);
+    }
   });
 
   it('typ must be at+jwt (RFC 9068): JWT, absent or another type is refused', async () => {
