@@ -1,5 +1,5 @@
 import { createHmac, generateKeyPairSync, randomUUID, sign as signAsym } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAndLogin } from '../helpers/app.js';
@@ -247,6 +247,58 @@ describe('the wrong kind of token', () => {
     expectProblem(await world.api.get(`/users/me?access_token=${u.token}`), 401);
     expectProblem(await world.api.get('/users/me', { headers: { cookie: `access_token=${u.token}` } }), 401);
     expectProblem(await world.api.get('/users/me', { headers: { authorization: `Token ${u.token}` } }), 401);
+  });
+});
+
+describe('Authorization is a singleton (RFC 9110 §5.3)', () => {
+  /** A request with exactly these header lines (node:http sends an array value as repeated lines). */
+  function send(path: string, authorizations: string[]): Promise<{ status: number; type: string; body: string; id: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(`${world.baseUrl}${path}`, { method: 'GET' }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          body += chunk;
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            type: String(res.headers['content-type']),
+            body,
+            id: String(res.headers['x-request-id']),
+          }),
+        );
+      });
+      req.on('error', reject);
+      req.setHeader('Authorization', authorizations);
+      req.end();
+    });
+  }
+
+  it('two Authorization headers are a 400 problem on every route, whichever of them is valid, and never a user', async () => {
+    const a = await registerAndLogin(world.api);
+    const b = await registerAndLogin(world.api);
+    const cases: Array<[string, string[]]> = [
+      ['/api/v1/users/me', [`Bearer ${a.token}`, `Bearer ${b.token}`]],
+      ['/api/v1/users/me', [`Bearer ${a.token}`, 'Bearer junk']],
+      ['/api/v1/users/me', ['Bearer junk', `Bearer ${a.token}`]],
+      ['/api/v1/users/me', [`Bearer ${a.token}`, `Bearer ${a.token}`]],
+      ['/api/v1/tasks', [`Bearer ${a.token}`, `Bearer ${b.token}`, `Bearer ${a.token}`]],
+      ['/healthz', [`Bearer ${a.token}`, `Bearer ${b.token}`]],
+      ['/api/v1/no-such-route', [`Bearer ${a.token}`, `Bearer ${b.token}`]],
+    ];
+    for (const [path, headers] of cases) {
+      const res = await send(path, headers);
+      expect(res.status, `${path} with ${headers.length} headers`).toBe(400);
+      expect(res.type).toMatch(/^application\/problem\+json/);
+      expect(JSON.parse(res.body)).toMatchObject({ status: 400, detail: 'Only one Authorization header is allowed' });
+      expect(res.body).not.toContain(a.username);
+      expect(res.id).not.toBe('undefined');
+    }
+    // One header is still fine (the helper itself is not the cause of the 400s above).
+    const one = await send('/api/v1/users/me', [`Bearer ${a.token}`]);
+    expect(one.status).toBe(200);
+    expect(JSON.parse(one.body).id).toBe(a.id);
   });
 });
 
