@@ -4,6 +4,7 @@ import { authSessions, users } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
 import type { EventsOf } from '../events/events.js';
 import { recordEvents } from '../events/repository.js';
+import { loginName, storedEmail } from './login-names.js';
 import type { Role, User } from './schemas.js';
 
 /** Columns of a user as the API shows them (never the hash). */
@@ -66,7 +67,7 @@ export function createUsersRepository(db: Database) {
       input: { username: string; email: string; hashedPassword: string; role?: Role },
       events?: EventsOf<User>,
     ): Promise<User> {
-      const values = { ...input, email: input.email.toLowerCase() };
+      const values = { ...input, email: storedEmail(input.email) };
       try {
         if (events) {
           return await db.transaction(async (tx) => {
@@ -97,13 +98,17 @@ export function createUsersRepository(db: Database) {
       return user;
     },
 
-    /** Login accepts the username or the email, both regardless of case (a username cannot contain @). */
+    /**
+     * Login accepts the username or the email, folded by registration's rule (login-names.ts): a
+     * name registration would refuse matches no account.
+     */
     async findByLogin(login: string): Promise<UserWithHash | undefined> {
+      const name = loginName(login);
+      if (!name) return undefined;
       const [user] = await db
         .select(withHash)
         .from(users)
-        .where(or(sql`lower(${users.username}) = lower(${login})`, eq(users.email, login.toLowerCase())))
-        .limit(1);
+        .where('username' in name ? sql`lower(${users.username}) = ${name.username}` : eq(users.email, name.email));
       return user;
     },
 
@@ -178,7 +183,7 @@ export function createUsersRepository(db: Database) {
           const [user] = await tx
             .update(users)
             .set({
-              ...(change.email === undefined ? {} : { email: change.email.toLowerCase() }),
+              ...(change.email === undefined ? {} : { email: storedEmail(change.email) }),
               ...(change.hashedPassword === undefined ? {} : { hashedPassword: change.hashedPassword }),
             })
             .where(eq(users.id, id))
