@@ -22,6 +22,7 @@ import observability, { requestId } from './plugins/observability.js';
 import rateLimit from './plugins/rate-limit.js';
 import redis from './plugins/redis.js';
 import replicas from './plugins/replicas.js';
+import singletonHeaders from './plugins/singleton-headers.js';
 import validation from './plugins/validation.js';
 
 declare module 'fastify' {
@@ -120,6 +121,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(redis);
   await app.register(auth);
   await app.register(observability);
+  await app.register(singletonHeaders);
   await app.register(metrics);
   await app.register(replicas);
   await app.register(events);

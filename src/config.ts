@@ -29,6 +29,8 @@ export interface Config {
   jwtIssuer: string;
   jwtAudience: string;
   accessTokenExpireMinutes: number;
+  /** Clock difference tolerated on a token's iat, exp and nbf, and on top of its lifetime. */
+  jwtClockSkewSeconds: number;
   refreshTokenExpireDays: number;
   bcryptCost: number;
   corsOrigins: string[] | '*';
@@ -114,6 +116,7 @@ export const CONFIG_VARIABLES = [
   'JWT_ISSUER',
   'JWT_AUDIENCE',
   'ACCESS_TOKEN_EXPIRE_MINUTES',
+  'JWT_CLOCK_SKEW_SECONDS',
   'REFRESH_TOKEN_EXPIRE_DAYS',
   'BCRYPT_COST',
   'CORS_ORIGINS',
@@ -334,6 +337,7 @@ export function loadConfig(env: Env = process.env): Config {
     jwtIssuer: read(env, 'JWT_ISSUER') ?? 'task-api',
     jwtAudience: read(env, 'JWT_AUDIENCE') ?? 'task-api',
     accessTokenExpireMinutes: int(env, 'ACCESS_TOKEN_EXPIRE_MINUTES', 30, 1, 24 * 60),
+    jwtClockSkewSeconds: int(env, 'JWT_CLOCK_SKEW_SECONDS', 60, 0, 600),
     refreshTokenExpireDays: int(env, 'REFRESH_TOKEN_EXPIRE_DAYS', 7, 1, 365),
     bcryptCost,
     corsOrigins: origins(env, 'CORS_ORIGINS'),

@@ -35,6 +35,47 @@ describe('POST /auth/login', () => {
     expect(res.status).toBe(200);
   });
 
+  it('compares names by registration’s rule: names that fold onto an account only outside ASCII (Kelvin sign, dotted İ) log in as nobody', async () => {
+    const u = uniqueUser('kit_');
+    expect((await ctx.api.post('/auth/register', u)).status).toBe(201);
+    const login = (username: string) => ctx.api.post('/auth/login', { username, password: u.password });
+    // ASCII case does not matter, for the username and the email.
+    expect((await login(u.username.toUpperCase())).status).toBe(200);
+    expect((await login(u.email.toUpperCase())).status).toBe(200);
+    // Registration refuses each of these names; login must not take them for the account.
+    const lookalikes = [
+      `\u212A${u.username.slice(1)}`, // KELVIN SIGN: toLowerCase() and lower() make it k
+      `k\u0130${u.username.slice(2)}`, // LATIN CAPITAL LETTER I WITH DOT ABOVE: lower() makes it i
+      `\u212A${u.email.slice(1)}`,
+      `k\u0130${u.email.slice(2)}`,
+      `${u.username} `,
+      ` ${u.email}`,
+    ];
+    for (const name of lookalikes) {
+      expect((await ctx.api.post('/auth/register', { ...uniqueUser(), username: name })).status, name).toBe(422);
+      const res = await login(name);
+      expect(res.status, JSON.stringify(name)).toBe(401);
+      expect(res.body.detail).toBe('Incorrect username or password');
+    }
+  });
+
+  it('the login attempt budget follows the same rule: failures under a lookalike name do not spend the account’s', async () => {
+    const limited = await setupTestApp({
+      rateLimit: { ...ctx.config.rateLimit, enabled: true, max: 1000, authMax: 1000, loginFailureMax: 3 },
+    });
+    try {
+      const u = uniqueUser('kit_');
+      expect((await limited.api.post('/auth/register', u)).status).toBe(201);
+      for (let i = 0; i < 5; i++) {
+        const res = await limited.api.post('/auth/login', { username: `\u212A${u.username.slice(1)}`, password: `wrong-${i}` });
+        expect([401, 429]).toContain(res.status);
+      }
+      expect((await limited.api.post('/auth/login', { username: u.username, password: u.password })).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('accepts the OAuth2 password-flow form', async () => {
     const u = uniqueUser();
     await ctx.api.post('/auth/register', u);

@@ -41,6 +41,9 @@ export const users = pgTable(
     hashedPassword: text('hashed_password').notNull(),
     role: userRole('role').notNull().default('user'),
     isActive: boolean('is_active').notNull().default(true),
+    // Bumped by the users_bump_credentials_version trigger (migration 0012) whenever the password
+    // changes or the account is deactivated: a login whose session recorded another value is dead.
+    credentialsVersion: integer('credentials_version').notNull().default(1),
     ...timestamps,
   },
   (t) => [
@@ -94,6 +97,8 @@ export const authSessions = pgTable(
     expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
     revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
     revokedReason: text('revoked_reason'),
+    // The user's credentials_version when this login proved the password; valid only while they are equal.
+    credentialsVersion: integer('credentials_version').notNull(),
   },
   (t) => [index('auth_sessions_user_id_idx').on(t.userId)],
 );

@@ -40,6 +40,7 @@ async function auth(app: FastifyInstance) {
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
       accessTtlMinutes: config.accessTokenExpireMinutes,
+      clockSkewSeconds: config.jwtClockSkewSeconds,
     }),
   );
   // On the primary, always: the per-request session check (logout, deactivation, role) must see

@@ -61,9 +61,8 @@ export function completeDocument(document: Json): Json {
       operation.responses ??= {};
       const responses = operation.responses as Json;
       const secured = Array.isArray(operation.security) ? operation.security.length > 0 : Boolean(document.security?.length);
-      if (!responses['400'] && !responses['422']) {
-        responses['400'] = problem('Malformed request (an unparsable URL or body)');
-      }
+      // Any route: a path that is not valid percent-encoding, or a repeated Authorization header (singleton-headers).
+      responses['400'] ??= problem('Malformed request (an unparsable URL or body, or more than one Authorization header)');
       if (secured && !responses['401']) responses['401'] = problem('Missing, invalid, expired or revoked credentials');
       if (limited && !responses['429']) {
         responses['429'] = problem('Too many requests: a rate limit is spent', {

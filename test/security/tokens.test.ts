@@ -1,5 +1,5 @@
 import { createHmac, generateKeyPairSync, randomUUID, sign as signAsym } from 'node:crypto';
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAndLogin } from '../helpers/app.js';
@@ -147,7 +147,13 @@ describe('claims', () => {
     await expectRefused(jwt(HEADER, { ...claims, aud: 'another-api' }), 'aud');
     await expectRefused(jwt(HEADER, { ...claims, aud: ['another-api'] }), 'aud array without ours');
     await expectRefused(jwt(HEADER, { ...claims, iat: now() - 7200, exp: now() - 3600 }), 'expired an hour ago');
-    await expectRefused(jwt(HEADER, { ...claims, exp: now() - 1 }), 'expired a second ago');
+    // JWT_CLOCK_SKEW_SECONDS (60) is tolerated on exp: a second past it is refused.
+    const skew = world.config.jwtClockSkewSeconds;
+    const life = world.config.accessTokenExpireMinutes * 60;
+    await expectRefused(
+      jwt(HEADER, { ...claims, iat: now() - skew - 1 - life, exp: now() - skew - 1 }),
+      'expired a second longer ago than the skew',
+    );
     await expectRefused(jwt(HEADER, { ...claims, nbf: now() + 3600 }), 'nbf in the future');
     await expectRefused(jwt(HEADER, { ...claims, exp: 'never' }), 'exp not a number');
   });
@@ -163,6 +169,54 @@ describe('claims', () => {
     await expectRefused(jwt(HEADER, { ...claims, sub: Number(claims.sub) }), 'sub a number');
     await expectRefused(jwt(HEADER, { ...claims, sid: "' OR 1=1 --" }), 'sid not a UUID');
     await expectRefused(jwt(HEADER, { ...claims, sid: randomUUID() }), 'sid of no login');
+  });
+
+  it('claims the server could never have issued: dates that are not finite numbers, a jti that is not a UUID string, an iat in the future, a lifetime too long', async () => {
+    const u = await registerAndLogin(world.api);
+    const claims = claimsOf(u.token);
+    const skew = world.config.jwtClockSkewSeconds;
+    const life = world.config.accessTokenExpireMinutes * 60;
+    // A raw payload, for values JSON.stringify cannot write (1e400 parses as Infinity).
+    const raw = (payload: string) => {
+      const input = `${b64(HEADER)}.${b64(payload)}`;
+      return `${input}.${createHmac('sha256', world.config.jwtSecret).update(input).digest('base64url')}`;
+    };
+    for (const iat of ['yesterday', null, {}, true, [now()], String(now())]) {
+      await expectRefused(jwt(HEADER, { ...claims, iat }), `iat ${JSON.stringify(iat)}`);
+    }
+    for (const jti of [12345, null, {}, [randomUUID()], 'not-a-uuid']) {
+      await expectRefused(jwt(HEADER, { ...claims, jti }), `jti ${JSON.stringify(jti)}`);
+    }
+    await expectRefused(jwt(HEADER, { ...claims, sid: 7 }), 'sid a number');
+    await expectRefused(jwt(HEADER, { ...claims, nbf: 'now' }), 'nbf not a number');
+    const t = now();
+    await expectRefused(jwt(HEADER, { ...claims, iat: t + 3600, exp: t + 3600 + life }), 'iat an hour ahead');
+    await expectRefused(jwt(HEADER, { ...claims, iat: t + 365 * 86_400, exp: t + 365 * 86_400 + life }), 'iat a year ahead');
+    await expectRefused(jwt(HEADER, { ...claims, iat: t, exp: t + 10 * 365 * 86_400 }), 'a ten-year lifetime');
+    await expectRefused(jwt(HEADER, { ...claims, iat: t, exp: t + life + skew + 1 }), 'a lifetime just over the longest');
+    await expectRefused(jwt(HEADER, { ...claims, exp: 4e12 }), 'exp 4e12');
+    await expectRefused(jwt(HEADER, { ...claims, iat: t - 2 * life, exp: t + 60 }), 'issued too long ago');
+    await expectRefused(jwt(HEADER, { ...claims, exp: Number(claims.iat) }), 'exp equal to iat');
+    const { exp: _, ...rest } = claims;
+    await expectRefused(raw(`${JSON.stringify(rest).slice(0, -1)},"exp":1e400}`), 'exp 1e400 (Infinity)');
+    await expectRefused(raw(`${JSON.stringify({ ...claims, iat: undefined }).slice(0, -1)},"iat":-1e400}`), 'iat -1e400');
+  });
+
+  it('within the clock skew, a token from a clock slightly ahead, and one living exactly the longest allowed, are accepted', async () => {
+    const u = await registerAndLogin(world.api);
+    const claims = claimsOf(u.token);
+    const skew = world.config.jwtClockSkewSeconds;
+    const life = world.config.accessTokenExpireMinutes * 60;
+    expect(skew).toBe(60); // the documented default
+    const t = now();
+    for (const [iat, exp, why] of [
+      [t + skew - 5, t + skew - 5 + life, 'iat just inside the skew'],
+      [t, t + life + skew, 'the longest lifetime'],
+      [t - life - 5, t - 5, 'expired a moment ago, within the skew'],
+    ] as const) {
+      const res = await world.api.get('/users/me', { token: jwt(HEADER, { ...claims, iat, exp }) });
+      expect(res.status, why).toBe(200);
+    }
   });
 
   it('typ must be at+jwt (RFC 9068): JWT, absent or another type is refused', async () => {
@@ -193,6 +247,58 @@ describe('the wrong kind of token', () => {
     expectProblem(await world.api.get(`/users/me?access_token=${u.token}`), 401);
     expectProblem(await world.api.get('/users/me', { headers: { cookie: `access_token=${u.token}` } }), 401);
     expectProblem(await world.api.get('/users/me', { headers: { authorization: `Token ${u.token}` } }), 401);
+  });
+});
+
+describe('Authorization is a singleton (RFC 9110 §5.3)', () => {
+  /** A request with exactly these header lines (node:http sends an array value as repeated lines). */
+  function send(path: string, authorizations: string[]): Promise<{ status: number; type: string; body: string; id: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest(`${world.baseUrl}${path}`, { method: 'GET' }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          body += chunk;
+        });
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            type: String(res.headers['content-type']),
+            body,
+            id: String(res.headers['x-request-id']),
+          }),
+        );
+      });
+      req.on('error', reject);
+      req.setHeader('Authorization', authorizations);
+      req.end();
+    });
+  }
+
+  it('two Authorization headers are a 400 problem on every route, whichever of them is valid, and never a user', async () => {
+    const a = await registerAndLogin(world.api);
+    const b = await registerAndLogin(world.api);
+    const cases: Array<[string, string[]]> = [
+      ['/api/v1/users/me', [`Bearer ${a.token}`, `Bearer ${b.token}`]],
+      ['/api/v1/users/me', [`Bearer ${a.token}`, 'Bearer junk']],
+      ['/api/v1/users/me', ['Bearer junk', `Bearer ${a.token}`]],
+      ['/api/v1/users/me', [`Bearer ${a.token}`, `Bearer ${a.token}`]],
+      ['/api/v1/tasks', [`Bearer ${a.token}`, `Bearer ${b.token}`, `Bearer ${a.token}`]],
+      ['/healthz', [`Bearer ${a.token}`, `Bearer ${b.token}`]],
+      ['/api/v1/no-such-route', [`Bearer ${a.token}`, `Bearer ${b.token}`]],
+    ];
+    for (const [path, headers] of cases) {
+      const res = await send(path, headers);
+      expect(res.status, `${path} with ${headers.length} headers`).toBe(400);
+      expect(res.type).toMatch(/^application\/problem\+json/);
+      expect(JSON.parse(res.body)).toMatchObject({ status: 400, detail: 'Only one Authorization header is allowed' });
+      expect(res.body).not.toContain(a.username);
+      expect(res.id).not.toBe('undefined');
+    }
+    // One header is still fine (the helper itself is not the cause of the 400s above).
+    const one = await send('/api/v1/users/me', [`Bearer ${a.token}`]);
+    expect(one.status).toBe(200);
+    expect(JSON.parse(one.body).id).toBe(a.id);
   });
 });
 

@@ -20,6 +20,8 @@ export function createAuthRepository(db: Database) {
         eq(authSessions.id, sql.placeholder('sessionId')),
         eq(authSessions.userId, sql.placeholder('userId')),
         isNull(authSessions.revokedAt),
+        // A login made with credentials that have since changed (password, deactivation) is dead.
+        eq(authSessions.credentialsVersion, users.credentialsVersion),
       ),
     )
     .prepare('auth_session_user');
@@ -30,12 +32,28 @@ export function createAuthRepository(db: Database) {
       return user;
     },
 
-    /** A new login: a session and its first refresh token, in one transaction. */
-    async createSession(userId: number, refreshToken: string, ttlDays: number): Promise<string> {
+    /**
+     * A new login: a session and its first refresh token, in one transaction. The session records
+     * the credentials version the login checked the password against, and only if it is still the
+     * user's (and the user still active): undefined when the password changed or the account was
+     * deactivated since. A change committing after this insert moves the version on, which ends
+     * the session as well (findSessionUser, rotate).
+     */
+    async createSession(
+      userId: number,
+      credentialsVersion: number,
+      refreshToken: string,
+      ttlDays: number,
+    ): Promise<string | undefined> {
       return db.transaction(async (tx) => {
         const expiresAt = sql`now() + make_interval(days => ${ttlDays})`;
-        const [session] = await tx.insert(authSessions).values({ userId, expiresAt }).returning({ id: authSessions.id });
-        const sessionId = (session as { id: string }).id;
+        const { rows } = await tx.execute<{ id: string }>(sql`
+          INSERT INTO ${authSessions} (${sql.identifier(authSessions.userId.name)}, ${sql.identifier(authSessions.expiresAt.name)}, ${sql.identifier(authSessions.credentialsVersion.name)})
+          SELECT ${users.id}, ${expiresAt}, ${users.credentialsVersion} FROM ${users}
+          WHERE ${users.id} = ${userId} AND ${users.credentialsVersion} = ${credentialsVersion} AND ${users.isActive}
+          RETURNING ${sql.identifier(authSessions.id.name)}`);
+        const sessionId = rows[0]?.id;
+        if (sessionId === undefined) return undefined;
         await tx.insert(refreshTokens).values({ sessionId, tokenHash: digest(refreshToken), expiresAt });
         return sessionId;
       });
@@ -56,13 +74,14 @@ export function createAuthRepository(db: Database) {
             revokedAt: authSessions.revokedAt,
             userId: users.id,
             isActive: users.isActive,
+            current: sql<boolean>`${authSessions.credentialsVersion} = ${users.credentialsVersion}`,
           })
           .from(refreshTokens)
           .innerJoin(authSessions, eq(authSessions.id, refreshTokens.sessionId))
           .innerJoin(users, eq(users.id, authSessions.userId))
           .where(eq(refreshTokens.tokenHash, digest(presented)))
           .for('update', { of: refreshTokens });
-        if (!row || row.revokedAt || row.expired || !row.isActive) return { kind: 'invalid' };
+        if (!row || row.revokedAt || row.expired || !row.isActive || !row.current) return { kind: 'invalid' };
         if (row.usedAt) {
           await tx
             .update(authSessions)

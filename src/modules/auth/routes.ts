@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../../lib/errors.js';
 import { BEARER_SECURITY, problemResponses } from '../../lib/schemas.js';
+import { loginKey } from '../users/login-names.js';
 import { User } from '../users/schemas.js';
 import { LoginBody, LoginResponse, RefreshBody, RegisterBody, TokenPair } from './schemas.js';
 import { createAuthService } from './service.js';
@@ -35,7 +36,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         keyGenerator: async (r) => {
           const login = (r.body as { username: string }).username;
           const account = await app.usersRepository.findByLogin(login);
-          return account ? `login-attempts:user:${account.id}` : `login-attempts:name:${login.toLowerCase()}`;
+          return account ? `login-attempts:user:${account.id}` : `login-attempts:name:${loginKey(login)}`;
         },
       }) as unknown as Limiter)
     : undefined;

@@ -59,9 +59,11 @@ export function createAuthService(deps: {
       const found = await users.findByLogin(login);
       const valid = found ? await passwords.verify(password, found.hashed_password) : await passwords.verifyDummy(password);
       if (!found || !valid || !found.is_active) throw unauthorized(BAD_CREDENTIALS);
-      const { hashed_password: _, ...user } = found;
+      const { hashed_password: _, credentials_version: version, ...user } = found;
       const refreshToken = newRefreshToken();
-      const sessionId = await auth.createSession(user.id, refreshToken, refreshTtlDays);
+      // Undefined when the password changed or the account was deactivated since it was read above.
+      const sessionId = await auth.createSession(user.id, version, refreshToken, refreshTtlDays);
+      if (sessionId === undefined) throw unauthorized(BAD_CREDENTIALS);
       return { ...pair(user.id, sessionId, refreshToken), user };
     },
 

@@ -1,9 +1,10 @@
-import { and, asc, eq, ilike, or, sql } from 'drizzle-orm';
+import { and, asc, eq, ilike, isNull, or, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
-import { users } from '../../db/schema.js';
+import { authSessions, users } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
 import type { EventsOf } from '../events/events.js';
 import { recordEvents } from '../events/repository.js';
+import { loginName, storedEmail } from './login-names.js';
 import type { Role, User } from './schemas.js';
 
 /** Columns of a user as the API shows them (never the hash). */
@@ -17,7 +18,8 @@ export const userColumns = {
   updated_at: users.updatedAt,
 };
 
-export type UserWithHash = User & { hashed_password: string };
+/** With the credentials version the hash belongs to (see createSession). */
+export type UserWithHash = User & { hashed_password: string; credentials_version: number };
 
 export class DuplicateUserError extends Error {
   constructor(readonly field: 'username' | 'email') {
@@ -57,7 +59,7 @@ export interface AdminChange {
 }
 
 export function createUsersRepository(db: Database) {
-  const withHash = { ...userColumns, hashed_password: users.hashedPassword };
+  const withHash = { ...userColumns, hashed_password: users.hashedPassword, credentials_version: users.credentialsVersion };
 
   return {
     /** With `events`, the user and its events commit together. */
@@ -65,7 +67,7 @@ export function createUsersRepository(db: Database) {
       input: { username: string; email: string; hashedPassword: string; role?: Role },
       events?: EventsOf<User>,
     ): Promise<User> {
-      const values = { ...input, email: input.email.toLowerCase() };
+      const values = { ...input, email: storedEmail(input.email) };
       try {
         if (events) {
           return await db.transaction(async (tx) => {
@@ -96,13 +98,17 @@ export function createUsersRepository(db: Database) {
       return user;
     },
 
-    /** Login accepts the username or the email, both regardless of case (a username cannot contain @). */
+    /**
+     * Login accepts the username or the email, folded by registration's rule (login-names.ts): a
+     * name registration would refuse matches no account.
+     */
     async findByLogin(login: string): Promise<UserWithHash | undefined> {
+      const name = loginName(login);
+      if (!name) return undefined;
       const [user] = await db
         .select(withHash)
         .from(users)
-        .where(or(sql`lower(${users.username}) = lower(${login})`, eq(users.email, login.toLowerCase())))
-        .limit(1);
+        .where('username' in name ? sql`lower(${users.username}) = ${name.username}` : eq(users.email, name.email));
       return user;
     },
 
@@ -162,20 +168,42 @@ export function createUsersRepository(db: Database) {
       });
     },
 
+    /**
+     * A new password moves the credentials version on (trigger), which ends every login made before;
+     * `keep` (the login making the change, which proved the password at `keep.credentialsVersion`)
+     * is carried to the new version in the same transaction, so it alone survives.
+     */
     async updateCredentials(
       id: number,
       change: { email?: string | undefined; hashedPassword?: string | undefined },
+      keep?: { sessionId: string; credentialsVersion: number },
     ): Promise<User> {
       try {
-        const [user] = await db
-          .update(users)
-          .set({
-            ...(change.email === undefined ? {} : { email: change.email.toLowerCase() }),
-            ...(change.hashedPassword === undefined ? {} : { hashedPassword: change.hashedPassword }),
-          })
-          .where(eq(users.id, id))
-          .returning(userColumns);
-        return user as User;
+        return await db.transaction(async (tx) => {
+          const [user] = await tx
+            .update(users)
+            .set({
+              ...(change.email === undefined ? {} : { email: storedEmail(change.email) }),
+              ...(change.hashedPassword === undefined ? {} : { hashedPassword: change.hashedPassword }),
+            })
+            .where(eq(users.id, id))
+            .returning({ ...userColumns, credentialsVersion: users.credentialsVersion });
+          const { credentialsVersion, ...updated } = user as User & { credentialsVersion: number };
+          if (keep && change.hashedPassword !== undefined) {
+            await tx
+              .update(authSessions)
+              .set({ credentialsVersion })
+              .where(
+                and(
+                  eq(authSessions.id, keep.sessionId),
+                  eq(authSessions.userId, id),
+                  eq(authSessions.credentialsVersion, keep.credentialsVersion),
+                  isNull(authSessions.revokedAt),
+                ),
+              );
+          }
+          return updated;
+        });
       } catch (err) {
         rethrowDuplicate(err);
       }

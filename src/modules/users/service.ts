@@ -76,7 +76,11 @@ export function createUsersService(deps: {
         throw forbidden('Current password is incorrect');
       }
       const hashedPassword = change.password === undefined ? undefined : await passwords.hash(change.password);
-      const updated = await users.updateCredentials(userId, { email: change.email, hashedPassword }).catch(duplicateAsConflict);
+      // This login proved the password at current.credentials_version: it is kept across the change.
+      const keep = { sessionId, credentialsVersion: current.credentials_version };
+      const updated = await users
+        .updateCredentials(userId, { email: change.email, hashedPassword }, keep)
+        .catch(duplicateAsConflict);
       if (hashedPassword) await auth.revokeOtherSessions(userId, sessionId, 'password_changed');
       return updated;
     },
