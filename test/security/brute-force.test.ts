@@ -109,7 +109,10 @@ describe('current_password (PATCH /users/me)', () => {
     for (let i = 0; i < 2; i++) {
       expect((await api.post('/auth/login', { username: u.username, password: `guess-${i}` })).status).toBe(401);
     }
-    expectProblem(await api.patch('/users/me', { password: 'Another-passw0rd', current_password: u.password }, { token: u.token }), 429);
+    expectProblem(
+      await api.patch('/users/me', { password: 'Another-passw0rd', current_password: u.password }, { token: u.token }),
+      429,
+    );
   });
 });
 
