@@ -1,8 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../src/config.js';
 import { startApp, type TestApp, testConfig, uniqueUser } from '../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import type { HttpClient, HttpResponse } from '../helpers/http.js';
+import { startRedisServer } from '../helpers/redis.js';
 import { expectProblem } from '../helpers/security.js';
 
 // OWASP Authentication cheat sheet (account lockout: "an attacker can lock out users"), ASVS 5.0
@@ -123,5 +125,31 @@ describe('without Redis, the per-account counters', () => {
       }),
     );
     blocked(await loginFrom(api, from, victim.username, victim.password));
+  });
+});
+
+describe('with Redis', () => {
+  it('counts in Redis while it answers, in memory while it is down, and keeps serving logins', { timeout: 60_000 }, async () => {
+    const server = await startRedisServer();
+    try {
+      const { api, app } = await start({ loginFailureMax: 3 }, { redisUrl: server.url });
+      expect(app.redis?.status).toBe('ready');
+      const owner = await registered(api);
+      const from = '203.0.113.77';
+      expect((await loginFrom(api, from, owner.username, 'guess-0')).status).toBe(401);
+      expect(await app.redis?.keys(`${app.config.redisKeyPrefix}login-attempts:*`)).not.toEqual([]);
+
+      await server.stop();
+      const deadline = Date.now() + 10_000;
+      while (app.redis?.status === 'ready' && Date.now() < deadline) await sleep(50);
+      expect(app.redis?.status).not.toBe('ready');
+      // Served, and still counted: a fresh count in this instance's memory.
+      expect((await loginFrom(api, from, owner.username, owner.password)).status).toBe(200);
+      for (let i = 1; i <= 3; i++) expect((await loginFrom(api, from, owner.username, `guess-${i}`)).status).toBe(401);
+      blocked(await loginFrom(api, from, owner.username, owner.password));
+      expect((await loginFrom(api, '198.51.100.77', owner.username, owner.password)).status).toBe(200);
+    } finally {
+      await server.stop();
+    }
   });
 });
