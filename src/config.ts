@@ -50,9 +50,14 @@ export interface Config {
     max: number;
     /** Requests per window per address on register, login and refresh. */
     authMax: number;
-    /** Failed logins per window per account. */
+    /** Failed password attempts (logins, current_password) per window per account and client address. */
     loginFailureMax: number;
     loginFailureWindowMs: number;
+    /** Failed password attempts per window per account from all addresses: slows a distributed guess. */
+    loginFailureAccountMax: number;
+    loginFailureAccountWindowMs: number;
+    /** Rate limits count an IPv6 client by its network of this prefix length (IPv4 by its address). */
+    ipv6Prefix: number;
   };
   /** Fastify's trustProxy: false, a hop count, or the addresses/CIDRs of trusted proxies. */
   trustProxy: boolean | number | string[];
@@ -134,6 +139,9 @@ export const CONFIG_VARIABLES = [
   'RATE_LIMIT_AUTH_MAX',
   'LOGIN_FAILURE_MAX',
   'LOGIN_FAILURE_WINDOW_MS',
+  'LOGIN_FAILURE_ACCOUNT_MAX',
+  'LOGIN_FAILURE_ACCOUNT_WINDOW_MS',
+  'RATE_LIMIT_IPV6_PREFIX',
   'TRUST_PROXY',
   'STATS_CACHE_TTL_MS',
   'AUTH_CACHE_TTL_MS',
@@ -356,6 +364,9 @@ export function loadConfig(env: Env = process.env): Config {
       authMax: int(env, 'RATE_LIMIT_AUTH_MAX', 30, 1, 1_000_000),
       loginFailureMax: int(env, 'LOGIN_FAILURE_MAX', 10, 1, 1_000_000),
       loginFailureWindowMs: int(env, 'LOGIN_FAILURE_WINDOW_MS', 300_000, 1000, 86_400_000),
+      loginFailureAccountMax: int(env, 'LOGIN_FAILURE_ACCOUNT_MAX', 100, 1, 1_000_000),
+      loginFailureAccountWindowMs: int(env, 'LOGIN_FAILURE_ACCOUNT_WINDOW_MS', 3_600_000, 1000, 86_400_000),
+      ipv6Prefix: int(env, 'RATE_LIMIT_IPV6_PREFIX', 64, 1, 128),
     },
     trustProxy: trustProxy(env, 'TRUST_PROXY'),
     statsCacheTtlMs: int(env, 'STATS_CACHE_TTL_MS', 5_000, 0, 3_600_000),

@@ -20,6 +20,8 @@ declare module 'fastify' {
     authRepository: AuthRepository;
     /** preParsing hook: a valid, unrevoked token of an active user, or 401 (after rate limiting, before the body is read). */
     authenticate: (request: FastifyRequest) => Promise<void>;
+    /** The user of the request's token if it verifies and its session is live; checked once per request. */
+    sessionUser: (request: FastifyRequest) => Promise<CurrentUser | undefined>;
     /** preParsing hook: authenticate, then require the role (read from the database), or 403. */
     requireRole: (role: Role) => (request: FastifyRequest) => Promise<void>;
   }
@@ -64,10 +66,10 @@ async function auth(app: FastifyInstance) {
   }
 
   // Role, activity and revocation come from the database (or the cache it invalidates), never from the token.
-  const authenticate = async (request: FastifyRequest) => {
+  const findSessionUser = async (request: FastifyRequest): Promise<CurrentUser | undefined> => {
     const match = BEARER.exec(request.headers.authorization ?? '');
     const claims = match?.[1] ? app.accessTokens.verify(match[1]) : undefined;
-    if (!claims) throw unauthorized();
+    if (!claims) return undefined;
     const userId = Number(claims.sub);
     let user = cache?.get(claims.sid, userId);
     if (!user) {
@@ -75,9 +77,24 @@ async function auth(app: FastifyInstance) {
       user = await app.authRepository.findSessionUser(claims.sid, userId);
       if (user?.is_active) cache?.set(claims.sid, user, since);
     }
-    if (!user?.is_active) throw unauthorized();
-    request.currentUser = { ...user, sessionId: claims.sid };
+    return user?.is_active ? { ...user, sessionId: claims.sid } : undefined;
   };
+  // The rate limit (onRequest) keys by this user and authenticate (preParsing) needs it: one lookup.
+  const checked = new WeakMap<FastifyRequest, Promise<CurrentUser | undefined>>();
+  const sessionUser = (request: FastifyRequest) => {
+    let found = checked.get(request);
+    if (!found) {
+      found = findSessionUser(request);
+      checked.set(request, found);
+    }
+    return found;
+  };
+  const authenticate = async (request: FastifyRequest) => {
+    const user = await sessionUser(request);
+    if (!user) throw unauthorized();
+    request.currentUser = user;
+  };
+  app.decorate('sessionUser', sessionUser);
   app.decorate('authenticate', authenticate);
   app.decorate('requireRole', (role: Role) => async (request: FastifyRequest) => {
     await authenticate(request);

@@ -5,9 +5,18 @@ import type { RateLimitStore, StoreCallback } from '@fastify/rate-limit/store/ty
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
+import { clientKey } from '../lib/client-address.js';
 import { AppError } from '../lib/errors.js';
+import { createPasswordAttempts, noPasswordAttempts, type PasswordAttempts } from '../modules/auth/attempts.js';
 
-const BEARER = /^Bearer (\S+)$/i;
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The sender as every budget counts it: its address, an IPv6 one by its network (see client-address.ts). */
+    clientKey: (request: FastifyRequest) => string;
+    /** Password attempts per account (logins, current_password); allows all when rate limiting is off. */
+    passwordAttempts: PasswordAttempts;
+  }
+}
 
 /**
  * Counts in Redis while it answers, so every instance shares one budget; in this process's memory
@@ -71,13 +80,27 @@ function fallbackStore(redis: Redis | undefined, prefix: string, onFallback: (er
 }
 
 /**
- * Budgets: every route per user (by the token's subject; per address when anonymous); the
- * authentication routes per address; failed logins per account (see the login route).
- * The address is request.ip, which follows Fastify's trustProxy: X-Forwarded-For counts only from the
- * proxies TRUST_PROXY names (or, with a hop count, from that many hops, whoever sends it).
+ * Budgets: every route per user (a token that verifies and whose session is live; per address
+ * otherwise); the authentication routes per address; password attempts per account and address and
+ * per account (modules/auth/attempts.ts). The address is request.ip, which follows Fastify's
+ * trustProxy: X-Forwarded-For counts only from the proxies TRUST_PROXY names (or, with a hop count,
+ * from that many hops, whoever sends it); IPv6 is counted by network (RATE_LIMIT_IPV6_PREFIX).
  */
 async function rateLimitPlugin(app: FastifyInstance) {
   const { rateLimit: limits, redisKeyPrefix } = app.config;
+  app.decorate('clientKey', (request: FastifyRequest) => clientKey(request.ip, limits.ipv6Prefix));
+  app.decorate(
+    'passwordAttempts',
+    limits.enabled
+      ? createPasswordAttempts(
+          {
+            perClient: { max: limits.loginFailureMax, windowMs: limits.loginFailureWindowMs },
+            perAccount: { max: limits.loginFailureAccountMax, windowMs: limits.loginFailureAccountWindowMs },
+          },
+          app.redis && { client: app.redis, keyPrefix: redisKeyPrefix },
+        )
+      : noPasswordAttempts,
+  );
   if (!limits.enabled) return;
   await app.register(rateLimit, {
     global: true,
@@ -88,10 +111,11 @@ async function rateLimitPlugin(app: FastifyInstance) {
     store: fallbackStore(app.redis, redisKeyPrefix, (err) =>
       app.log.warn({ err: { message: err.message } }, 'rate limit store unreachable: counting in memory'),
     ) as never,
-    keyGenerator: (request: FastifyRequest) => {
-      const token = BEARER.exec(request.headers.authorization ?? '')?.[1];
-      const subject = token ? app.accessTokens.verify(token)?.sub : undefined;
-      return subject ? `user:${subject}` : `ip:${request.ip}`;
+    // Only a live session's user has a budget of its own: a dead or forged token counts against its
+    // sender's address, never against the user it names (nor for free).
+    keyGenerator: async (request: FastifyRequest) => {
+      const user = await app.sessionUser(request).catch(() => undefined);
+      return user ? `user:${user.id}` : `ip:${app.clientKey(request)}`;
     },
     errorResponseBuilder: (_request, context) =>
       new AppError(429, `Too many requests: retry in ${context.after}`, {

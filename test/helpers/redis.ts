@@ -42,7 +42,8 @@ export async function startRedisServer(): Promise<RedisServer> {
   };
   const stop = async () => {
     const running = child;
-    if (!running || running.exitCode !== null) return;
+    // Killed by a signal, a process has a signalCode and no exitCode: stopped either way.
+    if (!running || running.exitCode !== null || running.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       running.once('exit', () => resolve());
       running.kill('SIGKILL');

@@ -34,8 +34,8 @@ const blocked = (res: HttpResponse) => {
 };
 
 describe('one account', () => {
-  it('guesses from ever-new addresses (through a trusted proxy) stop at the per-account budget; the right password too', async () => {
-    const { api } = await start({ loginFailureMax: 4 }, { trustProxy: ['127.0.0.1'] });
+  it('guesses from ever-new addresses (through a trusted proxy) stop at the per-account ceiling; the right password too', async () => {
+    const { api } = await start({ loginFailureMax: 2, loginFailureAccountMax: 4 }, { trustProxy: ['127.0.0.1'] });
     const victim = uniqueUser();
     await api.post('/auth/register', victim);
     for (let i = 0; i < 4; i++) {
@@ -79,6 +79,40 @@ describe('one account', () => {
     );
     expect(results.filter((r) => r.status !== 429).length).toBeLessThanOrEqual(3);
     expect(results.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(9);
+  });
+});
+
+describe('current_password (PATCH /users/me)', () => {
+  // A stolen access token must not be a way to guess the password the change needs.
+  it('wrong ones spend the login budget of the account, then 429 even with the right one; logins are refused too', async () => {
+    const { api } = await start({ loginFailureMax: 3 });
+    const u = await registerAndLogin(api);
+    const change = (currentPassword: string) =>
+      api.patch('/users/me', { email: `new_${u.email}`, current_password: currentPassword }, { token: u.token });
+    // A right current password gives its attempt back: it spends nothing.
+    for (let i = 0; i < 4; i++) expect((await change(u.password)).status).toBe(200);
+    for (let i = 0; i < 3; i++) expectProblem(await change(`guess-${i}`), 403);
+    const refused = await change(u.password);
+    expectProblem(refused, 429);
+    expect(refused.body.detail).toBe('Too many login attempts for this account; retry later');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await api.get('/users/me', { token: u.token })).body.email).toBe(`new_${u.email}`);
+    // One budget with logins: the same 429 there.
+    const login = await api.post('/auth/login', { username: u.username, password: u.password });
+    blocked(login);
+    expect(login.body.detail).toBe(refused.body.detail);
+  });
+
+  it('wrong logins spend the budget that current_password checks draw on', async () => {
+    const { api } = await start({ loginFailureMax: 2 });
+    const u = await registerAndLogin(api);
+    for (let i = 0; i < 2; i++) {
+      expect((await api.post('/auth/login', { username: u.username, password: `guess-${i}` })).status).toBe(401);
+    }
+    expectProblem(
+      await api.patch('/users/me', { password: 'Another-passw0rd', current_password: u.password }, { token: u.token }),
+      429,
+    );
   });
 });
 

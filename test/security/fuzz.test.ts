@@ -34,6 +34,9 @@ beforeAll(async () => {
       authMax: 1_000_000,
       loginFailureMax: 1_000_000,
       loginFailureWindowMs: 60_000,
+      loginFailureAccountMax: 1_000_000,
+      loginFailureAccountWindowMs: 60_000,
+      ipv6Prefix: 64,
     },
     trustProxy: ['127.0.0.1', '::1'],
   });

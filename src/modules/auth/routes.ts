@@ -2,44 +2,25 @@ import formbody from '@fastify/formbody';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { AppError } from '../../lib/errors.js';
 import { BEARER_SECURITY, problemResponses } from '../../lib/schemas.js';
-import { loginKey } from '../users/login-names.js';
 import { User } from '../users/schemas.js';
 import { LoginBody, LoginResponse, RefreshBody, RegisterBody, TokenPair } from './schemas.js';
 import { createAuthService } from './service.js';
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
-/** What @fastify/rate-limit's createRateLimit() answers, as far as the login route reads it. */
-type Limiter = (request: FastifyRequest) => Promise<{ isAllowed: boolean; isExceeded?: boolean; ttlInSeconds?: number }>;
-
 const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const limits = app.config.rateLimit;
-  const limiting = app.hasDecorator('createRateLimit');
   // Register, login and refresh share one budget per client address (the address Fastify derives under
   // TRUST_PROXY), in place of the general one: the group makes the three routes one counter.
   const perAddress = {
     rateLimit: {
       max: limits.authMax,
       timeWindow: limits.windowMs,
-      keyGenerator: (r: FastifyRequest) => `auth:${r.ip}`,
+      keyGenerator: (r: FastifyRequest) => `auth:${app.clientKey(r)}`,
       groupId: 'auth',
     },
   };
-  // Login attempts per account, whichever identifier (username or email) names it: slows guessing one
-  // password; the budget is generous and the window short, so the real user is never locked out for long.
-  const loginAttempts = limiting
-    ? (app.createRateLimit({
-        max: limits.loginFailureMax,
-        timeWindow: limits.loginFailureWindowMs,
-        keyGenerator: async (r) => {
-          const login = (r.body as { username: string }).username;
-          const account = await app.usersRepository.findByLogin(login);
-          return account ? `login-attempts:user:${account.id}` : `login-attempts:name:${loginKey(login)}`;
-        },
-      }) as unknown as Limiter)
-    : undefined;
 
   const service = createAuthService({
     users: app.usersRepository,
@@ -48,6 +29,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     tokens: app.accessTokens,
     refreshTtlDays: app.config.refreshTokenExpireDays,
     events: app.events,
+    attempts: app.passwordAttempts,
   });
 
   app.post(
@@ -88,14 +70,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
       async (request, reply) => {
-        // Counted before the password is checked, so guesses sent in parallel cannot slip past the limit.
-        const state = await loginAttempts?.(request);
-        if (state && !state.isAllowed && state.isExceeded) {
-          throw new AppError(429, 'Too many login attempts for this account; retry later', {
-            headers: { 'retry-after': String(state.ttlInSeconds ?? 1) },
-          });
-        }
-        const result = await service.login(request.body.username, request.body.password);
+        const result = await service.login(request.body.username, request.body.password, app.clientKey(request));
         return reply.headers(NO_STORE).send(result);
       },
     );

@@ -1,8 +1,10 @@
 import { conflict, unauthorized } from '../../lib/errors.js';
 import type { Events } from '../../plugins/events.js';
 import { userRegistered } from '../events/events.js';
+import { loginKey } from '../users/login-names.js';
 import { DuplicateUserError, type UsersRepository } from '../users/repository.js';
 import type { User } from '../users/schemas.js';
+import { noPasswordAttempts, type PasswordAttempts } from './attempts.js';
 import type { PasswordHasher } from './passwords.js';
 import type { AuthRepository } from './repository.js';
 import { type AccessTokens, newRefreshToken } from './tokens.js';
@@ -25,8 +27,11 @@ export function createAuthService(deps: {
   refreshTtlDays: number;
   /** Present when events are on: a registration records user.registered in its transaction. */
   events?: Events | undefined;
+  /** The per-account budget of password attempts (none: unlimited). */
+  attempts?: PasswordAttempts;
 }) {
   const { users, auth, passwords, tokens, refreshTtlDays, events } = deps;
+  const attempts = deps.attempts ?? noPasswordAttempts;
 
   const pair = (userId: number, sessionId: string, refreshToken: string): TokenPair => ({
     access_token: tokens.sign(userId, sessionId),
@@ -54,11 +59,17 @@ export function createAuthService(deps: {
       }
     },
 
-    /** Unknown user, wrong password and inactive user are one answer, at one cost. */
-    async login(login: string, password: string): Promise<TokenPair & { user: User }> {
+    /**
+     * Unknown user, wrong password and inactive user are one answer, at one cost; each spends an
+     * attempt of the account's budget (of the name asked for, when no account has it), a right
+     * password none. `client`: the sender's rate-limit address.
+     */
+    async login(login: string, password: string, client: string): Promise<TokenPair & { user: User }> {
       const found = await users.findByLogin(login);
+      const attempt = await attempts.begin(found ? `user:${found.id}` : `name:${loginKey(login)}`, client);
       const valid = found ? await passwords.verify(password, found.hashed_password) : await passwords.verifyDummy(password);
       if (!found || !valid || !found.is_active) throw unauthorized(BAD_CREDENTIALS);
+      await attempt.succeeded();
       const { hashed_password: _, credentials_version: version, ...user } = found;
       const refreshToken = newRefreshToken();
       // Undefined when the password changed or the account was deactivated since it was read above.

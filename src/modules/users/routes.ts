@@ -14,6 +14,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     passwords: app.passwords,
     reads: app.replicas.router(createUsersRepository, app.usersRepository),
     events: app.events,
+    attempts: app.passwordAttempts,
   });
   const adminOnly = app.requireRole('admin');
   const common = { tags: ['users'], security: BEARER_SECURITY };
@@ -40,13 +41,15 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...common,
         summary: 'Change my email or password',
         description:
-          'Needs `current_password`; a wrong one is **403** (the token itself is valid, so not 401). ' +
+          'Needs `current_password`; a wrong one is **403** (the token itself is valid, so not 401) and spends ' +
+          'an attempt of the account’s login budget: once it is spent, **429** (as login answers). ' +
           'A new password revokes every other login of the account; this one stays valid.',
         body: UserSelfUpdate,
-        response: { 200: User, ...problemResponses(400, 401, 403, 409, 413, 415, 422) },
+        response: { 200: User, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) },
       },
     },
-    async (request) => service.updateSelf(request.currentUser.id, request.currentUser.sessionId, request.body),
+    async (request) =>
+      service.updateSelf(request.currentUser.id, request.currentUser.sessionId, request.body, app.clientKey(request)),
   );
 
   app.get(

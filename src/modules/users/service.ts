@@ -1,6 +1,7 @@
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
 import type { Events } from '../../plugins/events.js';
+import { noPasswordAttempts, type PasswordAttempts } from '../auth/attempts.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { AuthRepository } from '../auth/repository.js';
 import { type Actor, type EventsOf, userChangeEvents, userRegistered } from '../events/events.js';
@@ -23,8 +24,11 @@ export function createUsersService(deps: {
   reads?: ReadRouter<UsersRepository>;
   /** Present when events are on: role and activity changes, and admins created here, record their events. */
   events?: Pick<Events, 'wake'> | undefined;
+  /** The budget logins spend too: a wrong current_password is a guess like a wrong login (none: unlimited). */
+  attempts?: PasswordAttempts;
 }) {
   const { users, auth, passwords, events } = deps;
+  const attempts = deps.attempts ?? noPasswordAttempts;
   const reads = deps.reads ?? primaryReads(users);
   const changeEvents = (actor: Actor | null): EventsOf<UserChange> | undefined =>
     events && ((change) => userChangeEvents(actor, change));
@@ -65,16 +69,22 @@ export function createUsersService(deps: {
       return result;
     },
 
-    /** A user changes their own email or password; both need the current password (403 if wrong). */
-    async updateSelf(userId: number, sessionId: string, change: UserSelfUpdate): Promise<User> {
+    /**
+     * A user changes their own email or password; both need the current password (403 if wrong,
+     * spending an attempt of the account's login budget; 429 once it is spent). `client`: the
+     * sender's rate-limit address.
+     */
+    async updateSelf(userId: number, sessionId: string, change: UserSelfUpdate, client: string): Promise<User> {
       if (change.email === undefined && change.password === undefined) {
         throw invalidField('email', 'send email or password (or both) to change');
       }
       const current = await users.findWithHash(userId);
       if (!current) throw notFound(USER_NOT_FOUND);
+      const attempt = await attempts.begin(`user:${userId}`, client);
       if (!(await passwords.verify(change.current_password, current.hashed_password))) {
         throw forbidden('Current password is incorrect');
       }
+      await attempt.succeeded();
       const hashedPassword = change.password === undefined ? undefined : await passwords.hash(change.password);
       // This login proved the password at current.credentials_version: it is kept across the change.
       const keep = { sessionId, credentialsVersion: current.credentials_version };
