@@ -3,17 +3,31 @@ import { Type } from 'typebox';
 
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 100;
+export const DEFAULT_OFFSET = 0;
 
+// Optional with a default: a client may leave them out (the document must not call them required).
 export const paginationQuery = {
-  limit: Type.Integer({
-    format: 'int32',
-    minimum: 1,
-    maximum: MAX_LIMIT,
-    default: DEFAULT_LIMIT,
-    description: 'Page size, 1 to 100',
-  }),
-  offset: Type.Integer({ format: 'int32', minimum: 0, maximum: 2_147_483_647, default: 0, description: 'Items to skip' }),
+  limit: Type.Optional(
+    Type.Integer({
+      format: 'int32',
+      minimum: 1,
+      maximum: MAX_LIMIT,
+      default: DEFAULT_LIMIT,
+      description: 'Page size, 1 to 100',
+    }),
+  ),
+  offset: Type.Optional(
+    Type.Integer({ format: 'int32', minimum: 0, maximum: 2_147_483_647, default: DEFAULT_OFFSET, description: 'Items to skip' }),
+  ),
 };
+
+/**
+ * The page a list query asks for. The validator has filled in the defaults already; the static
+ * types cannot know that, so they are applied here too, from the same constants.
+ */
+export function pageOf(query: { limit?: number; offset?: number }): { limit: number; offset: number } {
+  return { limit: query.limit ?? DEFAULT_LIMIT, offset: query.offset ?? DEFAULT_OFFSET };
+}
 
 export const paginationHeaders = {
   'X-Total-Count': Type.Integer({

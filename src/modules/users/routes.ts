@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { MAX_LIMIT, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
+import { MAX_LIMIT, pageOf, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
 import { actorOf } from '../events/events.js';
 import { createUsersRepository } from './repository.js';
@@ -66,7 +66,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { items, total } = await service.list(request.currentUser.id, request.query);
-      setPaginationHeaders(request, reply, { total, limit: request.query.limit, offset: request.query.offset });
+      setPaginationHeaders(request, reply, { total, ...pageOf(request.query) });
       return items;
     },
   );
