@@ -40,7 +40,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...common,
         summary: 'Change my email or password',
         description:
-          'Needs `current_password`; a wrong one is **403** (the token itself is valid, so not 401). ' +
+          'Needs `current_password`, and `email` or `password` (or both); a wrong current password is **403** (the token itself is valid, so not 401). ' +
           'A new password revokes every other login of the account; this one stays valid.',
         body: UserSelfUpdate,
         response: { 200: User, ...problemResponses(400, 401, 403, 409, 413, 415, 422) },
