@@ -4,6 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import findMyWay, { type HTTPMethod } from 'find-my-way';
 import { AppError, type FieldError } from '../lib/errors.js';
+import { originForm } from '../lib/request-target.js';
 import { MAX_FIELD_ERRORS, PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
 
 interface AjvIssue {
@@ -199,7 +200,7 @@ async function errors(app: FastifyInstance) {
   app.setErrorHandler(handleError);
   // Installed by buildApp once every plugin is registered, so it can carry the rate limit too.
   app.decorate('notFoundHandler', (request: FastifyRequest, reply: FastifyReply) => {
-    const path = request.url.split('?')[0] ?? '/';
+    const { path } = originForm(request.url);
     const allowed = (['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const).filter((m) => routes.find(m, path));
     if (allowed.length > 0) {
       return sendProblem(reply, 405, `Method ${request.method} not allowed`, { headers: { allow: allowed.join(', ') } });

@@ -145,4 +145,47 @@ describe('the OpenAPI document is a contract the server keeps', () => {
     }
     expect(failures).toEqual([]);
   });
+
+  it('GET /tasks with every query parameter at its longest: the Link header is within its documented schema', async () => {
+    const contract = new Contract(doc);
+    // The longest q (200 characters of three UTF-8 bytes each) and filters, with pages either side.
+    const text = '\u0800'.repeat(200);
+    for (let i = 0; i < 3; i++) {
+      const created = await ctx.api.post('/tasks', { title: text }, { token: world.admin.token });
+      expect(created.status).toBe(201);
+    }
+    // As many values as fit in the filters' 100 characters.
+    const list = (values: string[]) => {
+      let out = values[0] as string;
+      for (let i = 1; out.length + 1 + (values[i % values.length] as string).length <= 100; i++)
+        out += `,${values[i % values.length]}`;
+      return out;
+    };
+    const query = new URLSearchParams({
+      status: list(['pending', 'completed']),
+      priority: list(['low', 'medium']),
+      q: text,
+      sort: '-created_at',
+      user_id: String(world.admin.id),
+      limit: '1',
+      offset: '1',
+    });
+    const path = `/api/v1/tasks?${query}`;
+    const headers = { authorization: `Bearer ${world.admin.token}` };
+    const response = await send(ctx.baseUrl, { method: 'GET', path, headers });
+    expect(response.status, response.text).toBe(200);
+    const link = String(response.headers.link);
+    expect(link.match(/rel="/g)?.length).toBe(4);
+    expect(link.length).toBeGreaterThan(8192);
+    const broken = contract.check({
+      method: 'GET',
+      operationPath: '/api/v1/tasks',
+      path,
+      headers,
+      status: response.status,
+      responseHeaders: response.headers,
+      text: response.text,
+    });
+    expect(broken).toEqual([]);
+  });
 });
