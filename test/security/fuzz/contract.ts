@@ -200,9 +200,16 @@ export class Contract {
     return best?.template;
   }
 
+  private readonly patterns = new Map<string, RegExp>();
+
   private templatePattern(template: string): RegExp {
-    const source = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, '([^/]+)');
-    return new RegExp(`^${source}$`);
+    let pattern = this.patterns.get(template);
+    if (!pattern) {
+      const source = template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, '([^/]+)');
+      pattern = new RegExp(`^${source}$`);
+      this.patterns.set(template, pattern);
+    }
+    return pattern;
   }
 
   /** The values of the templated path's {parameters} in the sent path (still percent-encoded). */
