@@ -5,13 +5,20 @@ import fp from 'fastify-plugin';
 import findMyWay, { type HTTPMethod } from 'find-my-way';
 import { AppError, type FieldError } from '../lib/errors.js';
 import { originForm } from '../lib/request-target.js';
-import { MAX_FIELD_ERRORS, PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
+import { MAX_DETAIL_LENGTH, MAX_FIELD_ERRORS, MAX_FIELD_TEXT_LENGTH, PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
 
 interface AjvIssue {
   instancePath: string;
   keyword: string;
   message?: string;
   params: Record<string, unknown>;
+}
+
+/** Text cut to `max` UTF-16 units, marked with …, never ending in half a surrogate pair. */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 1);
+  return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
 }
 
 export function sendProblem(
@@ -21,12 +28,22 @@ export function sendProblem(
   extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
 ) {
   if (extra.headers) reply.headers(extra.headers);
-  const body: Record<string, unknown> = { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail };
+  const body: Record<string, unknown> = {
+    type: 'about:blank',
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    detail: clip(detail, MAX_DETAIL_LENGTH),
+  };
   if (extra.errors) body.errors = extra.errors;
   return reply.code(status).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 
 function describeIssue(location: string, issue: AjvIssue): FieldError {
+  const error = describeIssueInFull(location, issue);
+  return { ...error, field: clip(error.field, MAX_FIELD_TEXT_LENGTH), message: clip(error.message, MAX_FIELD_TEXT_LENGTH) };
+}
+
+function describeIssueInFull(location: string, issue: AjvIssue): FieldError {
   const base = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
   const join = (name: unknown) => (base ? `${base}.${String(name)}` : String(name));
   switch (issue.keyword) {
