@@ -1,19 +1,34 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { originForm } from './request-target.js';
 
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 100;
+export const DEFAULT_OFFSET = 0;
 
+// Optional with a default: a client may leave them out (the document must not call them required).
 export const paginationQuery = {
-  limit: Type.Integer({
-    format: 'int32',
-    minimum: 1,
-    maximum: MAX_LIMIT,
-    default: DEFAULT_LIMIT,
-    description: 'Page size, 1 to 100',
-  }),
-  offset: Type.Integer({ format: 'int32', minimum: 0, maximum: 2_147_483_647, default: 0, description: 'Items to skip' }),
+  limit: Type.Optional(
+    Type.Integer({
+      format: 'int32',
+      minimum: 1,
+      maximum: MAX_LIMIT,
+      default: DEFAULT_LIMIT,
+      description: 'Page size, 1 to 100',
+    }),
+  ),
+  offset: Type.Optional(
+    Type.Integer({ format: 'int32', minimum: 0, maximum: 2_147_483_647, default: DEFAULT_OFFSET, description: 'Items to skip' }),
+  ),
 };
+
+/**
+ * The page a list query asks for. The validator has filled in the defaults already; the static
+ * types cannot know that, so they are applied here too, from the same constants.
+ */
+export function pageOf(query: { limit?: number; offset?: number }): { limit: number; offset: number } {
+  return { limit: query.limit ?? DEFAULT_LIMIT, offset: query.offset ?? DEFAULT_OFFSET };
+}
 
 export const paginationHeaders = {
   'X-Total-Count': Type.Integer({
@@ -22,7 +37,12 @@ export const paginationHeaders = {
     maximum: Number.MAX_SAFE_INTEGER,
     description: 'Items matching the filters, on all pages',
   }),
-  Link: Type.String({ maxLength: 8192, description: 'RFC 8288 links: first, prev, next, last; each keeps the filters' }),
+  // Four links, each repeating the longest valid query (a 200-character q is up to 1,800 once encoded).
+  Link: Type.String({
+    maxLength: 16_384,
+    pattern: '^<\\/[^/>][^>]*>; rel="(first|prev|next|last)"(, <\\/[^/>][^>]*>; rel="(first|prev|next|last)")*$',
+    description: 'RFC 8288 links: first, prev, next, last; relative (path and query); each keeps the filters',
+  }),
 };
 
 export interface Page {
@@ -33,11 +53,12 @@ export interface Page {
 
 /**
  * Sets X-Total-Count and a Link header whose URLs repeat the request's own query (filters, sort)
- * with only offset and limit changed. URLs are relative to the request, so no Host header is trusted.
+ * with only offset and limit changed. URLs are relative (path and query only), so no Host header
+ * or host in an absolute-form request line reaches them.
  */
 export function setPaginationHeaders(request: FastifyRequest, reply: FastifyReply, page: Page): void {
-  const [path, search = ''] = request.url.split('?', 2) as [string, string?];
-  const params = new URLSearchParams(search);
+  const { path, query } = originForm(request.url);
+  const params = new URLSearchParams(query);
   const link = (offset: number, rel: string) => {
     params.set('limit', String(page.limit));
     params.set('offset', String(offset));

@@ -4,16 +4,19 @@ export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 /** A validation failure lists at most this many field errors (a body with thousands of unknown keys is refused just as well). */
 export const MAX_FIELD_ERRORS = 20;
+/** What a problem's detail and a field error's field and message may hold; longer text is cut (a field name is the client's). */
+export const MAX_DETAIL_LENGTH = 2000;
+export const MAX_FIELD_TEXT_LENGTH = 1000;
 
 export const FieldError = Type.Object(
   {
     location: Type.String({ enum: ['body', 'querystring', 'params', 'headers'], maxLength: 20, examples: ['body'] }),
     field: Type.String({
-      maxLength: 1000,
+      maxLength: MAX_FIELD_TEXT_LENGTH,
       description: 'Dotted path of the offending field; empty for the whole part',
       examples: ['username'],
     }),
-    message: Type.String({ maxLength: 1000, examples: ['must NOT have fewer than 3 characters'] }),
+    message: Type.String({ maxLength: MAX_FIELD_TEXT_LENGTH, examples: ['must NOT have fewer than 3 characters'] }),
   },
   { additionalProperties: false },
 );
@@ -24,7 +27,7 @@ export const Problem = Type.Object(
     type: Type.String({ format: 'uri-reference', maxLength: 200, examples: ['about:blank'] }),
     title: Type.String({ maxLength: 100, examples: ['Unauthorized'] }),
     status: Type.Integer({ format: 'int32', minimum: 400, maximum: 599, examples: [401] }),
-    detail: Type.String({ maxLength: 2000, examples: ['Could not validate credentials'] }),
+    detail: Type.String({ maxLength: MAX_DETAIL_LENGTH, examples: ['Could not validate credentials'] }),
     errors: Type.Optional(Type.Array(FieldError, { maxItems: MAX_FIELD_ERRORS })),
   },
   { $id: 'Problem', title: 'Problem' },

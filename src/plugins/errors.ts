@@ -4,13 +4,21 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from 'fastify-plugin';
 import findMyWay, { type HTTPMethod } from 'find-my-way';
 import { AppError, type FieldError } from '../lib/errors.js';
-import { MAX_FIELD_ERRORS, PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
+import { originForm } from '../lib/request-target.js';
+import { MAX_DETAIL_LENGTH, MAX_FIELD_ERRORS, MAX_FIELD_TEXT_LENGTH, PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
 
 interface AjvIssue {
   instancePath: string;
   keyword: string;
   message?: string;
   params: Record<string, unknown>;
+}
+
+/** Text cut to `max` UTF-16 units, marked with …, never ending in half a surrogate pair. */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.slice(0, max - 1);
+  return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
 }
 
 export function sendProblem(
@@ -20,12 +28,22 @@ export function sendProblem(
   extra: { errors?: FieldError[]; headers?: Record<string, string> } = {},
 ) {
   if (extra.headers) reply.headers(extra.headers);
-  const body: Record<string, unknown> = { type: 'about:blank', title: STATUS_CODES[status] ?? 'Error', status, detail };
+  const body: Record<string, unknown> = {
+    type: 'about:blank',
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    detail: clip(detail, MAX_DETAIL_LENGTH),
+  };
   if (extra.errors) body.errors = extra.errors;
   return reply.code(status).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 
 function describeIssue(location: string, issue: AjvIssue): FieldError {
+  const error = describeIssueInFull(location, issue);
+  return { ...error, field: clip(error.field, MAX_FIELD_TEXT_LENGTH), message: clip(error.message, MAX_FIELD_TEXT_LENGTH) };
+}
+
+function describeIssueInFull(location: string, issue: AjvIssue): FieldError {
   const base = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
   const join = (name: unknown) => (base ? `${base}.${String(name)}` : String(name));
   switch (issue.keyword) {
@@ -199,7 +217,7 @@ async function errors(app: FastifyInstance) {
   app.setErrorHandler(handleError);
   // Installed by buildApp once every plugin is registered, so it can carry the rate limit too.
   app.decorate('notFoundHandler', (request: FastifyRequest, reply: FastifyReply) => {
-    const path = request.url.split('?')[0] ?? '/';
+    const { path } = originForm(request.url);
     const allowed = (['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const).filter((m) => routes.find(m, path));
     if (allowed.length > 0) {
       return sendProblem(reply, 405, `Method ${request.method} not allowed`, { headers: { allow: allowed.join(', ') } });

@@ -25,7 +25,8 @@ const CORS_HEADERS = {
   'Access-Control-Allow-Origin': {
     description:
       "The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed",
-    schema: { type: 'string', maxLength: 2048, format: 'uri' },
+    // `*` is not a URI, so no `format: uri`: the pattern admits exactly what is sent (`*` or an origin).
+    schema: { type: 'string', maxLength: 2048, pattern: '^(\\*|[a-z][a-z0-9+.-]*://[^\\s/?#]+)$' },
   },
 };
 

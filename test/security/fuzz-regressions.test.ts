@@ -46,6 +46,27 @@ describe('requests the fuzzer found answered outside the contract', () => {
 });
 
 describe('limits the OpenAPI document promises', () => {
+  it('a field name thousands of characters long: the 422 keeps detail and field within the Problem schema', async () => {
+    // Found by the contract check: a form body that is JSON text is one unknown field named by all of it.
+    const name = `{"scope":${'['.repeat(5000)}`;
+    for (const [type, body] of [
+      ['application/x-www-form-urlencoded', `${encodeURIComponent(name)}&username=a&password=b`],
+      ['application/json', JSON.stringify({ username: 'a', password: 'b', [name]: 1, [`${name}2`]: 2, [`${name}3`]: 3 })],
+    ] as const) {
+      const res = await send(ctx.baseUrl, {
+        method: 'POST',
+        path: '/api/v1/auth/login',
+        headers: { 'content-type': type },
+        body,
+      });
+      const problem = expectProblem(res, 422) as { detail: string; errors: { field: string }[] };
+      expect(problem.detail.length, type).toBeLessThanOrEqual(2000);
+      expect(problem.errors.length, type).toBeGreaterThan(0);
+      for (const error of problem.errors) expect(error.field.length, type).toBeLessThanOrEqual(1000);
+      expect(problem.detail, type).toContain('{"scope":[[[');
+    }
+  });
+
   it('a validation failure lists at most MAX_FIELD_ERRORS (20) field errors, however many fields are wrong', async () => {
     const body = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`unknown_${i}`, i]));
     const res = await send(ctx.baseUrl, {

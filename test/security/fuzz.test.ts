@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupTestApp, type TestContext } from '../helpers/app.js';
+import { Contract } from './fuzz/contract.js';
 import { type Document, type Operation, operationsOf } from './fuzz/openapi.js';
 import { type FuzzRequest, requestFor } from './fuzz/requests.js';
 import { type Response, type SentRequest, send, sessionOf, World } from './fuzz/world.js';
@@ -10,7 +11,9 @@ import { type Response, type SentRequest, send, sessionOf, World } from './fuzz/
  * fuzzed without edits): arbitrary and schema-shaped-but-mutated bodies, query strings, path ids and
  * headers, as a user (A), an admin and anonymously. Every response must be a documented kind of
  * answer (no 5xx but a documented 503; every error problem+json with a string `detail` and the HTTP
- * status in `status`), and nothing A or an anonymous caller sends may change or reveal B's data.
+ * status in `status`), every exchange keeps the document (an accepted request is valid per the
+ * document; documented response headers and bodies match their schemas: see fuzz/contract.ts), and
+ * nothing A or an anonymous caller sends may change or reveal B's data.
  *
  * Bounded: FUZZ_RUNS cases or FUZZ_SECONDS seconds, whichever comes first (defaults 5000 and 25).
  * The seed is printed; FUZZ_SEED=<seed> replays a run (fast-check's report also gives its path).
@@ -22,6 +25,7 @@ const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : (Date.now()
 let ctx: TestContext;
 let world: World;
 let operations: Operation[];
+let contract: Contract;
 
 beforeAll(async () => {
   ctx = await setupTestApp({
@@ -44,6 +48,7 @@ beforeAll(async () => {
   await world.setup();
   const doc = await fetch(`${ctx.baseUrl}/openapi.json`).then((r) => r.json() as Promise<Document>);
   operations = operationsOf(doc);
+  contract = new Contract(doc);
 });
 afterAll(() => ctx?.close());
 
@@ -72,6 +77,17 @@ function checkResponse(request: FuzzRequest, sent: SentRequest, response: Respon
     expect(typeof problem.detail, `problem without a string detail: ${where}`).toBe('string');
     expect(problem.status, `problem status differs from the HTTP status: ${where}`).toBe(response.status);
   }
+  const broken = contract.check({
+    method: sent.method,
+    operationPath: request.operation.path,
+    path: sent.path,
+    headers: sent.headers,
+    body: sent.body,
+    status: response.status,
+    responseHeaders: response.headers,
+    text: response.text,
+  });
+  expect(broken.length, `the exchange breaks the OpenAPI document (${broken.join('; ')}): ${where}`).toBe(0);
   // Only an admin may see B; the fuzzer never puts B's marker in a request, so it cannot be echoed.
   const asAdmin = request.actor === 'admin' && request.authorization === undefined;
   if (!asAdmin) {

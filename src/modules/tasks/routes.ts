@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { taskEtag } from '../../lib/etag.js';
-import { MAX_LIMIT, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
+import { MAX_LIMIT, pageOf, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
 import { createTasksRepository } from './repository.js';
 import { ConditionalHeaders, CreateHeaders, Task, TaskCreateBody, TaskListQuery, TaskUpdateBody } from './schemas.js';
@@ -70,7 +70,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { items, total } = await service.list(request.currentUser, request.query);
-      setPaginationHeaders(request, reply, { total, limit: request.query.limit, offset: request.query.offset });
+      setPaginationHeaders(request, reply, { total, ...pageOf(request.query) });
       return items;
     },
   );

@@ -8,6 +8,8 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 export type TaskPriority = (typeof TASK_PRIORITIES)[number];
 export const TASK_SORT_KEYS = ['created_at', 'updated_at', 'priority', 'status', 'title'] as const;
 export type TaskSortKey = (typeof TASK_SORT_KEYS)[number];
+export type TaskSort = TaskSortKey | `-${TaskSortKey}`;
+export const DEFAULT_SORT: TaskSort = '-created_at';
 
 const Status = Type.Union([Type.Literal('pending'), Type.Literal('in_progress'), Type.Literal('completed')]);
 const Priority = Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high')]);
@@ -79,12 +81,14 @@ export const TaskListQuery = Type.Object(
         description: 'Case-insensitive text in title or description',
       }),
     ),
-    sort: Type.Unsafe<TaskSortKey | `-${TaskSortKey}`>({
-      type: 'string',
-      enum: TASK_SORT_KEYS.flatMap((k) => [k, `-${k}`]),
-      default: '-created_at',
-      description: 'Sort key; a leading - sorts descending. Ties are broken by id.',
-    }),
+    sort: Type.Optional(
+      Type.Unsafe<TaskSort>({
+        type: 'string',
+        enum: TASK_SORT_KEYS.flatMap((k) => [k, `-${k}`]),
+        default: DEFAULT_SORT,
+        description: 'Sort key; a leading - sorts descending. Ties are broken by id.',
+      }),
+    ),
     user_id: Type.Optional(
       Type.Integer({
         format: 'int64',

@@ -2,11 +2,20 @@ import { createHash } from 'node:crypto';
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { AppError, conflict, forbidden, notFound } from '../../lib/errors.js';
 import { expectedVersion } from '../../lib/etag.js';
+import { pageOf } from '../../lib/pagination.js';
 import type { CurrentUser } from '../../plugins/auth.js';
 import type { Events } from '../../plugins/events.js';
 import { actorOf, type EventsOf, type TaskEventType, taskEvent } from '../events/events.js';
 import type { Scope, TaskRecord, TasksRepository } from './repository.js';
-import type { TaskCreate, TaskListQuery, TaskPriority, TaskSortKey, TaskStatus, TaskUpdate } from './schemas.js';
+import {
+  DEFAULT_SORT,
+  type TaskCreate,
+  type TaskListQuery,
+  type TaskPriority,
+  type TaskSortKey,
+  type TaskStatus,
+  type TaskUpdate,
+} from './schemas.js';
 
 // One answer for "does not exist" and "not yours": nothing tells a user that an id is taken.
 const TASK_NOT_FOUND = 'Task not found';
@@ -75,16 +84,16 @@ export function createTasksService(
       if (user.role !== 'admin' && query.user_id !== undefined && query.user_id !== user.id) {
         throw forbidden("Only admins can list other users' tasks");
       }
-      const descending = query.sort.startsWith('-');
+      const sort = query.sort ?? DEFAULT_SORT;
+      const descending = sort.startsWith('-');
       const filter = {
         ownerId: user.role === 'admin' ? query.user_id : user.id,
         statuses: query.status?.split(',') as TaskStatus[] | undefined,
         priorities: query.priority?.split(',') as TaskPriority[] | undefined,
         q: query.q,
-        sort: (descending ? query.sort.slice(1) : query.sort) as TaskSortKey,
+        sort: (descending ? sort.slice(1) : sort) as TaskSortKey,
         descending,
-        limit: query.limit,
-        offset: query.offset,
+        ...pageOf(query),
       };
       return reads.run(user.id, (tasks) => tasks.list(filter));
     },

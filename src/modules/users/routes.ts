@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { MAX_LIMIT, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
+import { MAX_LIMIT, pageOf, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
 import { actorOf } from '../events/events.js';
 import { createUsersRepository } from './repository.js';
@@ -41,8 +41,9 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...common,
         summary: 'Change my email or password',
         description:
-          'Needs `current_password`; a wrong one is **403** (the token itself is valid, so not 401) and spends ' +
-          'an attempt of the account’s login budget: once it is spent, **429** (as login answers). ' +
+          'Needs `current_password`, and `email` or `password` (or both); a wrong current password is **403** (the token ' +
+          'itself is valid, so not 401) and spends an attempt of the account’s login budget: once it is spent, **429** ' +
+          '(as login answers). ' +
           'A new password revokes every other login of the account; this one stays valid.',
         body: UserSelfUpdate,
         response: { 200: User, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) },
@@ -69,7 +70,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { items, total } = await service.list(request.currentUser.id, request.query);
-      setPaginationHeaders(request, reply, { total, limit: request.query.limit, offset: request.query.offset });
+      setPaginationHeaders(request, reply, { total, ...pageOf(request.query) });
       return items;
     },
   );

@@ -1,5 +1,6 @@
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
+import { pageOf } from '../../lib/pagination.js';
 import type { Events } from '../../plugins/events.js';
 import { noPasswordAttempts, type PasswordAttempts } from '../auth/attempts.js';
 import type { PasswordHasher } from '../auth/passwords.js';
@@ -48,7 +49,7 @@ export function createUsersService(deps: {
     /** `readerId`: the admin asking, whose own writes the answer must show. */
     list: (readerId: number, query: UserListQuery) =>
       reads.run(readerId, (repository) =>
-        repository.list({ role: query.role, isActive: query.is_active, q: query.q, limit: query.limit, offset: query.offset }),
+        repository.list({ role: query.role, isActive: query.is_active, q: query.q, ...pageOf(query) }),
       ),
 
     async get(readerId: number, id: number): Promise<User> {
