@@ -29,6 +29,19 @@ export function testConfig(databaseUrl: string, overrides: Partial<AppConfig> = 
   };
 }
 
+/** Rate limits on, with budgets out of reach: their code and headers run without limiting anyone. */
+export function limitsOutOfReach(): AppConfig['rateLimit'] {
+  const out = 1_000_000;
+  return {
+    ...loadConfig({ NODE_ENV: 'test' }).rateLimit,
+    enabled: true,
+    max: out,
+    authMax: out,
+    loginFailureMax: out,
+    loginFailureAccountMax: out,
+  };
+}
+
 export interface TestApp {
   app: FastifyInstance;
   baseUrl: string;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupTestApp, type TestContext } from '../helpers/app.js';
+import { limitsOutOfReach, setupTestApp, type TestContext } from '../helpers/app.js';
 import { Contract } from './fuzz/contract.js';
 import { type Document, type JsonSchema, operationsOf } from './fuzz/openapi.js';
 import type { Actor, FuzzRequest } from './fuzz/requests.js';
@@ -23,14 +23,7 @@ let doc: Document;
 beforeAll(async () => {
   // Rate limits on (out of reach) so their headers are sent and checked too.
   ctx = await setupTestApp({
-    rateLimit: {
-      enabled: true,
-      windowMs: 60_000,
-      max: 1_000_000,
-      authMax: 1_000_000,
-      loginFailureMax: 1_000_000,
-      loginFailureWindowMs: 60_000,
-    },
+    rateLimit: limitsOutOfReach(),
   });
   world = new World(ctx.baseUrl, ctx.api, ctx.db.pool);
   await world.setup();

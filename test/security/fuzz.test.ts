@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupTestApp, type TestContext } from '../helpers/app.js';
+import { limitsOutOfReach, setupTestApp, type TestContext } from '../helpers/app.js';
 import { Contract } from './fuzz/contract.js';
 import { type Document, type Operation, operationsOf } from './fuzz/openapi.js';
 import { type FuzzRequest, requestFor } from './fuzz/requests.js';
@@ -31,17 +31,7 @@ beforeAll(async () => {
   ctx = await setupTestApp({
     // Limits on but out of reach: their code (keys from the token or the forwarded address) is
     // fuzzed too, without locking the fuzzed accounts out. X-Forwarded-For from loopback is believed.
-    rateLimit: {
-      enabled: true,
-      windowMs: 60_000,
-      max: 1_000_000,
-      authMax: 1_000_000,
-      loginFailureMax: 1_000_000,
-      loginFailureWindowMs: 60_000,
-      loginFailureAccountMax: 1_000_000,
-      loginFailureAccountWindowMs: 60_000,
-      ipv6Prefix: 64,
-    },
+    rateLimit: limitsOutOfReach(),
     trustProxy: ['127.0.0.1', '::1'],
   });
   world = new World(ctx.baseUrl, ctx.api, ctx.db.pool);
