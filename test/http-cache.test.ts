@@ -418,7 +418,7 @@ describe.each(CONFIGURATIONS)('HTTP caching, conditional requests and idempotenc
       const mismatch = await post(user, { title: 'Something else' }, key);
       expectProblem(mismatch, 422);
       // Like every 422, it names the field: here the header.
-      expect(mismatch.body.errors).toEqual([
+      expect((mismatch.body as unknown as { errors: unknown }).errors).toEqual([
         { location: 'headers', field: 'idempotency-key', message: expect.stringMatching(/different request body/) },
       ]);
       expectProblem(await post(user, { title: 'Original', priority: 'low' }, key), 422);
