@@ -10,6 +10,7 @@ import authRoutes from './modules/auth/routes.js';
 import tasksRoutes from './modules/tasks/routes.js';
 import usersRoutes from './modules/users/routes.js';
 import auth from './plugins/auth.js';
+import charset from './plugins/charset.js';
 import db from './plugins/db.js';
 import docs from './plugins/docs.js';
 import errors, { clientErrorHandler, routerErrorHandler } from './plugins/errors.js';
@@ -100,6 +101,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(fp(async () => {}, { name: 'config' }));
   await app.register(errors);
   await app.register(validation);
+  await app.register(charset);
   await app.register(fastifyHelmet, SECURITY_HEADERS);
   await app.register(cors, {
     origin: config.corsOrigins === '*' ? '*' : config.corsOrigins,

@@ -133,10 +133,23 @@ describe('POST /auth/refresh', () => {
     expect((await ctx.api.post('/auth/refresh', { refresh_token: inactive.refreshToken })).status).toBe(401);
   });
 
-  it('bad bodies → 422', async () => {
+  it('anything else in refresh_token (an access token, 300 characters of junk, an empty string) is the same 401 as an unknown token', async () => {
+    const u = await registerAndLogin(ctx.api);
+    const unknown = await ctx.api.post('/auth/refresh', { refresh_token: 'x'.repeat(43) });
+    for (const presented of [u.token, 'j'.repeat(300), '', 'x'.repeat(4096), 'a\u0000b', '\ud800']) {
+      const res = await ctx.api.post('/auth/refresh', { refresh_token: presented });
+      expect(res.status, `${presented.slice(0, 20)}: ${res.text}`).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer');
+      expect(res.body).toEqual(unknown.body);
+    }
+    // The login is untouched: its own refresh token still works.
+    expect((await ctx.api.post('/auth/refresh', { refresh_token: u.refreshToken })).status).toBe(200);
+  });
+
+  it('bad bodies → 422: no field, not a string, or over the generous 4,096-character bound', async () => {
     expect((await ctx.api.post('/auth/refresh', {})).status).toBe(422);
     expect((await ctx.api.post('/auth/refresh', { refresh_token: 42 })).status).toBe(422);
-    expect((await ctx.api.post('/auth/refresh', { refresh_token: 'x'.repeat(1000) })).status).toBe(422);
+    expect((await ctx.api.post('/auth/refresh', { refresh_token: 'x'.repeat(4097) })).status).toBe(422);
   });
 });
 

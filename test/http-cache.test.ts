@@ -415,7 +415,12 @@ describe.each(CONFIGURATIONS)('HTTP caching, conditional requests and idempotenc
       const first = await post(user, { title: 'Original' }, key);
       expect(first.status).toBe(201);
 
-      expectProblem(await post(user, { title: 'Something else' }, key), 422);
+      const mismatch = await post(user, { title: 'Something else' }, key);
+      expectProblem(mismatch, 422);
+      // Like every 422, it names the field: here the header.
+      expect((mismatch.body as unknown as { errors: unknown }).errors).toEqual([
+        { location: 'headers', field: 'idempotency-key', message: expect.stringMatching(/different request body/) },
+      ]);
       expectProblem(await post(user, { title: 'Original', priority: 'low' }, key), 422);
       expect(await tasksOf(user.id)).toEqual([{ id: first.body.id, title: 'Original' }]);
 
@@ -424,6 +429,17 @@ describe.each(CONFIGURATIONS)('HTTP caching, conditional requests and idempotenc
       expect(retry.status).toBe(201);
       expect(retry.headers.get('idempotent-replayed')).toBe('true');
       expect(retry.body.id).toBe(first.body.id);
+    });
+
+    it('a retry that differs only in white space around the title is the same request: replayed', async () => {
+      const user = await registerAndLogin(ctx.api, 'idem');
+      const key = newKey();
+      const first = await post(user, { title: 'Trimmed' }, key);
+      expect(first.status).toBe(201);
+      const retry = await post(user, { title: '  Trimmed\u0085' }, key);
+      expect(retry.status, retry.text).toBe(201);
+      expect(retry.headers.get('idempotent-replayed')).toBe('true');
+      expect(retry.body).toEqual(first.body);
     });
 
     it("another user with the same key gets a new task of their own, never the first user's response", async () => {

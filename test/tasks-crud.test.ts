@@ -114,7 +114,7 @@ describe('POST /tasks', () => {
   });
 
   describe('title', () => {
-    it('accepts 1 and 200 characters, stored exactly', async () => {
+    it('accepts 1 and 200 characters, stored as sent when there is nothing to trim', async () => {
       for (const title of ['x', 't'.repeat(200), '😀'.repeat(200)]) {
         const task = await createTask(user, { title });
         expect(task.title).toBe(title);
@@ -133,6 +133,35 @@ describe('POST /tasks', () => {
       const res = await ctx.api.post('/tasks', { title }, { token: user.token });
       expectValidationError(res, 'title');
       expect(await rowsTitled(title)).toBe(0);
+    });
+
+    it('counts the length after trimming: 200 characters between white space are accepted and stored trimmed', async () => {
+      const cases: Array<[string, string]> = [
+        [`   ${'w'.repeat(200)}   `, 'w'.repeat(200)],
+        [`\t\n ${'😀'.repeat(200)}\u3000\u00a0`, '😀'.repeat(200)],
+        // One definition of white space for the check and the trim: U+0085 is both blank and trimmed.
+        ['\u0085Call the bank\u0085', 'Call the bank'],
+        [`${' '.repeat(800)}x${' '.repeat(199)}`, 'x'],
+        // Inside the title white space counts and is kept.
+        [`a${' '.repeat(198)}b`, `a${' '.repeat(198)}b`],
+        // U+FEFF is a format character, not white space (as in Unicode and Python): it is kept.
+        ['\ufeffBOM', '\ufeffBOM'],
+      ];
+      for (const [sent, stored] of cases) {
+        const task = await createTask(user, { title: sent });
+        expect(task.title).toBe(stored);
+        const { rows } = await ctx.db.pool.query('SELECT title FROM tasks WHERE id = $1', [task.id]);
+        expect(rows[0]?.title).toBe(stored);
+      }
+    });
+
+    it.each([
+      ['201 characters between spaces', ` ${'w'.repeat(201)} `],
+      ['201 characters with white space inside', `a${' '.repeat(199)}b`],
+      ['over 1,000 characters as sent', `${' '.repeat(800)}x${' '.repeat(200)}`],
+      ['U+0085 only', '\u0085\u0085'],
+    ])('refuses a title of %s (422)', async (_case, title) => {
+      expectValidationError(await ctx.api.post('/tasks', { title }, { token: user.token }), 'title');
     });
 
     it('refuses a missing title', async () => {
@@ -198,7 +227,7 @@ describe('POST /tasks', () => {
     ['an SQL injection attempt', "'; DROP TABLE tasks; --"],
     ['a script tag', '<script>alert(1)</script>'],
     ['combining characters and a zero-width joiner', 'e\u0301 n\u0303 \u200d'],
-    ['surrounding spaces and inner newlines', '  padded\nline two\t '],
+    ['inner newlines and tabs', 'line one\nline\ttwo'],
   ])('round-trips %s byte for byte in title and description', async (_case, text) => {
     const created = await ctx.api.post<Task>('/tasks', { title: text, description: text }, { token: user.token });
     expect(created.status, created.text).toBe(201);
@@ -211,6 +240,14 @@ describe('POST /tasks', () => {
 
     const { rows } = await ctx.db.pool.query('SELECT title, description FROM tasks WHERE id = $1', [created.body.id]);
     expect(rows[0]).toEqual({ title: text, description: text });
+  });
+
+  it('keeps a description byte for byte, surrounding white space included; only the title is trimmed', async () => {
+    const text = '  padded\nline two\t ';
+    const created = await ctx.api.post<Task>('/tasks', { title: text, description: text }, { token: user.token });
+    expect(created.status, created.text).toBe(201);
+    const { rows } = await ctx.db.pool.query('SELECT title, description FROM tasks WHERE id = $1', [created.body.id]);
+    expect(rows[0]).toEqual({ title: 'padded\nline two', description: text });
   });
 
   it.each([
@@ -477,6 +514,14 @@ describe.each([['PUT'], ['PATCH']] as Array<[Method]>)('%s /tasks/:id', (method)
     const task = await createTask(user, { title: 'Stays as is', description: 'unchanged', priority: 'high' });
     expectValidationError(await send(method, `/tasks/${task.id}`, body, user.token), field);
     expect((await getTask(user, task.id)).body).toEqual(task);
+  });
+
+  it('stores a changed title trimmed, its trimmed length counted', async () => {
+    const task = await createTask(user, { title: 'Before' });
+    const res = await send(method, `/tasks/${task.id}`, { title: `  ${'w'.repeat(200)}\u0085` }, user.token);
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.title).toBe('w'.repeat(200));
+    expect((await getTask(user, task.id)).body.title).toBe('w'.repeat(200));
   });
 
   it(`${method} of a task that does not exist is a 404`, async () => {

@@ -74,9 +74,10 @@ export const RowId = (examples: number[]) =>
 /**
  * Text PostgreSQL can store as sent: no U+0000 (text columns cannot hold it) and no lone UTF-16
  * surrogate (it would be silently replaced). Patterns run with the `u` flag, so a paired surrogate
- * (an emoji) is one code point outside the excluded range.
+ * (an emoji) is one code point outside the excluded range. UNSTORABLE is that range, as a character-class body.
  */
-export const SAFE_TEXT = '^[^\\u0000\\uD800-\\uDFFF]*$';
+export const UNSTORABLE = '\\u0000\\uD800-\\uDFFF';
+export const SAFE_TEXT = `^[^${UNSTORABLE}]*$`;
 
 export const IdParams = Type.Object(
   { id: Type.Integer({ format: 'int64', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Positive integer id' }) },

@@ -184,7 +184,9 @@ function handleError(error: FastifyError & { validationContext?: string }, reque
   }
   const sqlState = ((error.cause as { code?: string } | undefined) ?? (error as { code?: string })).code;
   if (sqlState && INPUT_SQLSTATES.has(sqlState)) {
-    return sendProblem(reply, 422, 'A value could not be stored: it is out of range or contains characters that are not allowed');
+    const detail = 'A value could not be stored: it is out of range or contains characters that are not allowed';
+    // Every 422 names its fields; the database does not say which one, so it names the whole body.
+    return sendProblem(reply, 422, detail, { errors: [{ location: 'body', field: '', message: detail }] });
   }
   if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
     return sendProblem(reply, error.statusCode, error.message);

@@ -52,6 +52,53 @@ function strictIntegers(schema: { properties?: Record<string, { type?: unknown }
   return wrapped;
 }
 
+type Schema = Record<string, unknown>;
+const LENGTH_KEYWORDS = ['minLength', 'maxLength'] as const;
+const TEXT_KEYWORDS = ['pattern', 'format'] as const;
+const DATA_KEYWORDS = new Set(['enum', 'const', 'default', 'examples', 'example', 'required']);
+const NAMED_SCHEMAS = new Set(['properties', 'patternProperties', 'dependentSchemas', '$defs', 'definitions']);
+
+/**
+ * The same schema, checked length first: a pattern or format sits under `if {length bounds} then {…}`,
+ * so it never runs on a string already refused for its length (ajv's allErrors would otherwise run every
+ * keyword, and a backtracking pattern on a 60,000-character title blocks the event loop for seconds).
+ * Same meaning; only the validator sees it, the published document keeps its plain form.
+ */
+export function lengthFirst(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(lengthFirst);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(schema as Schema)) {
+    if (DATA_KEYWORDS.has(key)) out[key] = value;
+    else if (NAMED_SCHEMAS.has(key) && value !== null && typeof value === 'object') {
+      // Names to schemas: a property may be called `pattern` without being one.
+      out[key] = Object.fromEntries(Object.entries(value).map(([name, sub]) => [name, lengthFirst(sub)]));
+    } else out[key] = lengthFirst(value);
+  }
+  const bounds = LENGTH_KEYWORDS.filter((k) => out[k] !== undefined);
+  const checks = TEXT_KEYWORDS.filter((k) => out[k] !== undefined);
+  if (bounds.length === 0 || checks.length === 0) return out;
+  // A schema object, never awaited: its `then` is JSON Schema's.
+  const guarded = Object.fromEntries([
+    ['if', Object.fromEntries(bounds.map((k) => [k, out[k]]))],
+    ['then', Object.fromEntries(checks.map((k) => [k, out[k]]))],
+  ]);
+  for (const k of checks) delete out[k];
+  out.allOf = [...((out.allOf as unknown[] | undefined) ?? []), guarded];
+  return out;
+}
+
+/** The `if` failure that accompanies every failing `then` adds nothing a client can act on. */
+function withoutIfErrors(validate: ValidateFunction) {
+  const wrapped = (data: unknown) => {
+    const valid = validate(data);
+    wrapped.errors = validate.errors?.filter((e) => e.keyword !== 'if') ?? null;
+    return valid;
+  };
+  wrapped.errors = null as ErrorObject[] | null;
+  return wrapped as unknown as ValidateFunction;
+}
+
 /**
  * Two validators: JSON bodies are typed and never coerced ("1" is not a number), while query
  * strings, path parameters and headers arrive as text and are coerced to their declared types.
@@ -60,12 +107,15 @@ async function validation(app: FastifyInstance) {
   const bodyAjv = createAjv({ coerceTypes: false });
   const textAjv = createAjv({ coerceTypes: 'array' });
   for (const schema of Object.values(app.getSchemas())) {
-    bodyAjv.addSchema(schema as object);
-    textAjv.addSchema(schema as object);
+    bodyAjv.addSchema(lengthFirst(schema) as object);
+    textAjv.addSchema(lengthFirst(schema) as object);
   }
-  app.setValidatorCompiler(({ schema, httpPart }) =>
-    httpPart === 'body' ? bodyAjv.compile(schema as object) : strictIntegers(schema as object, textAjv.compile(schema as object)),
-  );
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    const guarded = lengthFirst(schema) as object;
+    return httpPart === 'body'
+      ? withoutIfErrors(bodyAjv.compile(guarded))
+      : strictIntegers(schema as object, withoutIfErrors(textAjv.compile(guarded)));
+  });
 }
 
 export default fp(validation, { name: 'validation' });

@@ -22,8 +22,17 @@ export const LoginBody = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Any string up to a generous bound: whatever is not a live refresh token (empty, junk, an access token)
+ * is the same 401 as an unknown one, so a client's only recovery is to log in again.
+ */
 export const RefreshBody = Type.Object(
-  { refresh_token: Type.String({ minLength: 1, maxLength: 256 }) },
+  {
+    refresh_token: Type.String({
+      maxLength: 4096,
+      description: 'The refresh token of the last login or refresh; anything else is a 401',
+    }),
+  },
   { additionalProperties: false },
 );
 

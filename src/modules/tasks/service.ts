@@ -3,6 +3,7 @@ import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { AppError, conflict, forbidden, notFound } from '../../lib/errors.js';
 import { expectedVersion } from '../../lib/etag.js';
 import { pageOf } from '../../lib/pagination.js';
+import { trimWhiteSpace } from '../../lib/text.js';
 import type { CurrentUser } from '../../plugins/auth.js';
 import type { Events } from '../../plugins/events.js';
 import { actorOf, type EventsOf, type TaskEventType, taskEvent } from '../events/events.js';
@@ -31,6 +32,10 @@ function bodyHash(body: object): Buffer {
   return createHash('sha256').update(canonical).digest();
 }
 
+/** A title is stored trimmed (as validated: its trimmed length is what counts). */
+const trimmed = <T extends { title?: string }>(input: T): T =>
+  input.title === undefined ? input : { ...input, title: trimWhiteSpace(input.title) };
+
 export type CreateOutcome = { task: TaskRecord; replayed: false } | { body: unknown; status: number; replayed: true };
 
 /**
@@ -56,7 +61,9 @@ export function createTasksService(
   };
 
   return {
-    async create(user: CurrentUser, input: TaskCreate, idempotencyKey?: string): Promise<CreateOutcome> {
+    async create(user: CurrentUser, sent: TaskCreate, idempotencyKey?: string): Promise<CreateOutcome> {
+      // Hashed trimmed: a retry that differs only in surrounding white space asks for the same task.
+      const input = trimmed(sent);
       const created = eventsOf('task.created', user);
       if (idempotencyKey === undefined) {
         return { task: committed(await repository.insert(user.id, input, created)), replayed: false };
@@ -68,7 +75,9 @@ export function createTasksService(
         case 'replay':
           return { body: outcome.body, status: outcome.status, replayed: true };
         case 'mismatch':
-          throw new AppError(422, 'This Idempotency-Key was already used with a different request body');
+          throw new AppError(422, 'This Idempotency-Key was already used with a different request body', {
+            errors: [{ location: 'headers', field: 'idempotency-key', message: 'already used with a different request body' }],
+          });
         case 'in_progress':
           throw conflict('A request with this Idempotency-Key is still in progress; retry shortly');
       }
@@ -100,7 +109,7 @@ export function createTasksService(
 
     async update(user: CurrentUser, id: number, changes: TaskUpdate, ifMatch?: string): Promise<TaskRecord> {
       const task = committed(
-        await repository.update(id, scopeOf(user), changes, versionFor(ifMatch, id), eventsOf('task.updated', user)),
+        await repository.update(id, scopeOf(user), trimmed(changes), versionFor(ifMatch, id), eventsOf('task.updated', user)),
       );
       if (task === 'stale') throw preconditionFailed();
       if (!task) throw notFound(TASK_NOT_FOUND);
