@@ -1,26 +1,12 @@
 import net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppConfig } from '../src/config.js';
 import { loadConfig } from '../src/config.js';
-import { registerAndLogin, startApp, type TestApp, testConfig } from './helpers/app.js';
-import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { appsOnOneDatabase, registerAndLogin, type TestApp } from './helpers/app.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(() => db?.drop());
+const apps = appsOnOneDatabase();
 
-const started: TestApp[] = [];
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((a) => a.close()));
-});
-
-async function start(overrides: Partial<AppConfig> = {}): Promise<TestApp> {
-  const app = await startApp(testConfig(db.url, overrides));
-  started.push(app);
-  return app;
-}
+const start = (overrides: Partial<AppConfig> = {}): Promise<TestApp> => apps.start(overrides);
 
 describe('security headers', () => {
   it('are on API responses, error responses and /docs', async () => {

@@ -1,26 +1,18 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../src/config.js';
-import { registerAndLogin, startApp, type TestApp, testConfig, uniqueUser } from './helpers/app.js';
-import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { appsOnOneDatabase, limitsOn, registerAndLogin, uniqueUser } from './helpers/app.js';
 import type { HttpClient, HttpResponse } from './helpers/http.js';
 import { sharedRedis } from './helpers/redis.js';
 
 // Who a budget counts: addresses that are one client count once (an IPv6 network, an IPv4 address
 // written as IPv4-mapped IPv6), and a token names its user only while its session is live.
 // Every request comes through a trusted proxy on loopback, which names the client address.
-let db: TestDatabase;
+const apps = appsOnOneDatabase();
 let redis: { url: string; stop(): Promise<void> };
 beforeAll(async () => {
-  [db, redis] = await Promise.all([createTestDatabase(), sharedRedis()]);
+  redis = await sharedRedis();
 });
-afterAll(async () => {
-  await db?.drop();
-  await redis?.stop();
-});
-const started: TestApp[] = [];
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((a) => a.close()));
-});
+afterAll(() => redis?.stop());
 
 const from = (address: string) => ({ headers: { 'x-forwarded-for': address } });
 const remaining = (res: HttpResponse) => Number(res.headers.get('ratelimit-remaining'));
@@ -29,18 +21,12 @@ describe.each([
   ['memory', () => undefined],
   ['Redis', () => redis.url],
 ] as Array<[string, () => string | undefined]>)('rate-limit keys (%s store)', (_name, redisUrl) => {
-  async function start(limits: Partial<AppConfig['rateLimit']>) {
-    const base = testConfig(db.url);
-    const app = await startApp(
-      testConfig(db.url, {
-        redisUrl: redisUrl(),
-        rateLimit: { ...base.rateLimit, enabled: true, max: 1000, authMax: 1000, ...limits },
-        trustProxy: ['127.0.0.1'],
-      }),
-    );
-    started.push(app);
-    return app;
-  }
+  const start = (limits: Partial<AppConfig['rateLimit']>) =>
+    apps.start({
+      redisUrl: redisUrl(),
+      rateLimit: limitsOn({ max: 1000, authMax: 1000, ...limits }),
+      trustProxy: ['127.0.0.1'],
+    });
   const login = (api: HttpClient, address: string, username = 'nobody', password = 'x') =>
     api.post('/auth/login', { username, password }, from(address));
 
@@ -113,14 +99,10 @@ describe.each([
 
 describe('RATE_LIMIT_IPV6_PREFIX', () => {
   it('128 counts every IPv6 address on its own', async () => {
-    const base = testConfig(db.url);
-    const app = await startApp(
-      testConfig(db.url, {
-        rateLimit: { ...base.rateLimit, enabled: true, max: 1000, authMax: 2, ipv6Prefix: 128 },
-        trustProxy: ['127.0.0.1'],
-      }),
-    );
-    started.push(app);
+    const app = await apps.start({
+      rateLimit: limitsOn({ max: 1000, authMax: 2, ipv6Prefix: 128 }),
+      trustProxy: ['127.0.0.1'],
+    });
     const statuses = [];
     for (let i = 1; i <= 3; i++) {
       for (let j = 0; j < 2; j++) {

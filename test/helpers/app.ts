@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { type AppConfig, loadConfig } from '../../src/config.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
@@ -29,12 +30,16 @@ export function testConfig(databaseUrl: string, overrides: Partial<AppConfig> = 
   };
 }
 
+/** Rate limits on, at their defaults but for `changes`. */
+export function limitsOn(changes: Partial<AppConfig['rateLimit']> = {}): AppConfig['rateLimit'] {
+  return { ...loadConfig({ NODE_ENV: 'test' }).rateLimit, enabled: true, ...changes };
+}
+
 /** Rate limits on, with budgets out of reach: their code and headers run without limiting anyone. */
 export function limitsOutOfReach(): AppConfig['rateLimit'] {
   const out = 1_000_000;
   return {
-    ...loadConfig({ NODE_ENV: 'test' }).rateLimit,
-    enabled: true,
+    ...limitsOn(),
     max: out,
     authMax: out,
     loginFailureMax: out,
@@ -99,5 +104,28 @@ export async function registerAndLogin(api: HttpClient, prefix = 'user') {
     id: registered.body.id as number,
     token: login.body.access_token as string,
     refreshToken: login.body.refresh_token as string,
+  };
+}
+
+/**
+ * For a suite that starts apps with settings of its own on one database: the database is created
+ * before the suite and dropped after it, and each test's apps are closed when the test ends.
+ */
+export function appsOnOneDatabase(): { start(overrides?: Partial<AppConfig>): Promise<TestApp> } {
+  let db: TestDatabase;
+  const started: TestApp[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((app) => app.close()));
+  });
+  afterAll(() => db?.drop());
+  return {
+    async start(overrides = {}) {
+      const app = await startApp(testConfig(db.url, overrides));
+      started.push(app);
+      return app;
+    },
   };
 }

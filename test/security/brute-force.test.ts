@@ -1,31 +1,16 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../src/config.js';
-import { registerAndLogin, startApp, type TestApp, testConfig, uniqueUser } from '../helpers/app.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { appsOnOneDatabase, limitsOn, registerAndLogin, uniqueUser } from '../helpers/app.js';
 import type { HttpResponse } from '../helpers/http.js';
 import { expectProblem } from '../helpers/security.js';
 
 // OWASP API4/API6:2023, Authentication cheat sheet (throttling), ASVS 5.0 authentication (anti-automation):
 // guessing one account's password, or trying many accounts from one address, runs into a budget,
 // whatever X-Forwarded-For says unless a trusted proxy said it.
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(() => db?.drop());
-const started: TestApp[] = [];
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((a) => a.close()));
-});
+const apps = appsOnOneDatabase();
 
-async function start(limits: Partial<AppConfig['rateLimit']>, overrides: Partial<AppConfig> = {}) {
-  const base = testConfig(db.url);
-  const app = await startApp(
-    testConfig(db.url, { rateLimit: { ...base.rateLimit, enabled: true, max: 1000, authMax: 1000, ...limits }, ...overrides }),
-  );
-  started.push(app);
-  return app;
-}
+const start = (limits: Partial<AppConfig['rateLimit']>, overrides: Partial<AppConfig> = {}) =>
+  apps.start({ rateLimit: limitsOn({ max: 1000, authMax: 1000, ...limits }), ...overrides });
 
 const blocked = (res: HttpResponse) => {
   expectProblem(res, 429);

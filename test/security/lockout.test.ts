@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../src/config.js';
-import { startApp, type TestApp, testConfig, uniqueUser } from '../helpers/app.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { appsOnOneDatabase, limitsOn, uniqueUser } from '../helpers/app.js';
 import type { HttpClient, HttpResponse } from '../helpers/http.js';
 import { startRedisServer } from '../helpers/redis.js';
 import { expectProblem } from '../helpers/security.js';
@@ -10,28 +9,14 @@ import { expectProblem } from '../helpers/security.js';
 // OWASP Authentication cheat sheet (account lockout: "an attacker can lock out users"), ASVS 5.0
 // authentication (anti-automation): an attempt budget must neither be escaped nor turned against the
 // account's owner. Every request comes through a trusted proxy on loopback, which names the client.
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(() => db?.drop());
-const started: TestApp[] = [];
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((a) => a.close()));
-});
+const apps = appsOnOneDatabase();
 
-async function start(limits: Partial<AppConfig['rateLimit']>, overrides: Partial<AppConfig> = {}) {
-  const base = testConfig(db.url);
-  const app = await startApp(
-    testConfig(db.url, {
-      rateLimit: { ...base.rateLimit, enabled: true, max: 1_000_000, authMax: 1_000_000, ...limits },
-      trustProxy: ['127.0.0.1'],
-      ...overrides,
-    }),
-  );
-  started.push(app);
-  return app;
-}
+const start = (limits: Partial<AppConfig['rateLimit']>, overrides: Partial<AppConfig> = {}) =>
+  apps.start({
+    rateLimit: limitsOn({ max: 1_000_000, authMax: 1_000_000, ...limits }),
+    trustProxy: ['127.0.0.1'],
+    ...overrides,
+  });
 
 const loginFrom = (api: HttpClient, address: string, username: string, password: string) =>
   api.post('/auth/login', { username, password }, { headers: { 'x-forwarded-for': address } });
