@@ -41,6 +41,14 @@ export interface NewEvent {
  */
 export type EventsOf<Result> = (result: Result) => NewEvent[];
 
+/** What services see of events: present only when AMQP_URL is set (the events plugin provides it). */
+export interface Events {
+  /** Tells this instance's publisher that rows were committed (it would find them at its next poll anyway). */
+  wake(): void;
+  /** Whether the publisher has a channel to RabbitMQ right now (informational; see /readyz). */
+  readonly brokerConnected: boolean;
+}
+
 export const actorOf = (user: { id: number; username: string; role: Role }): Actor => ({
   id: user.id,
   username: user.username,
