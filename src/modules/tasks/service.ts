@@ -5,7 +5,8 @@ import { expectedVersion } from '../../lib/etag.js';
 import { pageOf } from '../../lib/pagination.js';
 import { trimWhiteSpace } from '../../lib/text.js';
 import type { CurrentUser } from '../auth/current-user.js';
-import { actorOf, type Events, type EventsOf, type TaskEventType, taskEvent } from '../events/events.js';
+import { actorOf, type Events, type EventsOf } from '../events/events.js';
+import { type TaskEventType, taskEvent } from './events.js';
 import type { Scope, TaskRecord, TasksRepository } from './repository.js';
 import {
   DEFAULT_SORT,

@@ -4,7 +4,8 @@ import { pageOf } from '../../lib/pagination.js';
 import { noPasswordAttempts, type PasswordAttempts } from '../auth/attempts.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { AuthRepository } from '../auth/repository.js';
-import { type Actor, type Events, type EventsOf, userChangeEvents, userRegistered } from '../events/events.js';
+import type { Actor, Events, EventsOf } from '../events/events.js';
+import { userChangeEvents, userRegistered } from './events.js';
 import { DuplicateUserError, type UserChange, type UsersRepository } from './repository.js';
 import type { User, UserAdminUpdate, UserListQuery, UserSelfUpdate } from './schemas.js';
 
