@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import fp from 'fastify-plugin';
 import helmet from 'helmet';
 import type { AppConfig } from './config.js';
+import { REDACTED_PATHS } from './logger.js';
 import adminRoutes from './modules/admin/routes.js';
 import authRoutes from './modules/auth/routes.js';
 import tasksRoutes from './modules/tasks/routes.js';
@@ -31,16 +32,6 @@ declare module 'fastify' {
     config: AppConfig;
   }
 }
-
-/** Fields that must never reach a log line. */
-export const REDACTED_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'body.password',
-  'body.refresh_token',
-  'body.current_password',
-  'config.firstAdmin.password',
-];
 
 /**
  * Security headers on every response (helmet). Swagger UI loads only its own scripts and styles;

@@ -3,8 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { AggregatorRegistry } from 'prom-client';
 import type { AppConfig } from './config.js';
 import type { DatabaseTarget } from './db/connect.js';
-import { METRICS_REQUEST, METRICS_RESPONSE } from './plugins/metrics.js';
-import { SHUTDOWN_MESSAGE } from './serve.js';
+import { METRICS_REQUEST, METRICS_RESPONSE, SHUTDOWN_MESSAGE } from './lib/cluster-messages.js';
 
 const RESTART_DELAY_MS = 1_000;
 

@@ -1,7 +1,16 @@
 import { createRequire } from 'node:module';
 import { type LoggerOptions, pino } from 'pino';
-import { REDACTED_PATHS } from './app.js';
 import type { Config } from './config.js';
+
+/** Fields that must never reach a log line. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'body.password',
+  'body.refresh_token',
+  'body.current_password',
+  'config.firstAdmin.password',
+];
 
 /** pino-pretty is a development dependency: readable logs in a development terminal when it is installed. */
 function prettyTransport(config: Pick<Config, 'nodeEnv'>): LoggerOptions['transport'] {

@@ -6,8 +6,7 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyBaseLogger } from 'fastify';
 import { buildApp } from './app.js';
 import type { AppConfig } from './config.js';
-
-export const SHUTDOWN_MESSAGE = 'task-api:shutdown';
+import { SHUTDOWN_MESSAGE } from './lib/cluster-messages.js';
 
 /**
  * Longest time a shutdown spends draining connections before app.close() closes the idle ones. Under

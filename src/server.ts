@@ -7,7 +7,9 @@ import { loadConfigOrExit } from './lib/process-config.js';
 import { createLogger, plainLog } from './logger.js';
 import { ensureAdminAccount } from './modules/users/admin-account.js';
 import { resolveSecrets } from './secrets.js';
-import { serve } from './serve.js';
+
+/** The app and its plugins are loaded only where they serve: a cluster's primary never loads them. */
+const loadServe = async () => (await import('./serve.js')).serve;
 
 /** The process: configuration, database, migrations, first admin, then one server or a cluster of workers. */
 async function main() {
@@ -17,7 +19,7 @@ async function main() {
 
   // A worker gets a ready database from its primary.
   if (cluster.isWorker) {
-    await serve(appConfig, logger);
+    await (await loadServe())(appConfig, logger);
     return;
   }
 
@@ -45,7 +47,7 @@ async function main() {
     runPrimary(appConfig, database, logger);
     return;
   }
-  await serve({ ...appConfig, databaseUrl: database.url }, logger, database.stop);
+  await (await loadServe())({ ...appConfig, databaseUrl: database.url }, logger, database.stop);
 }
 
 main().catch((err) => {

@@ -93,7 +93,7 @@ describe('what an error may put in a log line', () => {
   it('never the parameters of a failed query (a hash, an email, a token digest)', async () => {
     const { createDatabase, createPool } = await import('../src/db/pool.js');
     const { sql } = await import('drizzle-orm');
-    const { loggable } = await import('../src/plugins/errors.js');
+    const { loggable } = await import('../src/db/errors.js');
     const pool = createPool(db.url, { max: 1 });
     try {
       const error = await createDatabase(pool)

@@ -1,8 +1,8 @@
 import amqp from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../src/db/pool.js';
-import { taskEvent } from '../src/modules/events/events.js';
 import { recordEvents } from '../src/modules/events/repository.js';
+import { taskEvent } from '../src/modules/tasks/events.js';
 import { registerAndLogin, startApp, type TestApp, testConfig } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 import type { HttpClient } from './helpers/http.js';

@@ -1,16 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { forbidden, unauthorized } from '../lib/errors.js';
+import type { CurrentUser } from '../modules/auth/current-user.js';
 import { createPasswordHasher, type PasswordHasher } from '../modules/auth/passwords.js';
 import { type AuthRepository, createAuthRepository } from '../modules/auth/repository.js';
 import { createSessionCache } from '../modules/auth/session-cache.js';
 import { type AccessTokens, createAccessTokens } from '../modules/auth/tokens.js';
 import { createUsersRepository, type UsersRepository } from '../modules/users/repository.js';
-import type { Role, User } from '../modules/users/schemas.js';
-
-export interface CurrentUser extends User {
-  sessionId: string;
-}
+import type { Role } from '../modules/users/schemas.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import findMyWay, { type HTTPMethod } from 'find-my-way';
+import { isDatabaseUnavailable, isUnstorableInput, loggable } from '../db/errors.js';
 import { AppError, type FieldError } from '../lib/errors.js';
 import { originForm } from '../lib/request-target.js';
 import { MAX_DETAIL_LENGTH, MAX_FIELD_ERRORS, MAX_FIELD_TEXT_LENGTH, PROBLEM_CONTENT_TYPE } from '../lib/schemas.js';
@@ -105,60 +106,6 @@ const PASS_THROUGH = new Map<string, number>([
   ['FST_ERR_CTP_INVALID_JSON_BODY', 400],
 ]);
 
-/**
- * The database is down, restarting, overloaded or too slow: 503 with Retry-After, never a 500 or a
- * hang (connection and statement timeouts bound the wait). Drizzle wraps driver errors in `cause`.
- */
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  '57P01',
-  '57P02',
-  '57P03',
-  '53300',
-  '57014',
-]);
-const UNAVAILABLE_MESSAGES =
-  /timeout exceeded when trying to connect|Connection terminated|Query read timeout|Client has encountered a connection error/;
-
-export function isDatabaseUnavailable(error: unknown): boolean {
-  for (let e = error as { code?: string; message?: string; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
-    if ((e.code && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08'))) || UNAVAILABLE_MESSAGES.test(e.message ?? ''))
-      return true;
-    e = e.cause as typeof e;
-  }
-  return false;
-}
-
-/**
- * What of an error may be logged. Drizzle's query errors carry the SQL and its parameters (a
- * password hash, an email, a token digest) in `message` and `params`, and PostgreSQL's own messages
- * may quote a value ("invalid input syntax for type integer: …"): for a database error only its
- * SQLSTATE and where it arose are logged; other errors (bugs) keep their message and stack.
- */
-export function loggable(error: unknown): Record<string, unknown> {
-  const outer = error as Error & { query?: unknown };
-  const inner = (outer.query !== undefined && outer.cause instanceof Error ? outer.cause : outer) as Error & {
-    code?: string;
-    severity?: string;
-    routine?: string;
-    table?: string;
-    column?: string;
-    constraint?: string;
-  };
-  if (inner.severity !== undefined || outer.query !== undefined) {
-    const { code, routine, table, column, constraint } = inner;
-    return { type: 'DatabaseError', code, routine, table, column, constraint };
-  }
-  return { type: inner.name, message: inner.message, code: inner.code, stack: inner.stack };
-}
-
-/** PostgreSQL errors caused by the input, not by us: answered as 422 rather than 500. */
-const INPUT_SQLSTATES = new Set(['22P05', '22021', '22001', '22003', '22007', '22008']);
-
 function handleError(error: FastifyError & { validationContext?: string }, request: FastifyRequest, reply: FastifyReply) {
   if (error instanceof AppError && error.isOperational) {
     return sendProblem(reply, error.statusCode, error.message, {
@@ -182,8 +129,7 @@ function handleError(error: FastifyError & { validationContext?: string }, reque
     request.log.warn({ err: loggable(error) }, 'database unavailable');
     return sendProblem(reply, 503, 'The database is unavailable; retry shortly', { headers: { 'retry-after': '5' } });
   }
-  const sqlState = ((error.cause as { code?: string } | undefined) ?? (error as { code?: string })).code;
-  if (sqlState && INPUT_SQLSTATES.has(sqlState)) {
+  if (isUnstorableInput(error)) {
     const detail = 'A value could not be stored: it is out of range or contains characters that are not allowed';
     // Every 422 names its fields; the database does not say which one, so it names the whole body.
     return sendProblem(reply, 422, detail, { errors: [{ location: 'body', field: '', message: detail }] });

@@ -1,16 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge } from 'prom-client';
+import type { Events } from '../modules/events/events.js';
 import { createPublisher } from '../modules/events/publisher.js';
 import { createOutboxRepository } from '../modules/events/repository.js';
-
-/** What services see of events: present only when AMQP_URL is set. */
-export interface Events {
-  /** Tells this instance's publisher that rows were committed (it would find them at its next poll anyway). */
-  wake(): void;
-  /** Whether the publisher has a channel to RabbitMQ right now (informational; see /readyz). */
-  readonly brokerConnected: boolean;
-}
 
 declare module 'fastify' {
   interface FastifyInstance {

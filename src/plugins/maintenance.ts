@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { loggable } from '../db/errors.js';
 import { createOutboxRepository } from '../modules/events/repository.js';
 import { createTasksRepository } from '../modules/tasks/repository.js';
-import { loggable } from './errors.js';
 
 const EVERY_MS = 15 * 60 * 1000;
 

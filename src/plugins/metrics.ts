@@ -3,6 +3,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { METRICS_REQUEST, METRICS_RESPONSE } from '../lib/cluster-messages.js';
 import { unauthorized } from '../lib/errors.js';
 
 declare module 'fastify' {
@@ -11,9 +12,6 @@ declare module 'fastify' {
     metricsRegistry: Registry;
   }
 }
-
-export const METRICS_REQUEST = 'task-api:metrics-request';
-export const METRICS_RESPONSE = 'task-api:metrics-response';
 
 /** With several workers, the primary gathers every worker's figures (see cluster.ts). */
 function clusterMetrics(): Promise<string> {

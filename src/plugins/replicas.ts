@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge } from 'prom-client';
+import { isDatabaseUnavailable, loggable, sqlState } from '../db/errors.js';
 import type { Database } from '../db/pool.js';
 import { primaryReads, type ReadRouter } from '../db/read-router.js';
 import { type Lsn, parseLsn, type Replica, ReplicaMonitor } from '../db/replica-monitor.js';
 import { createWriteMarks, type WriteMarks } from '../db/write-marks.js';
-import { isDatabaseUnavailable, loggable } from './errors.js';
 
 export interface ReplicasStatus {
   healthy: number;
@@ -37,14 +37,6 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** SQLSTATEs of a query the replica cancelled because replay needed what it held (a hot-standby conflict). */
 const RECOVERY_CONFLICTS = new Set(['40001', '40P01']);
 const STATEMENT_TIMEOUT = '57014';
-
-function sqlState(error: unknown): string | undefined {
-  for (let e = error as { code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 4; depth++) {
-    if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
-    e = e.cause as typeof e;
-  }
-  return undefined;
-}
 
 /**
  * Read replicas (DATABASE_REPLICA_URLS): lag-tolerant reads go to a healthy replica that has

@@ -1,23 +1,7 @@
-import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
-import addFormatsModule from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-
-// ajv-formats is CommonJS; under NodeNext its default export is the module object.
-const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
-
-export function createAjv(options: Options = {}): Ajv {
-  const ajv = new Ajv({
-    // Unknown fields are refused (422), never silently dropped: nobody can send `role` and be ignored quietly.
-    removeAdditional: false,
-    useDefaults: true,
-    allErrors: true,
-    strict: false,
-    ...options,
-  });
-  addFormats(ajv);
-  return ajv;
-}
+import { createAjv } from '../lib/ajv.js';
 
 const DECIMAL_INTEGER = /^-?(0|[1-9]\d*)$/;
 

@@ -1,6 +1,6 @@
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAjv } from '../../src/plugins/validation.js';
+import { createAjv } from '../../src/lib/ajv.js';
 import { openApiDocument, operations, type Operation as RouteOperation } from '../helpers/openapi.js';
 import { setupWorld, type ValidRequest, validRequest, type World } from '../helpers/security.js';
 import { type JsonSchema, type Operation, operationsOf } from './fuzz/openapi.js';

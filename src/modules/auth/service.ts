@@ -1,6 +1,6 @@
 import { conflict, unauthorized } from '../../lib/errors.js';
-import type { Events } from '../../plugins/events.js';
-import { userRegistered } from '../events/events.js';
+import type { Events } from '../events/events.js';
+import { userRegistered } from '../users/events.js';
 import { loginKey } from '../users/login-names.js';
 import { DuplicateUserError, type UsersRepository } from '../users/repository.js';
 import type { User } from '../users/schemas.js';

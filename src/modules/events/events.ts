@@ -1,29 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import type { Task } from '../tasks/schemas.js';
-import type { Role, User } from '../users/schemas.js';
 
 /**
- * Events about tasks and users, as published to RabbitMQ (README, "Events (RabbitMQ)"). The body
- * shape is a contract with consumers: add fields if needed, never rename or remove them.
+ * The envelope of every event published to RabbitMQ (README, "Events (RabbitMQ)"). The body shape
+ * is a contract with consumers: add fields if needed, never rename or remove them. Each module
+ * builds its own events with newEvent (tasks/events.ts, users/events.ts): this module knows none.
  */
-export type TaskEventType = 'task.created' | 'task.updated' | 'task.deleted';
-export type UserEventType = 'user.registered' | 'user.deactivated' | 'user.reactivated' | 'user.role_changed';
-export type EventType = TaskEventType | UserEventType;
 
 /** Who made the change: the authenticated caller, or null (self-registration, create-admin, FIRST_ADMIN_*). */
 export interface Actor {
   id: number;
   username: string;
-  role: Role;
+  /** The user's role (users/schemas.ts, ROLES). */
+  role: string;
 }
 
 export interface EventBody<Data = unknown> {
   /** Unique per event: consumers de-duplicate on it (delivery is at least once). */
   id: string;
-  type: EventType;
+  /** `<subject>.<change>`: task.created, user.role_changed (the modules' TaskEventType, UserEventType). */
+  type: string;
   occurred_at: string;
   actor: Actor | null;
-  subject: { type: 'task' | 'user'; id: number };
+  subject: { type: string; id: number };
   /** The resource after the change, as the API shows it; for task.deleted, its last state. */
   data: Data;
 }
@@ -41,37 +39,22 @@ export interface NewEvent {
  */
 export type EventsOf<Result> = (result: Result) => NewEvent[];
 
-export const actorOf = (user: { id: number; username: string; role: Role }): Actor => ({
+/** What services see of events: present only when AMQP_URL is set (the events plugin provides it). */
+export interface Events {
+  /** Tells this instance's publisher that rows were committed (it would find them at its next poll anyway). */
+  wake(): void;
+  /** Whether the publisher has a channel to RabbitMQ right now (informational; see /readyz). */
+  readonly brokerConnected: boolean;
+}
+
+export const actorOf = (user: Actor): Actor => ({
   id: user.id,
   username: user.username,
   role: user.role,
 });
 
-function event<Data>(type: EventType, actor: Actor | null, subject: EventBody['subject'], data: Data): NewEvent {
+export function newEvent<Data>(type: string, actor: Actor | null, subject: EventBody['subject'], data: Data): NewEvent {
   // Keys in the documented order: the body is stored and sent verbatim.
   const body: EventBody<Data> = { id: randomUUID(), type, occurred_at: new Date().toISOString(), actor, subject, data };
   return { body, aggregateKey: `${subject.type}:${subject.id}` };
-}
-
-/** A task as the API shows it: the internal version is not part of it. */
-function taskData(task: Task & { version?: number }): Task {
-  const { version: _, ...shown } = task;
-  return shown;
-}
-
-export const taskEvent = (type: TaskEventType, actor: Actor | null, task: Task): NewEvent =>
-  event(type, actor, { type: 'task', id: task.id }, taskData(task));
-
-export const userRegistered = (actor: Actor | null, user: User): NewEvent =>
-  event('user.registered', actor, { type: 'user', id: user.id }, user);
-
-/** What an admin change did: role_changed when the role differs, then (de|re)activated when activity flips. */
-export function userChangeEvents(actor: Actor | null, change: { before: User; after: User }): NewEvent[] {
-  const { before, after } = change;
-  const events: NewEvent[] = [];
-  const subject = { type: 'user', id: after.id } as const;
-  if (before.role !== after.role) events.push(event('user.role_changed', actor, subject, after));
-  if (before.is_active && !after.is_active) events.push(event('user.deactivated', actor, subject, after));
-  if (!before.is_active && after.is_active) events.push(event('user.reactivated', actor, subject, after));
-  return events;
 }

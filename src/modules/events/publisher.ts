@@ -1,6 +1,6 @@
 import amqp, { type ChannelModel, type ConfirmChannel, type RecoveringChannelModel } from 'amqplib';
 import type { FastifyBaseLogger } from 'fastify';
-import { loggable } from '../../plugins/errors.js';
+import { loggable } from '../../db/errors.js';
 import type { OutboxRepository, OutboxRow } from './repository.js';
 
 export interface PublisherOptions {

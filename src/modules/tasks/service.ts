@@ -4,9 +4,9 @@ import { AppError, conflict, forbidden, notFound } from '../../lib/errors.js';
 import { expectedVersion } from '../../lib/etag.js';
 import { pageOf } from '../../lib/pagination.js';
 import { trimWhiteSpace } from '../../lib/text.js';
-import type { CurrentUser } from '../../plugins/auth.js';
-import type { Events } from '../../plugins/events.js';
-import { actorOf, type EventsOf, type TaskEventType, taskEvent } from '../events/events.js';
+import type { CurrentUser } from '../auth/current-user.js';
+import { actorOf, type Events, type EventsOf } from '../events/events.js';
+import { type TaskEventType, taskEvent } from './events.js';
 import type { Scope, TaskRecord, TasksRepository } from './repository.js';
 import {
   DEFAULT_SORT,

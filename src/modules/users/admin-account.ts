@@ -1,5 +1,5 @@
 import type { Database } from '../../db/pool.js';
-import { createAjv } from '../../plugins/validation.js';
+import { createAjv } from '../../lib/ajv.js';
 import { createPasswordHasher } from '../auth/passwords.js';
 import { createAuthRepository } from '../auth/repository.js';
 import { RegisterBody } from '../auth/schemas.js';

@@ -1,4 +1,4 @@
-import { createAjv } from '../../plugins/validation.js';
+import { createAjv } from '../../lib/ajv.js';
 import { Email, Username } from './schemas.js';
 
 // The very schemas registration validates with, compiled by the same validator set-up.

@@ -1,4 +1,5 @@
 import { and, asc, eq, ilike, isNull, or, sql } from 'drizzle-orm';
+import { postgresError, UNIQUE_VIOLATION } from '../../db/errors.js';
 import type { Database } from '../../db/pool.js';
 import { authSessions, users } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
@@ -27,13 +28,10 @@ export class DuplicateUserError extends Error {
   }
 }
 
-const UNIQUE_VIOLATION = '23505';
-
 /** Turns a unique violation on users into a DuplicateUserError naming the field. */
 function rethrowDuplicate(err: unknown): never {
-  const pgErr =
-    (err as { cause?: { code?: string; constraint?: string } }).cause ?? (err as { code?: string; constraint?: string });
-  if (pgErr.code === UNIQUE_VIOLATION) {
+  const pgErr = postgresError(err);
+  if (pgErr?.code === UNIQUE_VIOLATION) {
     throw new DuplicateUserError(pgErr.constraint === 'users_email_key' ? 'email' : 'username');
   }
   throw err;

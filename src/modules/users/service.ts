@@ -1,11 +1,11 @@
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
 import { pageOf } from '../../lib/pagination.js';
-import type { Events } from '../../plugins/events.js';
 import { noPasswordAttempts, type PasswordAttempts } from '../auth/attempts.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { AuthRepository } from '../auth/repository.js';
-import { type Actor, type EventsOf, userChangeEvents, userRegistered } from '../events/events.js';
+import type { Actor, Events, EventsOf } from '../events/events.js';
+import { userChangeEvents, userRegistered } from './events.js';
 import { DuplicateUserError, type UserChange, type UsersRepository } from './repository.js';
 import type { User, UserAdminUpdate, UserListQuery, UserSelfUpdate } from './schemas.js';
 
