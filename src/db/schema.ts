@@ -182,6 +182,3 @@ export const eventOutbox = pgTable(
     index('event_outbox_sent_at_idx').on(t.sentAt).where(sql`${t.sentAt} IS NOT NULL`),
   ],
 );
-
-export type UserRow = typeof users.$inferSelect;
-export type TaskRow = typeof tasks.$inferSelect;

@@ -167,5 +167,3 @@ export function createPublisher(options: PublisherOptions) {
     },
   };
 }
-
-export type Publisher = ReturnType<typeof createPublisher>;
