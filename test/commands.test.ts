@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,4 +89,9 @@ describe('commands: a failure is one line on stderr and exit 1', () => {
       await rm(withEnv, { recursive: true, force: true });
     }
   });
+});
+
+it('package.json asks for a Node.js that has process.loadEnvFile (20.12)', async () => {
+  const { engines } = JSON.parse(await readFile('package.json', 'utf8')) as { engines: { node: string } };
+  expect(engines.node).toBe('>=20.12');
 });
