@@ -18,6 +18,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { ROLES, TASK_PRIORITIES, TASK_STATUSES } from './enums.js';
 
 const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
 
@@ -27,10 +28,10 @@ const timestamps = {
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 };
 
-export const userRole = pgEnum('user_role', ['user', 'admin']);
+export const userRole = pgEnum('user_role', ROLES);
 // Enum order is the sort order: sorting by priority or status follows it.
-export const taskStatus = pgEnum('task_status', ['pending', 'in_progress', 'completed']);
-export const taskPriority = pgEnum('task_priority', ['low', 'medium', 'high']);
+export const taskStatus = pgEnum('task_status', TASK_STATUSES);
+export const taskPriority = pgEnum('task_priority', TASK_PRIORITIES);
 
 export const users = pgTable(
   'users',
@@ -181,6 +182,3 @@ export const eventOutbox = pgTable(
     index('event_outbox_sent_at_idx').on(t.sentAt).where(sql`${t.sentAt} IS NOT NULL`),
   ],
 );
-
-export type UserRow = typeof users.$inferSelect;
-export type TaskRow = typeof tasks.$inferSelect;

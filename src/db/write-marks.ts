@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { withTimeout } from '../lib/timeout.js';
 import { type Lsn, UNREACHABLE_LSN } from './replica-monitor.js';
 
 /**
@@ -40,14 +41,6 @@ end
 return 1`;
 
 const toHex = (lsn: Lsn) => lsn.toString(16).padStart(16, '0');
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer in ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 type RedisWithKeepMax = Redis & { taskApiKeepMaxLsn(key: string, lsn: string, ttlMs: number): Promise<number> };
 
@@ -91,7 +84,7 @@ export function createWriteMarks(options: WriteMarksOptions): WriteMarks {
       });
       if (!redis) return;
       try {
-        await withTimeout(redis.taskApiKeepMaxLsn(key(userId), toHex(position), ttlMs), REDIS_TIMEOUT_MS);
+        await withTimeout(redis.taskApiKeepMaxLsn(key(userId), toHex(position), ttlMs), REDIS_TIMEOUT_MS, 'Redis');
         redisWorked();
       } catch (err) {
         // This instance still knows the mark; another instance may not until Redis returns.
@@ -105,7 +98,7 @@ export function createWriteMarks(options: WriteMarksOptions): WriteMarks {
       if (!redis) return mine;
       let shared: Lsn | undefined;
       try {
-        const stored = await withTimeout(redis.get(key(userId)), REDIS_TIMEOUT_MS);
+        const stored = await withTimeout(redis.get(key(userId)), REDIS_TIMEOUT_MS, 'Redis');
         redisWorked();
         shared = stored ? BigInt(`0x${stored}`) : undefined;
       } catch (err) {

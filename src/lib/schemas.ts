@@ -1,4 +1,4 @@
-import { type TSchema, Type } from 'typebox';
+import { type TLiteral, type TSchema, type TUnion, Type } from 'typebox';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
@@ -86,3 +86,9 @@ export const IdParams = Type.Object(
 
 /** Routes that need a token: either a pasted bearer token or the docs page's OAuth2 password flow. */
 export const BEARER_SECURITY: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { OAuth2PasswordBearer: [] }];
+
+type Literals<T extends readonly string[]> = { -readonly [K in keyof T]: TLiteral<T[K] & string> };
+
+/** One of the values of an `as const` list: a union of string literals, in the list's order. */
+export const OneOf = <const T extends readonly string[]>(values: T): TUnion<Literals<T>> =>
+  Type.Union(values.map((value) => Type.Literal(value))) as TUnion<Literals<T>>;

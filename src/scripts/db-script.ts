@@ -1,8 +1,8 @@
-import { config as loadDotenv } from 'dotenv';
 import pg from 'pg';
 import { type Config, ConfigError, loadConfig } from '../config.js';
 import { type DatabaseTarget, openDatabaseTarget } from '../db/connect.js';
 import { ScriptError, toolConnection, withoutPassword } from '../db/pg-tools.js';
+import { loadEnvFile } from '../lib/process-config.js';
 
 /** What db:backup and db:restore share: configuration, the target database, one-line failures. */
 
@@ -10,8 +10,8 @@ import { ScriptError, toolConnection, withoutPassword } from '../db/pg-tools.js'
 const passwords = new Set<string>();
 
 export function loadScriptConfig(): Config {
-  loadDotenv({ quiet: true });
   try {
+    loadEnvFile();
     return loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) throw new ScriptError(`invalid configuration: ${err.message}`);

@@ -4,9 +4,10 @@ import { buildApp } from '../app.js';
 import { loadConfig } from '../config.js';
 
 /**
- * `npm run openapi -- <file>`: writes the OpenAPI document to a file (default .tmp/openapi.json),
- * for linting and for clients. The app is built but never listens, and nothing connects to a
- * database: the pool connects lazily, and no query runs while the document is generated.
+ * `node --import tsx src/scripts/openapi.ts [file]` (what `npm run lint:openapi` runs first): writes
+ * the OpenAPI document to a file (default .tmp/openapi.json), for linting and for clients. The app
+ * is built but never listens, and nothing connects to a database: the pool connects lazily, and no
+ * query runs while the document is generated.
  */
 const target = path.resolve(process.argv[2] ?? '.tmp/openapi.json');
 const config = {

@@ -1,6 +1,10 @@
 import { type Static, Type } from 'typebox';
+import { TASK_PRIORITIES, TASK_STATUSES } from '../../db/enums.js';
 
 const Count = Type.Integer({ format: 'int64', minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+/** A count per value of an enum list, keyed by the value. */
+const CountPer = <const T extends readonly string[]>(values: T) =>
+  Type.Object(Object.fromEntries(values.map((value) => [value, Count])) as { [K in T[number]]: typeof Count });
 
 export const Stats = Type.Object(
   {
@@ -14,8 +18,8 @@ export const Stats = Type.Object(
       description: 'completed_tasks / total_tasks as a percentage, rounded to 2 decimals; 0 when there are no tasks',
       examples: [37.5],
     }),
-    tasks_by_status: Type.Object({ pending: Count, in_progress: Count, completed: Count }),
-    tasks_by_priority: Type.Object({ low: Count, medium: Count, high: Count }),
+    tasks_by_status: CountPer(TASK_STATUSES),
+    tasks_by_priority: CountPer(TASK_PRIORITIES),
     tasks_created_last_7_days: Count,
     tasks_completed_last_7_days: Type.Integer({
       format: 'int64',

@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import { Email, Password, User, Username } from '../users/schemas.js';
 
 export const RegisterBody = Type.Object(
@@ -58,4 +58,5 @@ const tokenFields = {
 };
 
 export const TokenPair = Type.Object(tokenFields, { title: 'TokenPair' });
+export type TokenPair = Static<typeof TokenPair>;
 export const LoginResponse = Type.Object({ ...tokenFields, user: User }, { title: 'LoginResponse' });

@@ -7,14 +7,8 @@ import type { User } from '../users/schemas.js';
 import { noPasswordAttempts, type PasswordAttempts } from './attempts.js';
 import type { PasswordHasher } from './passwords.js';
 import type { AuthRepository } from './repository.js';
+import type { TokenPair } from './schemas.js';
 import { type AccessTokens, newRefreshToken } from './tokens.js';
-
-export interface TokenPair {
-  access_token: string;
-  token_type: 'bearer';
-  expires_in: number;
-  refresh_token: string;
-}
 
 const BAD_CREDENTIALS = 'Incorrect username or password';
 const BAD_REFRESH = 'Invalid or expired refresh token';
@@ -90,5 +84,3 @@ export function createAuthService(deps: {
     },
   };
 }
-
-export type AuthService = ReturnType<typeof createAuthService>;

@@ -1,6 +1,7 @@
 import amqp, { type ChannelModel, type ConfirmChannel, type RecoveringChannelModel } from 'amqplib';
 import type { FastifyBaseLogger } from 'fastify';
 import { loggable } from '../../db/errors.js';
+import { withTimeout } from '../../lib/timeout.js';
 import type { OutboxRepository, OutboxRow } from './repository.js';
 
 export interface PublisherOptions {
@@ -18,14 +19,6 @@ export interface PublisherOptions {
 const CONFIRM_TIMEOUT_MS = 15_000;
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 30_000;
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer in ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 /**
  * Publishes the outbox to RabbitMQ: claims a batch (repository.claim), publishes it on a confirm
@@ -174,5 +167,3 @@ export function createPublisher(options: PublisherOptions) {
     },
   };
 }
-
-export type Publisher = ReturnType<typeof createPublisher>;

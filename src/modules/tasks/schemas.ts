@@ -1,12 +1,10 @@
 import { type Static, Type } from 'typebox';
+import { TASK_PRIORITIES, TASK_STATUSES } from '../../db/enums.js';
 import { paginationQuery } from '../../lib/pagination.js';
-import { RowId, SAFE_TEXT, Timestamp, UNSTORABLE } from '../../lib/schemas.js';
+import { OneOf, RowId, SAFE_TEXT, Timestamp, UNSTORABLE } from '../../lib/schemas.js';
 import { WHITE_SPACE } from '../../lib/text.js';
 
-export const TASK_STATUSES = ['pending', 'in_progress', 'completed'] as const;
-export const TASK_PRIORITIES = ['low', 'medium', 'high'] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-export type TaskPriority = (typeof TASK_PRIORITIES)[number];
+export { TASK_PRIORITIES, TASK_STATUSES, type TaskPriority, type TaskStatus } from '../../db/enums.js';
 export const TASK_SORT_KEYS = ['created_at', 'updated_at', 'priority', 'status', 'title'] as const;
 export type TaskSortKey = (typeof TASK_SORT_KEYS)[number];
 export type TaskSort = TaskSortKey | `-${TaskSortKey}`;
@@ -16,8 +14,8 @@ export const DEFAULT_SORT: TaskSort = '-created_at';
 export const TITLE_MAX = 200;
 const TITLE_MAX_RAW = 1000;
 
-const Status = Type.Union([Type.Literal('pending'), Type.Literal('in_progress'), Type.Literal('completed')]);
-const Priority = Type.Union([Type.Literal('low'), Type.Literal('medium'), Type.Literal('high')]);
+const Status = OneOf(TASK_STATUSES);
+const Priority = OneOf(TASK_PRIORITIES);
 
 export const Task = Type.Object(
   {

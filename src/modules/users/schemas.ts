@@ -1,16 +1,16 @@
 import { type Static, Type } from 'typebox';
+import { ROLES } from '../../db/enums.js';
 import { paginationQuery } from '../../lib/pagination.js';
-import { RowId, SAFE_TEXT, Timestamp } from '../../lib/schemas.js';
+import { OneOf, RowId, SAFE_TEXT, Timestamp } from '../../lib/schemas.js';
 
-export const ROLES = ['user', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
+export { ROLES, type Role } from '../../db/enums.js';
 
 export const User = Type.Object(
   {
     id: RowId([1]),
     username: Type.String({ maxLength: 50, pattern: '^[A-Za-z0-9_.-]+$', examples: ['ada'] }),
     email: Type.String({ format: 'email', maxLength: 254, examples: ['ada@example.com'] }),
-    role: Type.Union([Type.Literal('user'), Type.Literal('admin')]),
+    role: OneOf(ROLES),
     is_active: Type.Boolean(),
     created_at: Timestamp,
     updated_at: Timestamp,
@@ -42,7 +42,7 @@ export const Password = Type.String({
 
 export const UserListQuery = Type.Object(
   {
-    role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('admin')])),
+    role: Type.Optional(OneOf(ROLES)),
     is_active: Type.Optional(Type.Boolean()),
     q: Type.Optional(
       Type.String({ minLength: 1, maxLength: 200, pattern: SAFE_TEXT, description: 'Text in the username or email' }),
@@ -55,7 +55,7 @@ export type UserListQuery = Static<typeof UserListQuery>;
 
 export const UserAdminUpdate = Type.Object(
   {
-    role: Type.Optional(Type.Union([Type.Literal('user'), Type.Literal('admin')])),
+    role: Type.Optional(OneOf(ROLES)),
     is_active: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false, minProperties: 1 },

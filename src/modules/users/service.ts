@@ -118,5 +118,3 @@ export function createUsersService(deps: {
     },
   };
 }
-
-export type UsersService = ReturnType<typeof createUsersService>;

@@ -1,0 +1,13 @@
+/**
+ * The values of each enumerated column, written once: the database enums (db/schema.ts), the API's
+ * schemas, the list filters and the statistics are all built from these lists. Their order is the
+ * enum's order in PostgreSQL, so sorting by status or priority follows it; a new value goes through
+ * a migration (`npm run db:generate`).
+ */
+export const TASK_STATUSES = ['pending', 'in_progress', 'completed'] as const;
+export const TASK_PRIORITIES = ['low', 'medium', 'high'] as const;
+export const ROLES = ['user', 'admin'] as const;
+
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+export type TaskPriority = (typeof TASK_PRIORITIES)[number];
+export type Role = (typeof ROLES)[number];
