@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { runPrimary } from './cluster.js';
+import type { AppConfig } from './config.js';
 import { openDatabaseTarget } from './db/connect.js';
 import { runMigrations } from './db/migrate.js';
 import { createDatabase, createPool } from './db/pool.js';
@@ -17,12 +18,14 @@ async function main() {
   const logger = createLogger(config);
   const appConfig = await resolveSecrets(config, (msg) => logger.warn(msg));
 
-  // A worker gets a ready database from its primary.
+  // A worker gets a ready database from its primary, in DATABASE_URL (see cluster.ts).
   if (cluster.isWorker) {
-    await (await loadServe())(appConfig, logger);
+    if (appConfig.databaseUrl === undefined) throw new Error('a worker needs DATABASE_URL from its primary');
+    await (await loadServe())({ ...appConfig, databaseUrl: appConfig.databaseUrl }, logger);
     return;
   }
 
+  // From here on the database's URL is known (DATABASE_URL or the embedded server's): AppConfig carries it.
   const database = await openDatabaseTarget(appConfig, plainLog(logger));
   try {
     await runMigrations(database.url);
@@ -43,11 +46,12 @@ async function main() {
     throw err;
   }
 
-  if (appConfig.workers > 1) {
-    runPrimary(appConfig, database, logger);
+  const ready: AppConfig = { ...appConfig, databaseUrl: database.url };
+  if (ready.workers > 1) {
+    runPrimary(ready, database, logger);
     return;
   }
-  await (await loadServe())({ ...appConfig, databaseUrl: database.url }, logger, database.stop);
+  await (await loadServe())(ready, logger, database.stop);
 }
 
 main().catch((err) => {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, loadConfig } from '../src/config.js';
+import { CONFIG_VARIABLES, envExample as generatedEnvExample, loadConfig } from '../src/config.js';
 import { composeProblems, dockerfileProblems, envExampleProblems } from './helpers/deploy-checks.js';
 
 const read = (file: string) => readFileSync(file, 'utf8');
@@ -104,6 +104,11 @@ describe('compose.yaml', () => {
 });
 
 describe('.env.example', () => {
+  it('is what `npm run env:example` writes from the configuration schema (not stale, not hand-edited)', () => {
+    // A difference here: run `npm run env:example` (after changing src/config/schema.ts, never the file).
+    expect(envExample).toBe(generatedEnvExample());
+  });
+
   it('documents every variable task-api reads, and the compose-only ones in their section, and nothing else', () => {
     expect(envExampleProblems(envExample, CONFIG_VARIABLES, compose)).toEqual([]);
   });
