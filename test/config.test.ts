@@ -1,8 +1,10 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { Type } from 'typebox';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { integer, readConfig, renderEnvFile, variablesOf } from '../src/config/variables.js';
+import { type AppConfig, CONFIG_VARIABLES, type Config, ConfigError, loadConfig } from '../src/config.js';
 import { resolveSecrets } from '../src/secrets.js';
 
 const SECRET = 's'.repeat(32);
@@ -72,5 +74,28 @@ describe('configuration', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a variable declared once in a schema is typed, read, validated, allowed and documented', () => {
+    const schema = Type.Object({
+      nested: Type.Object({ level: integer('LEVEL', 3, [1, 5], { group: 'g', doc: ['How loud.'] }) }),
+    });
+    const value = readConfig(schema, { LEVEL: '4' });
+    expectTypeOf(value).toEqualTypeOf<{ nested: { level: number } }>();
+    expect(value).toEqual({ nested: { level: 4 } });
+    expect(readConfig(schema, {})).toEqual({ nested: { level: 3 } });
+    expect(() => readConfig(schema, { LEVEL: '6' })).toThrow(new ConfigError('LEVEL must be an integer from 1 to 5 (got "6")'));
+    expect(variablesOf(schema).map((v) => v.name)).toEqual(['LEVEL']);
+    expect(renderEnvFile(schema, { header: ['Top.'], groups: [{ id: 'g', title: 'G' }], footer: [] })).toContain(
+      '# How loud.\nLEVEL=3\n',
+    );
+    expect(CONFIG_VARIABLES).toContain('DATABASE_REPLICA_URLS');
+  });
+
+  it('the app is given a database URL, always (DATABASE_URL or the embedded server resolved before buildApp)', () => {
+    expectTypeOf<AppConfig['databaseUrl']>().toEqualTypeOf<string>();
+    expectTypeOf<Config['databaseUrl']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<Config['firstAdmin']>().toEqualTypeOf<{ username: string; email: string; password: string } | undefined>();
+    expectTypeOf<Config['trustProxy']>().toEqualTypeOf<boolean | number | string[]>();
   });
 });
