@@ -216,6 +216,11 @@ function readValue(schema: TSchema, env: Env): unknown {
   return Object.fromEntries(Object.entries(schema.properties).map(([key, property]) => [key, readValue(property, env)]));
 }
 
+/** The default as an environment variable writes it; undefined when the variable is unset by default. */
+export function writtenDefault(variable: Variable): string | undefined {
+  return variable.example === undefined ? (variable.sample ?? String(variable.default)) : undefined;
+}
+
 export interface EnvFileLayout {
   header: string[];
   groups: Array<{ id: string; title: string; intro?: string[] }>;
@@ -237,7 +242,7 @@ export function renderEnvFile(schema: TSchema, layout: EnvFileLayout): string {
     for (const v of variables.filter((variable) => variable.group === id)) {
       lines.push(...(v.doc ?? []).map(comment));
       if (v.example !== undefined) lines.push(`# ${v.name}=${v.example}`);
-      else lines.push(`${v.commented ? '# ' : ''}${v.name}=${v.sample ?? String(v.default)}`);
+      else lines.push(`${v.commented ? '# ' : ''}${v.name}=${writtenDefault(v)}`);
     }
     return lines.join('\n');
   });
