@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import {
   ConfigError,
   checkedInteger,
@@ -306,16 +306,7 @@ export const ConfigSchema = Type.Object({
 });
 
 /** The rules between variables, and the defaults one takes from another. */
-export function checkAcross(config: {
-  nodeEnv: string;
-  bcryptCost: number;
-  jwtSecret: string | undefined;
-  passwordPepper: string | undefined;
-  databaseUrl: string | undefined;
-  replicas: { urls: string[] };
-  dataDir: string;
-  embeddedPgDir: string;
-}): void {
+export function checkAcross(config: Static<typeof ConfigSchema>): void {
   if (config.nodeEnv === 'production') {
     for (const [name, value] of [
       ['JWT_SECRET', config.jwtSecret],
