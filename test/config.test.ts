@@ -76,6 +76,24 @@ describe('configuration', () => {
     }
   });
 
+  it('no message repeats the value of a secret or of a URL (which may hold a password)', () => {
+    const sensitive = CONFIG_VARIABLES.filter((name) => /_URLS?$|_SECRET$|_PEPPER$|_PASSWORD$|_TOKEN$/.test(name));
+    expect(sensitive.length).toBeGreaterThanOrEqual(8);
+    const messages: string[] = [];
+    for (const name of sensitive) {
+      for (const value of ['sekrit', 'mysql://user:sekrit@host/db', 'postgres://u:sekrit@h/d, http://u:sekrit@h']) {
+        try {
+          loadConfig({ DATABASE_URL: name === 'DATABASE_URL' ? undefined : 'postgres://h/d', [name]: value });
+        } catch (err) {
+          expect(err).toBeInstanceOf(ConfigError);
+          messages.push((err as Error).message);
+        }
+      }
+    }
+    expect(messages.length).toBeGreaterThanOrEqual(12);
+    for (const message of messages) expect(message).not.toContain('sekrit');
+  });
+
   it('a variable declared once in a schema is typed, read, validated, allowed and documented', () => {
     const schema = Type.Object({
       nested: Type.Object({ level: integer('LEVEL', 3, [1, 5], { group: 'g', doc: ['How loud.'] }) }),
