@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { AppConfig, Config } from './config.js';
+import type { Config, ResolvedConfig } from './config.js';
 
 interface StoredSecrets {
   jwtSecret: string;
@@ -13,7 +13,7 @@ interface StoredSecrets {
  * `<DATA_DIR>/secrets.json` (mode 0600), so tokens and password hashes survive a restart.
  * Production never gets here without both set: loadConfig refuses to start.
  */
-export async function resolveSecrets(config: Config, warn: (msg: string) => void): Promise<AppConfig> {
+export async function resolveSecrets(config: Config, warn: (msg: string) => void): Promise<ResolvedConfig> {
   if (config.jwtSecret && config.passwordPepper) {
     return { ...config, jwtSecret: config.jwtSecret, passwordPepper: config.passwordPepper };
   }

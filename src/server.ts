@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { runPrimary } from './cluster.js';
+import type { AppConfig } from './config.js';
 import { openDatabaseTarget } from './db/connect.js';
 import { runMigrations } from './db/migrate.js';
 import { createDatabase, createPool } from './db/pool.js';
@@ -15,21 +16,23 @@ const loadServe = async () => (await import('./serve.js')).serve;
 async function main() {
   const config = loadConfigOrExit('task-api');
   const logger = createLogger(config);
-  const appConfig = await resolveSecrets(config, (msg) => logger.warn(msg));
+  const resolved = await resolveSecrets(config, (msg) => logger.warn(msg));
 
-  // A worker gets a ready database from its primary.
+  // A worker gets a ready database from its primary, in DATABASE_URL (see cluster.ts).
   if (cluster.isWorker) {
-    await (await loadServe())(appConfig, logger);
+    if (resolved.databaseUrl === undefined) throw new Error('a worker needs DATABASE_URL from its primary');
+    await (await loadServe())({ ...resolved, databaseUrl: resolved.databaseUrl }, logger);
     return;
   }
 
-  const database = await openDatabaseTarget(appConfig, plainLog(logger));
+  // From here on the database's URL is known (DATABASE_URL or the embedded server's): AppConfig carries it.
+  const database = await openDatabaseTarget(resolved, plainLog(logger));
   try {
     await runMigrations(database.url);
-    if (appConfig.firstAdmin) {
+    if (resolved.firstAdmin) {
       const pool = createPool(database.url, { max: 1 });
       try {
-        const { action, user } = await ensureAdminAccount(createDatabase(pool), appConfig, appConfig.firstAdmin, {
+        const { action, user } = await ensureAdminAccount(createDatabase(pool), resolved, resolved.firstAdmin, {
           promote: false,
         });
         if (action === 'created')
@@ -43,11 +46,12 @@ async function main() {
     throw err;
   }
 
-  if (appConfig.workers > 1) {
-    runPrimary(appConfig, database, logger);
+  const ready: AppConfig = { ...resolved, databaseUrl: database.url };
+  if (ready.workers > 1) {
+    runPrimary(ready, database, logger);
     return;
   }
-  await (await loadServe())({ ...appConfig, databaseUrl: database.url }, logger, database.stop);
+  await (await loadServe())(ready, logger, database.stop);
 }
 
 main().catch((err) => {

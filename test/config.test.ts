@@ -1,8 +1,10 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { Type } from 'typebox';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { integer, readConfig, renderEnvFile, variablesOf } from '../src/config/variables.js';
+import { type AppConfig, CONFIG_VARIABLES, type Config, ConfigError, loadConfig } from '../src/config.js';
 import { resolveSecrets } from '../src/secrets.js';
 
 const SECRET = 's'.repeat(32);
@@ -72,5 +74,46 @@ describe('configuration', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('no message repeats the value of a secret or of a URL (which may hold a password)', () => {
+    const sensitive = CONFIG_VARIABLES.filter((name) => /_URLS?$|_SECRET$|_PEPPER$|_PASSWORD$|_TOKEN$/.test(name));
+    expect(sensitive.length).toBeGreaterThanOrEqual(8);
+    const messages: string[] = [];
+    for (const name of sensitive) {
+      for (const value of ['sekrit', 'mysql://user:sekrit@host/db', 'postgres://u:sekrit@h/d, http://u:sekrit@h']) {
+        try {
+          loadConfig({ DATABASE_URL: name === 'DATABASE_URL' ? undefined : 'postgres://h/d', [name]: value });
+        } catch (err) {
+          expect(err).toBeInstanceOf(ConfigError);
+          messages.push((err as Error).message);
+        }
+      }
+    }
+    expect(messages.length).toBeGreaterThanOrEqual(12);
+    for (const message of messages) expect(message).not.toContain('sekrit');
+  });
+
+  it('a variable declared once in a schema is typed, read, validated, allowed and documented', () => {
+    const schema = Type.Object({
+      nested: Type.Object({ level: integer('LEVEL', 3, [1, 5], { group: 'g', doc: ['How loud.'] }) }),
+    });
+    const value = readConfig(schema, { LEVEL: '4' });
+    expectTypeOf(value).toEqualTypeOf<{ nested: { level: number } }>();
+    expect(value).toEqual({ nested: { level: 4 } });
+    expect(readConfig(schema, {})).toEqual({ nested: { level: 3 } });
+    expect(() => readConfig(schema, { LEVEL: '6' })).toThrow(new ConfigError('LEVEL must be an integer from 1 to 5 (got "6")'));
+    expect(variablesOf(schema).map((v) => v.name)).toEqual(['LEVEL']);
+    expect(renderEnvFile(schema, { header: ['Top.'], groups: [{ id: 'g', title: 'G' }], footer: [] })).toContain(
+      '# How loud.\nLEVEL=3\n',
+    );
+    expect(CONFIG_VARIABLES).toContain('DATABASE_REPLICA_URLS');
+  });
+
+  it('the app is given a database URL, always (DATABASE_URL or the embedded server resolved before buildApp)', () => {
+    expectTypeOf<AppConfig['databaseUrl']>().toEqualTypeOf<string>();
+    expectTypeOf<Config['databaseUrl']>().toEqualTypeOf<string | undefined>();
+    expectTypeOf<Config['firstAdmin']>().toEqualTypeOf<{ username: string; email: string; password: string } | undefined>();
+    expectTypeOf<Config['trustProxy']>().toEqualTypeOf<boolean | number | string[]>();
   });
 });

@@ -1,12 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CONFIG_VARIABLES, loadConfig } from '../src/config.js';
-import { composeProblems, dockerfileProblems, envExampleProblems } from './helpers/deploy-checks.js';
+import { ConfigSchema } from '../src/config/schema.js';
+import { variablesOf, writtenDefault } from '../src/config/variables.js';
+import { CONFIG_VARIABLES, envExample as generatedEnvExample, loadConfig } from '../src/config.js';
+import { composeProblems, dockerfileProblems, envExampleProblems, readmeConfigProblems } from './helpers/deploy-checks.js';
 
 const read = (file: string) => readFileSync(file, 'utf8');
 const dockerfile = read('Dockerfile');
 const compose = read('compose.yaml');
 const envExample = read('.env.example');
+const readme = read('README.md');
+const declared = variablesOf(ConfigSchema).map((v) => ({ name: v.name, default: writtenDefault(v) }));
 const nginxConf = existsSync('deploy/nginx.conf') ? read('deploy/nginx.conf') : undefined;
 
 /** Applies a textual change and fails loudly if it did not apply (so a mutation never tests nothing). */
@@ -27,6 +31,19 @@ describe('the configuration variables', () => {
     });
     loadConfig(env);
     expect([...seen].sort()).toEqual([...CONFIG_VARIABLES].sort());
+  });
+
+  it("the README's Configuration table lists every variable, and nothing else, with the schema's defaults", () => {
+    expect(readmeConfigProblems(readme, declared)).toEqual([]);
+  });
+
+  it.each([
+    ['a missing variable', /^\| `INSTANCE_NAME` .*\n/m, '', /INSTANCE_NAME is read by task-api but not in the README/],
+    ['a variable nobody reads', /^(\| `WORKERS` .*\n)/m, '$1| `WORKER_COUNT` | `1` | no |\n', /lists WORKER_COUNT/],
+    ['another default', '| `DB_POOL_MAX` | `10` |', '| `DB_POOL_MAX` | `20` |', /DB_POOL_MAX the default 20; the schema says 10/],
+    ['another default in a shared row', '`600` / `60000`', '`600` / `6000`', /RATE_LIMIT_WINDOW_MS the default 6000/],
+  ])("catches %s in the README's table", (_name, from, to, problem) => {
+    expect(readmeConfigProblems(broken(readme, from, to), declared).join('\n')).toMatch(problem);
   });
 });
 
@@ -104,6 +121,11 @@ describe('compose.yaml', () => {
 });
 
 describe('.env.example', () => {
+  it('is what `npm run env:example` writes from the configuration schema (not stale, not hand-edited)', () => {
+    // A difference here: run `npm run env:example` (after changing src/config/schema.ts, never the file).
+    expect(envExample).toBe(generatedEnvExample());
+  });
+
   it('documents every variable task-api reads, and the compose-only ones in their section, and nothing else', () => {
     expect(envExampleProblems(envExample, CONFIG_VARIABLES, compose)).toEqual([]);
   });

@@ -51,7 +51,7 @@ async function auth(app: FastifyInstance) {
   const cache =
     config.authCacheTtlMs > 0
       ? createSessionCache({
-          connectionString: config.databaseUrl as string,
+          connectionString: config.databaseUrl,
           ttlMs: config.authCacheTtlMs,
           maxEntries: 50_000,
           log: app.log,

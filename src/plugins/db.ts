@@ -11,7 +11,7 @@ declare module 'fastify' {
 }
 
 async function db(app: FastifyInstance) {
-  const pool = createPool(app.config.databaseUrl as string, {
+  const pool = createPool(app.config.databaseUrl, {
     max: app.config.dbPoolMax,
     statementTimeoutMs: app.config.dbStatementTimeoutMs,
     connectionTimeoutMs: app.config.dbConnectionTimeoutMs,

@@ -51,7 +51,7 @@ async function replicas(app: FastifyInstance) {
   }
 
   const monitor = new ReplicaMonitor({
-    primaryUrl: config.databaseUrl as string,
+    primaryUrl: config.databaseUrl,
     replicaUrls: config.replicas.urls,
     pool: {
       max: config.dbPoolMax,

@@ -222,3 +222,44 @@ export function envExampleProblems(text: string, configVariables: readonly strin
   }
   return problems;
 }
+
+/** A variable as the configuration schema declares it: its name and, when .env.example writes one, its default. */
+export interface DeclaredVariable {
+  name: string;
+  default: string | undefined;
+}
+
+/**
+ * The README's Configuration table against the schema: every variable in a row (`A` / `B` or `A`, `B`
+ * share one), nothing else, and each default the row writes in backquotes is the schema's.
+ */
+export function readmeConfigProblems(readme: string, variables: DeclaredVariable[]): string[] {
+  const problems: string[] = [];
+  const section = /^## Configuration\n([\s\S]*?)^## /m.exec(readme)?.[1] ?? '';
+  const rows = section
+    .split('\n')
+    .filter((line) => /^\| `/.test(line))
+    .map((line) => line.split('|').map((cell) => cell.trim()));
+  const seen: string[] = [];
+  for (const [, names = '', defaults = ''] of rows) {
+    const rowNames = [...names.matchAll(/`([A-Z0-9_]+)`/g)].map((m) => m[1]!);
+    const rowDefaults = [...defaults.matchAll(/`([^`]*)`/g)].map((m) => m[1]!);
+    rowNames.forEach((name, i) => {
+      seen.push(name);
+      const declared = variables.find((v) => v.name === name);
+      if (!declared) {
+        problems.push(`the README's Configuration table lists ${name}, which task-api does not read`);
+        return;
+      }
+      const written =
+        rowDefaults.length === rowNames.length ? rowDefaults[i] : rowDefaults.length === 1 ? rowDefaults[0] : undefined;
+      if (declared.default !== undefined && written !== undefined && written !== declared.default) {
+        problems.push(`the README gives ${name} the default ${written}; the schema says ${declared.default}`);
+      }
+    });
+  }
+  for (const { name } of variables) {
+    if (!seen.includes(name)) problems.push(`${name} is read by task-api but not in the README's Configuration table`);
+  }
+  return problems;
+}

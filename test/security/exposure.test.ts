@@ -26,8 +26,8 @@ afterAll(async () => {
 /** Strings that must appear in no answer: secrets, connection strings, host names, runtime versions. */
 function secrets(): string[] {
   const { jwtSecret, passwordPepper, databaseUrl } = app.config;
-  const url = new URL(databaseUrl as string);
-  return [jwtSecret, passwordPepper, databaseUrl as string, url.host, os.hostname(), process.version, process.versions.v8];
+  const url = new URL(databaseUrl);
+  return [jwtSecret, passwordPepper, databaseUrl, url.host, os.hostname(), process.version, process.versions.v8];
 }
 
 function expectNothingInternal(res: HttpResponse, what: string) {
