@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createDatabase } from '../src/db/pool.js';
 import { createUnitOfWork } from '../src/modules/events/unit-of-work.js';
 import { taskEvent } from '../src/modules/tasks/events.js';
@@ -77,19 +78,28 @@ describe('createUnitOfWork', () => {
     (await db.pool.query<{ event_id: string }>('SELECT event_id FROM event_outbox')).rows.map((r) => r.event_id);
 
   it('records the events in its transaction and wakes the publisher once, after the commit', async () => {
-    const seenAtWake: string[][] = [];
-    const unit = createUnitOfWork(createDatabase(db.pool), {
+    // A pool of its own: its connection goes back to it (release) only once the transaction has ended.
+    const unitPool = new pg.Pool({ connectionString: db.url, max: 1 });
+    let released = 0;
+    unitPool.on('release', () => released++);
+    const seenAtWake: Array<{ released: number; ids: string[] }> = [];
+    const unit = createUnitOfWork(createDatabase(unitPool), {
       recordEvents: true,
       // Read on another connection: the rows are only there once committed.
-      wake: () => void outboxIds().then((ids) => seenAtWake.push(ids)),
+      wake: () => {
+        const atWake = released;
+        void outboxIds().then((ids) => seenAtWake.push({ released: atWake, ids }));
+      },
     });
+    onTestFinished(() => unitPool.end());
     const events = [taskEvent('task.updated', null, task(9001)), taskEvent('task.updated', null, task(9002))];
     await unit.run(async (work) => {
       await work.record(() => events.slice(0, 1));
       await work.record(() => events.slice(1));
     });
     await expect.poll(() => seenAtWake.length).toBe(1);
-    expect(seenAtWake[0]).toEqual(expect.arrayContaining(events.map((e) => e.body.id)));
+    expect(seenAtWake[0]?.released).toBe(1);
+    expect(seenAtWake[0]?.ids).toEqual(expect.arrayContaining(events.map((e) => e.body.id)));
 
     const failed = taskEvent('task.updated', null, task(9003));
     await expect(
