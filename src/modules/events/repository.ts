@@ -12,6 +12,8 @@ export async function recordEvents(tx: Executor, events: NewEvent[]): Promise<vo
     .values(events.map((e) => ({ eventId: e.body.id, type: e.body.type, aggregateKey: e.aggregateKey, payload: e.body })));
 }
 
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
 /** One event per row of a data-modifying CTE, written by the same statement (see outboxInsert). */
 export interface OutboxStatement {
   /** The CTE whose rows changed: it has an `id` column, the subject's id. */
@@ -32,7 +34,10 @@ export interface OutboxStatement {
  * same envelope as newEvent (byte for byte: the body is built as text, in the documented order).
  */
 export function outboxInsert(event: OutboxStatement): SQL {
-  const { head, middle, tail, eventId } = envelopeAround(event.type, event.actor, event.subjectType);
+  // Events off: the same statement (the same prepared text), with nothing built for it to write.
+  const { head, middle, tail, eventId } = event.record
+    ? envelopeAround(event.type, event.actor, event.subjectType)
+    : { head: '', middle: '', tail: '', eventId: NIL_UUID };
   const row = sql.identifier(event.from);
   return sql`INSERT INTO ${eventOutbox} (event_id, type, aggregate_key, payload)
     SELECT ${eventId}::uuid, ${event.type}::text, ${`${event.subjectType}:`}::text || ${row}.id,

@@ -24,8 +24,6 @@ export interface Work {
 }
 
 export interface UnitOfWork {
-  /** Whether writes record events (AMQP_URL set). */
-  readonly recordsEvents: boolean;
   /** Runs `write` in one transaction; after its commit, wakes the publisher. */
   run<T>(write: (work: Work) => Promise<T>): Promise<T>;
   /**
@@ -48,7 +46,6 @@ export function createUnitOfWork(db: Database, options: { recordEvents: boolean;
   };
   const outbox = (event: Omit<OutboxStatement, 'record'>) => outboxInsert({ ...event, record: on });
   return {
-    recordsEvents: on,
     async run(write) {
       return committed(
         await db.transaction((tx) =>

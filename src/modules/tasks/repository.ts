@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, ilike, or, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
+import { executePrepared } from '../../db/prepared.js';
 import { idempotencyKeys, taskCounts, tasks } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
 import type { Actor } from '../events/events.js';
@@ -133,11 +134,13 @@ export function createTasksRepository(db: Database) {
 
   /** A hand-written statement's rows as TaskRecords: timestamps come raw, mapped as Drizzle maps its columns. */
   const records = async (work: Work, statement: SQL): Promise<TaskRecord[]> =>
-    (await work.db.execute<TaskRecord & { created_at: string | Date; updated_at: string | Date }>(statement)).rows.map((row) => ({
-      ...row,
-      created_at: tasks.createdAt.mapFromDriverValue(row.created_at) as Date,
-      updated_at: tasks.updatedAt.mapFromDriverValue(row.updated_at) as Date,
-    }));
+    (await executePrepared<TaskRecord & { created_at: string | Date; updated_at: string | Date }>(work.db, statement)).rows.map(
+      (row) => ({
+        ...row,
+        created_at: tasks.createdAt.mapFromDriverValue(row.created_at) as Date,
+        updated_at: tasks.updatedAt.mapFromDriverValue(row.updated_at) as Date,
+      }),
+    );
 
   /** The insert and its task.created event, one statement; `work.db` may be a transaction. */
   const insertRecording = async (work: Work, ownerId: number, input: TaskCreate, actor: Actor): Promise<TaskRecord> => {
