@@ -8,6 +8,8 @@
  * PostgreSQL: BENCH_DATABASE_URL (a server where a scratch database may be created) or an embedded
  * one. On Linux with taskset, the servers under test run on CPU 0; this process (autocannon) and an
  * embedded PostgreSQL on CPU 1. Results: a table on the terminal and JSON under bench/results/.
+ * POST and PUT also run against a second server with events on (AMQP_URL: BENCH_AMQP_URL, or a
+ * local RabbitMQ; a scratch exchange, deleted afterwards), reported as a ratio to events off.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +19,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import amqp from 'amqplib';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
@@ -29,6 +32,9 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVER = path.join(ROOT, 'dist/server.js');
 const BASELINE = path.join(ROOT, 'bench/baseline.ts');
 const PASSWORD = 'bench-password-1';
+/** The events-on server publishes to a scratch exchange on this broker (unreachable: events wait in the outbox). */
+const amqpUrl = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const exchange = `task-api-bench.${randomBytes(4).toString('hex')}`;
 
 const { values: args } = parseArgs({
   options: {
@@ -59,6 +65,18 @@ if (hasTaskset && !process.env.TASK_API_BENCH_PINNED) {
   child.on('exit', (code) => process.exit(code ?? 1));
 } else {
   await main();
+}
+
+/** Removes the scratch exchange the events-on server declared; best effort (the broker may be absent). */
+async function dropExchange(url: string, name: string): Promise<void> {
+  try {
+    const connection = await amqp.connect(url);
+    const channel = await connection.createChannel();
+    await channel.deleteExchange(name);
+    await connection.close();
+  } catch {
+    // no broker, or the exchange was never declared
+  }
 }
 
 interface Row {
@@ -309,6 +327,7 @@ async function main() {
     const json = { 'content-type': 'application/json' };
 
     const rows: Row[] = [];
+    const eventRatios: Array<{ on: Row; off: Row }> = [];
     const run = async (scenario: string, port: number, make: RequestFactory, pid?: number, seconds?: number) => {
       process.stdout.write(`${scenario}… `);
       const before = await cpuTimes();
@@ -369,31 +388,38 @@ async function main() {
       },
       serverPid,
     );
-    await run(
-      'POST /tasks',
-      server.port,
-      () => ({
-        method: 'POST',
-        path: '/api/v1/tasks',
-        headers: { ...auth(asUser().token), ...json },
-        body: JSON.stringify({ title: 'Benchmark task', description: 'Created under load', priority: 'high' }),
-      }),
-      serverPid,
+    // Writes with events off and on (a second server with AMQP_URL, scratch exchange), side by side:
+    // each pair runs back to back so drift hits both alike; the on row's ratio is to the off row.
+    const createTask: RequestFactory = () => ({
+      method: 'POST',
+      path: '/api/v1/tasks',
+      headers: { ...auth(asUser().token), ...json },
+      body: JSON.stringify({ title: 'Benchmark task', description: 'Created under load', priority: 'high' }),
+    });
+    const updateTask: RequestFactory = () => {
+      const u = asUser();
+      return {
+        method: 'PUT',
+        path: `/api/v1/tasks/${pick(u.ids)}`,
+        headers: { ...auth(u.token), ...json },
+        body: JSON.stringify({ status: pick(['pending', 'in_progress', 'completed']) }),
+      };
+    };
+    const withEvents = await startProcess(
+      [process.execPath, SERVER],
+      { ...serverEnv, AMQP_URL: amqpUrl, AMQP_EXCHANGE: exchange },
+      '/healthz',
     );
-    await run(
-      'PUT /tasks/{id}',
-      server.port,
-      () => {
-        const u = asUser();
-        return {
-          method: 'PUT',
-          path: `/api/v1/tasks/${pick(u.ids)}`,
-          headers: { ...auth(u.token), ...json },
-          body: JSON.stringify({ status: pick(['pending', 'in_progress', 'completed']) }),
-        };
-      },
-      serverPid,
-    );
+    procs.push(withEvents);
+    await load(withEvents.port, createTask, 1);
+    for (const [scenario, make] of [
+      ['POST /tasks', createTask],
+      ['PUT /tasks/{id}', updateTask],
+    ] as const) {
+      const off = await run(scenario, server.port, make, serverPid);
+      const on = await run(`${scenario} (events on)`, withEvents.port, make, withEvents.child.pid);
+      eventRatios.push({ on, off });
+    }
     await run(
       'GET /tasks/admin/stats',
       server.port,
@@ -412,10 +438,15 @@ async function main() {
       serverPid,
     );
 
+    const eventRows = new Set(eventRatios.map((r) => r.on));
     for (const row of rows) {
-      if (row === base || row === loginRow) continue;
+      if (row === base || row === loginRow || eventRows.has(row)) continue;
       row.ratio = row.requests_per_sec / base.requests_per_sec;
       row.ratio_to = 'baseline';
+    }
+    for (const { on, off } of eventRatios) {
+      on.ratio = on.requests_per_sec / off.requests_per_sec;
+      on.ratio_to = 'events off';
     }
     loginRow.ratio = loginRow.requests_per_sec / bcryptRate;
     loginRow.ratio_to = `raw bcrypt (${bcryptRate}/s)`;
@@ -471,6 +502,9 @@ async function main() {
     printTable(rows);
     console.log();
     console.log(
+      `events on/off: ${eventRatios.map(({ on, off }) => `${off.scenario} ${(on.requests_per_sec / off.requests_per_sec).toFixed(2)}×`).join(', ')}`,
+    );
+    console.log(
       `start-up to first answer: ${Math.round(first.startMs)} ms (initialising the embedded database), ${Math.round(second.startMs)} ms (initialised)`,
     );
     if (scale)
@@ -499,6 +533,9 @@ async function main() {
       startup_ms: { initialising: Math.round(first.startMs), initialised: Math.round(second.startMs) },
       raw_bcrypt_per_sec: bcryptRate,
       scale,
+      events_on_off: Object.fromEntries(
+        eventRatios.map(({ on, off }) => [off.scenario, on.requests_per_sec / off.requests_per_sec]),
+      ),
     };
     const file = path.join(
       ROOT,
@@ -509,6 +546,7 @@ async function main() {
     console.log(`results: ${path.relative(ROOT, file)}`);
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
+    await dropExchange(amqpUrl, exchange);
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
     await admin.end();
     await embedded?.stop();

@@ -4,23 +4,27 @@ import { Counter, Gauge } from 'prom-client';
 import type { Events } from '../modules/events/events.js';
 import { createPublisher } from '../modules/events/publisher.js';
 import { createOutboxRepository } from '../modules/events/repository.js';
+import { createUnitOfWork, type UnitOfWork } from '../modules/events/unit-of-work.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Undefined when AMQP_URL is unset: no outbox rows are written and no publisher runs. */
     events: Events | undefined;
+    /** Every write runs in it: with AMQP_URL set it records the write's events and wakes the publisher. */
+    unitOfWork: UnitOfWork;
   }
 }
 
 /**
  * Task events (README, "Events (RabbitMQ)"): with AMQP_URL set, every instance runs a publisher
  * (in each worker when WORKERS > 1) that sends the outbox to RabbitMQ, from when the server is
- * ready until it closes.
+ * ready until it closes. Writes go through `unitOfWork`, which records their events when it is set.
  */
 async function events(app: FastifyInstance) {
   const { amqpUrl, events: options } = app.config;
   if (amqpUrl === undefined) {
     app.decorate('events', undefined);
+    app.decorate('unitOfWork', createUnitOfWork(app.db, { recordEvents: false }));
     return;
   }
   const outbox = createOutboxRepository(app.db);
@@ -59,6 +63,7 @@ async function events(app: FastifyInstance) {
     onPublished: (n) => published.inc(n),
     onFailure: () => failures.inc(),
   });
+  app.decorate('unitOfWork', createUnitOfWork(app.db, { recordEvents: true, wake: publisher.wake }));
   app.decorate('events', {
     wake: publisher.wake,
     get brokerConnected() {

@@ -28,7 +28,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     passwords: app.passwords,
     tokens: app.accessTokens,
     refreshTtlDays: app.config.refreshTokenExpireDays,
-    events: app.events,
+    unitOfWork: app.unitOfWork,
     attempts: app.passwordAttempts,
   });
 

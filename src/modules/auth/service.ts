@@ -1,5 +1,5 @@
 import { conflict, unauthorized } from '../../lib/errors.js';
-import type { Events } from '../events/events.js';
+import type { UnitOfWork } from '../events/unit-of-work.js';
 import { userRegistered } from '../users/events.js';
 import { loginKey } from '../users/login-names.js';
 import { DuplicateUserError, type UsersRepository } from '../users/repository.js';
@@ -19,12 +19,12 @@ export function createAuthService(deps: {
   passwords: PasswordHasher;
   tokens: AccessTokens;
   refreshTtlDays: number;
-  /** Present when events are on: a registration records user.registered in its transaction. */
-  events?: Events | undefined;
+  /** A registration runs in it, with its user.registered event. */
+  unitOfWork: UnitOfWork;
   /** The per-account budget of password attempts (none: unlimited). */
   attempts?: PasswordAttempts;
 }) {
-  const { users, auth, passwords, tokens, refreshTtlDays, events } = deps;
+  const { users, auth, passwords, tokens, refreshTtlDays, unitOfWork } = deps;
   const attempts = deps.attempts ?? noPasswordAttempts;
 
   const pair = (userId: number, sessionId: string, refreshToken: string): TokenPair => ({
@@ -38,13 +38,12 @@ export function createAuthService(deps: {
     async register(input: { username: string; email: string; password: string }): Promise<User> {
       const hashedPassword = await passwords.hash(input.password);
       try {
-        // Self-registration has no authenticated actor.
-        const user = await users.insert(
-          { username: input.username, email: input.email, hashedPassword },
-          events && ((created) => [userRegistered(null, created)]),
-        );
-        events?.wake();
-        return user;
+        return await unitOfWork.run(async (work) => {
+          const user = await users.insert(work.db, { username: input.username, email: input.email, hashedPassword });
+          // Self-registration has no authenticated actor.
+          await work.record(() => [userRegistered(null, user)]);
+          return user;
+        });
       } catch (err) {
         if (err instanceof DuplicateUserError) {
           throw conflict(err.field === 'email' ? 'Email already registered' : 'Username already registered');

@@ -33,12 +33,6 @@ export interface NewEvent {
   aggregateKey: string;
 }
 
-/**
- * Given to a repository write: builds the events of its result, inside the write's transaction.
- * Absent when events are off, so that path stays exactly as it was (no transaction, no outbox row).
- */
-export type EventsOf<Result> = (result: Result) => NewEvent[];
-
 /** What services see of events: present only when AMQP_URL is set (the events plugin provides it). */
 export interface Events {
   /** Tells this instance's publisher that rows were committed (it would find them at its next poll anyway). */
@@ -57,4 +51,19 @@ export function newEvent<Data>(type: string, actor: Actor | null, subject: Event
   // Keys in the documented order: the body is stored and sent verbatim.
   const body: EventBody<Data> = { id: randomUUID(), type, occurred_at: new Date().toISOString(), actor, subject, data };
   return { body, aggregateKey: `${subject.type}:${subject.id}` };
+}
+
+/**
+ * newEvent's body as text around a subject id and data that SQL fills in (outboxInsert): the
+ * same keys in the same order, so both ways write the same body.
+ */
+export function envelopeAround(type: string, actor: Actor | null, subjectType: string) {
+  const eventId = randomUUID();
+  const opening = JSON.stringify({ id: eventId, type, occurred_at: new Date().toISOString(), actor });
+  return {
+    eventId,
+    head: `${opening.slice(0, -1)},"subject":{"type":${JSON.stringify(subjectType)},"id":`,
+    middle: '},"data":',
+    tail: '}',
+  };
 }

@@ -1,10 +1,8 @@
-import { inArray, sql } from 'drizzle-orm';
+import { inArray, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
 import { eventOutbox } from '../../db/schema.js';
-import type { NewEvent } from './events.js';
-
-/** A transaction (or the database itself): where a write and its outbox rows go together. */
-export type Executor = Database | Parameters<Parameters<Database['transaction']>[0]>[0];
+import { type Actor, envelopeAround, type NewEvent } from './events.js';
+import type { Executor } from './unit-of-work.js';
 
 /** Writes events to the outbox; called inside the transaction of the change they describe. */
 export async function recordEvents(tx: Executor, events: NewEvent[]): Promise<void> {
@@ -12,6 +10,40 @@ export async function recordEvents(tx: Executor, events: NewEvent[]): Promise<vo
   await tx
     .insert(eventOutbox)
     .values(events.map((e) => ({ eventId: e.body.id, type: e.body.type, aggregateKey: e.aggregateKey, payload: e.body })));
+}
+
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+/** One event per row of a data-modifying CTE, written by the same statement (see outboxInsert). */
+export interface OutboxStatement {
+  /** The CTE whose rows changed: it has an `id` column, the subject's id. */
+  from: string;
+  type: string;
+  actor: Actor | null;
+  subjectType: string;
+  /** The event's `data`, as JSON text, from the CTE's row (referred to by the CTE's name). */
+  data: SQL;
+  /** Which rows make an event (say, an update that changed something). */
+  where?: SQL | undefined;
+  /** False when events are off: the insert then writes nothing. */
+  record: boolean;
+}
+
+/**
+ * The outbox insert to put in a write's WITH clause: the event of each row of `from`, with the
+ * same envelope as newEvent (byte for byte: the body is built as text, in the documented order).
+ */
+export function outboxInsert(event: OutboxStatement): SQL {
+  // Events off: the same statement (the same prepared text), with nothing built for it to write.
+  const { head, middle, tail, eventId } = event.record
+    ? envelopeAround(event.type, event.actor, event.subjectType)
+    : { head: '', middle: '', tail: '', eventId: NIL_UUID };
+  const row = sql.identifier(event.from);
+  return sql`INSERT INTO ${eventOutbox} (event_id, type, aggregate_key, payload)
+    SELECT ${eventId}::uuid, ${event.type}::text, ${`${event.subjectType}:`}::text || ${row}.id,
+      (${head}::text || ${row}.id || ${middle}::text || (${event.data}) || ${tail}::text)::json
+    FROM ${row}
+    WHERE ${event.record}::boolean${event.where ? sql` AND (${event.where})` : sql``}`;
 }
 
 /** An outbox row ready to publish; `body` is the message body, verbatim. */

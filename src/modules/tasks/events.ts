@@ -1,3 +1,5 @@
+import { sql } from 'drizzle-orm';
+import { isoTimestamp } from '../../db/json.js';
 import { type Actor, type NewEvent, newEvent } from '../events/events.js';
 import type { Task } from './schemas.js';
 
@@ -9,5 +11,21 @@ function taskData(task: Task & { version?: number }): Task {
   return shown;
 }
 
+/** A task event built here (the writes build theirs in SQL, taskOutbox: the same body). */
 export const taskEvent = (type: TaskEventType, actor: Actor | null, task: Task): NewEvent =>
   newEvent(type, actor, { type: 'task', id: task.id }, taskData(task));
+
+/**
+ * A task event from each row of the write's `changed` CTE, in the same statement (outboxInsert).
+ * `data` is the task as the API shows it: its columns in the API's order, without the internal
+ * version, timestamps as the API writes them.
+ */
+export const taskOutbox = (type: TaskEventType, actor: Actor) => ({
+  from: 'changed',
+  type,
+  actor,
+  subjectType: 'task',
+  data: sql`(SELECT row_to_json(shown)::text FROM (SELECT changed.id, changed.user_id, changed.title, changed.description,
+    changed.status, changed.priority, ${isoTimestamp(sql`changed.created_at`)} AS created_at,
+    ${isoTimestamp(sql`changed.updated_at`)} AS updated_at) shown)`,
+});

@@ -1,9 +1,11 @@
 import { and, asc, desc, eq, ilike, or, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
+import { executePrepared } from '../../db/prepared.js';
 import { idempotencyKeys, taskCounts, tasks } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
-import type { EventsOf } from '../events/events.js';
-import { recordEvents } from '../events/repository.js';
+import type { Actor } from '../events/events.js';
+import type { Work } from '../events/unit-of-work.js';
+import { taskOutbox } from './events.js';
 import type { Task, TaskCreate, TaskPriority, TaskSortKey, TaskStatus, TaskUpdate } from './schemas.js';
 
 /** Columns of a task as the API shows it. */
@@ -51,8 +53,16 @@ export interface TaskFilter extends Scope {
   offset: number;
 }
 
-const byId = (id: number, scope: Scope): SQL | undefined =>
-  and(eq(tasks.id, id), scope.ownerId === undefined ? undefined : eq(tasks.userId, scope.ownerId));
+/** The task's row, within the caller's scope, for the hand-written statements below (unqualified columns). */
+const scoped = (id: number, scope: Scope): SQL =>
+  scope.ownerId === undefined ? sql`id = ${id}` : sql`id = ${id} AND user_id = ${scope.ownerId}`;
+
+/** What the writes return: a TaskRecord's columns, under the API's names. */
+const RETURNED_COLUMNS = ['id', 'user_id', 'title', 'description', 'status', 'priority', 'created_at', 'updated_at', 'version'];
+const RETURNED = sql.raw(RETURNED_COLUMNS.join(', '));
+const RETURNED_QUALIFIED = sql.raw(RETURNED_COLUMNS.map((c) => `tasks.${c}`).join(', '));
+/** The columns an update may set (TaskUpdate's fields, which are their names too). */
+const UPDATABLE = { title: true, description: true, status: true, priority: true } as const;
 
 export function createTasksRepository(db: Database) {
   // The hot reads are prepared statements: SQL built once, planned once per connection.
@@ -68,18 +78,6 @@ export function createTasksRepository(db: Database) {
       .where(eq(tasks.id, sql.placeholder('id')))
       .prepare('tasks_by_id_any'),
   };
-  // Validation fills the defaults (pending, medium, null), so every create has the same shape.
-  const insertStatement = db
-    .insert(tasks)
-    .values({
-      userId: sql.placeholder('userId'),
-      title: sql.placeholder('title'),
-      description: sql.placeholder('description'),
-      status: sql.placeholder('status'),
-      priority: sql.placeholder('priority'),
-    })
-    .returning(recordColumns)
-    .prepare('tasks_insert');
   const findRecord = async (id: number, scope: Scope): Promise<TaskRecord | undefined> => {
     const [task] =
       scope.ownerId === undefined
@@ -134,100 +132,82 @@ export function createTasksRepository(db: Database) {
     return statement;
   };
 
-  /**
-   * The update with events: the row is locked and its version read first, so an update that
-   * changes nothing (the version trigger leaves the version alone) records no event.
-   */
-  const updateRecordingEvents = (
-    id: number,
-    scope: Scope,
-    changes: TaskUpdate,
-    events: EventsOf<TaskRecord>,
-    version?: number,
-  ): Promise<TaskRecord | 'stale' | undefined> =>
-    db.transaction(async (tx) => {
-      const [current] = await tx.select({ version: tasks.version }).from(tasks).where(byId(id, scope)).for('update');
-      if (!current) return undefined;
-      if (version !== undefined && current.version !== version) return 'stale';
-      const [task] = await tx.update(tasks).set(changes).where(eq(tasks.id, id)).returning(recordColumns);
-      const record = task as TaskRecord;
-      if (record.version !== current.version) await recordEvents(tx, events(record));
-      return record;
-    });
+  /** A hand-written statement's rows as TaskRecords: timestamps come raw, mapped as Drizzle maps its columns. */
+  const records = async (work: Work, statement: SQL): Promise<TaskRecord[]> =>
+    (await executePrepared<TaskRecord & { created_at: string | Date; updated_at: string | Date }>(work.db, statement)).rows.map(
+      (row) => ({
+        ...row,
+        created_at: tasks.createdAt.mapFromDriverValue(row.created_at) as Date,
+        updated_at: tasks.updatedAt.mapFromDriverValue(row.updated_at) as Date,
+      }),
+    );
+
+  /** The insert and its task.created event, one statement; `work.db` may be a transaction. */
+  const insertRecording = async (work: Work, ownerId: number, input: TaskCreate, actor: Actor): Promise<TaskRecord> => {
+    const [task] = await records(
+      work,
+      sql`WITH changed AS (
+        INSERT INTO ${tasks} (user_id, title, description, status, priority)
+        VALUES (${ownerId}, ${input.title}, ${input.description ?? null}, ${input.status ?? 'pending'}, ${input.priority ?? 'medium'})
+        RETURNING ${RETURNED}
+      ), event AS (${work.outbox(taskOutbox('task.created', actor))})
+      SELECT ${RETURNED} FROM changed`,
+    );
+    return task as TaskRecord;
+  };
 
   return {
-    /** With `events`, the task and its events commit together (see modules/events). */
-    async insert(ownerId: number, input: TaskCreate, events?: EventsOf<TaskRecord>): Promise<TaskRecord> {
-      const values = {
-        userId: ownerId,
-        title: input.title,
-        description: input.description ?? null,
-        status: input.status ?? 'pending',
-        priority: input.priority ?? 'medium',
-      };
-      if (events) {
-        return db.transaction(async (tx) => {
-          const [task] = await tx.insert(tasks).values(values).returning(recordColumns);
-          await recordEvents(tx, events(task as TaskRecord));
-          return task as TaskRecord;
-        });
-      }
-      const [task] = await insertStatement.execute(values);
-      return task as TaskRecord;
-    },
+    /** The task and its event commit together (one statement: see modules/events, outboxInsert). */
+    insert: insertRecording,
 
     /**
-     * Creates a task under an Idempotency-Key, atomically: the task and the stored response commit
-     * together, so a retry finds either nothing (and creates) or the response (and replays it). A
-     * transaction-scoped advisory lock on (user, key) turns a concurrent duplicate into 'in_progress'.
+     * Creates a task under an Idempotency-Key, atomically (run it in a unit of work's transaction):
+     * the task and the stored response commit together, so a retry finds either nothing (and creates)
+     * or the response (and replays it). A transaction-scoped advisory lock on (user, key) turns a
+     * concurrent duplicate into 'in_progress'.
      */
     async insertIdempotent(
+      work: Work,
       ownerId: number,
       input: TaskCreate,
       key: string,
       requestHash: Buffer,
-      events?: EventsOf<TaskRecord>,
+      actor: Actor,
     ): Promise<IdempotentCreate> {
-      return db.transaction(async (tx) => {
-        const [lock] = await tx
-          .execute<{ locked: boolean }>(
-            sql`SELECT pg_try_advisory_xact_lock(hashtextextended(${`${ownerId}:${key}`}, 0)) AS locked`,
-          )
-          .then((r) => r.rows);
-        if (!lock?.locked) return { kind: 'in_progress' } as const;
-        const [stored] = await tx
-          .select({
-            requestHash: idempotencyKeys.requestHash,
-            status: idempotencyKeys.responseStatus,
-            body: idempotencyKeys.responseBody,
-          })
-          .from(idempotencyKeys)
-          .where(
-            and(
-              eq(idempotencyKeys.userId, ownerId),
-              eq(idempotencyKeys.key, key),
-              sql`${idempotencyKeys.createdAt} > now() - interval '24 hours'`,
-            ),
-          );
-        if (stored) {
-          return stored.requestHash.equals(requestHash)
-            ? ({ kind: 'replay', status: stored.status, body: stored.body } as const)
-            : ({ kind: 'mismatch' } as const);
-        }
-        const [task] = await tx
-          .insert(tasks)
-          .values({ userId: ownerId, ...input })
-          .returning(recordColumns);
-        const record = task as TaskRecord;
-        const { version: _, ...body } = record;
-        const row = { requestHash, responseStatus: 201, responseBody: body, createdAt: sql`now()` };
-        await tx
-          .insert(idempotencyKeys)
-          .values({ userId: ownerId, key, ...row })
-          .onConflictDoUpdate({ target: [idempotencyKeys.userId, idempotencyKeys.key], set: row });
-        if (events) await recordEvents(tx, events(record));
-        return { kind: 'created', task: record } as const;
-      });
+      const tx = work.db;
+      const [lock] = await tx
+        .execute<{ locked: boolean }>(
+          sql`SELECT pg_try_advisory_xact_lock(hashtextextended(${`${ownerId}:${key}`}, 0)) AS locked`,
+        )
+        .then((r) => r.rows);
+      if (!lock?.locked) return { kind: 'in_progress' } as const;
+      const [stored] = await tx
+        .select({
+          requestHash: idempotencyKeys.requestHash,
+          status: idempotencyKeys.responseStatus,
+          body: idempotencyKeys.responseBody,
+        })
+        .from(idempotencyKeys)
+        .where(
+          and(
+            eq(idempotencyKeys.userId, ownerId),
+            eq(idempotencyKeys.key, key),
+            sql`${idempotencyKeys.createdAt} > now() - interval '24 hours'`,
+          ),
+        );
+      if (stored) {
+        return stored.requestHash.equals(requestHash)
+          ? ({ kind: 'replay', status: stored.status, body: stored.body } as const)
+          : ({ kind: 'mismatch' } as const);
+      }
+      const record = await insertRecording(work, ownerId, input, actor);
+      const { version: _, ...body } = record;
+      const row = { requestHash, responseStatus: 201, responseBody: body, createdAt: sql`now()` };
+      await tx
+        .insert(idempotencyKeys)
+        .values({ userId: ownerId, key, ...row })
+        .onConflictDoUpdate({ target: [idempotencyKeys.userId, idempotencyKeys.key], set: row });
+      return { kind: 'created', task: record } as const;
     },
 
     findById: findRecord,
@@ -252,36 +232,49 @@ export function createTasksRepository(db: Database) {
 
     /**
      * Changes a task; with `version`, only if the task is still at that version (If-Match), decided
-     * in the UPDATE itself so two writers with the same tag cannot both win.
+     * in the UPDATE itself so two writers with the same tag cannot both win. One statement with its
+     * event: the row is locked and its version read first (`before`), so an update that changes
+     * nothing (the version trigger leaves the version alone) records no event.
      */
     async update(
+      work: Work,
       id: number,
       scope: Scope,
       changes: TaskUpdate,
-      version?: number,
-      events?: EventsOf<TaskRecord>,
+      version: number | undefined,
+      actor: Actor,
     ): Promise<TaskRecord | 'stale' | undefined> {
-      if (events) return updateRecordingEvents(id, scope, changes, events, version);
-      const [task] = await db
-        .update(tasks)
-        .set(changes)
-        .where(and(byId(id, scope), version === undefined ? undefined : eq(tasks.version, version)))
-        .returning(recordColumns);
+      const assignments = Object.entries(changes)
+        .filter(([column, value]) => value !== undefined && column in UPDATABLE)
+        .map(([column, value]) => sql`${sql.identifier(column)} = ${value}`);
+      const [task] = await records(
+        work,
+        sql`WITH before AS (
+          SELECT id, version FROM ${tasks} WHERE ${scoped(id, scope)} FOR UPDATE
+        ), changed AS (
+          UPDATE ${tasks} SET ${assignments.length > 0 ? sql.join(assignments, sql`, `) : sql`title = ${tasks}.title`}
+          FROM before
+          WHERE ${tasks}.id = before.id${version === undefined ? sql`` : sql` AND ${tasks}.version = ${version}`}
+          RETURNING ${RETURNED_QUALIFIED}, before.version AS version_before
+        ), event AS (${work.outbox({ ...taskOutbox('task.updated', actor), where: sql`changed.version <> changed.version_before` })})
+        SELECT ${RETURNED} FROM changed`,
+      );
       if (task || version === undefined) return task;
       return (await findRecord(id, scope)) ? 'stale' : undefined;
     },
 
-    /** With `events`, the deletion and its event (the task's last state) commit together. */
-    async delete(id: number, scope: Scope, version?: number, events?: EventsOf<TaskRecord>): Promise<boolean | 'stale'> {
-      const where = and(byId(id, scope), version === undefined ? undefined : eq(tasks.version, version));
-      const deleted = events
-        ? await db.transaction(async (tx) => {
-            const [last] = await tx.delete(tasks).where(where).returning(recordColumns);
-            if (last) await recordEvents(tx, events(last as TaskRecord));
-            return last !== undefined;
-          })
-        : (await db.delete(tasks).where(where).returning({ id: tasks.id })).length > 0;
-      if (deleted || version === undefined) return deleted;
+    /** The deletion and its event (the task's last state), one statement. */
+    async delete(work: Work, id: number, scope: Scope, version: number | undefined, actor: Actor): Promise<boolean | 'stale'> {
+      const [deleted] = await records(
+        work,
+        sql`WITH changed AS (
+          DELETE FROM ${tasks}
+          WHERE ${scoped(id, scope)}${version === undefined ? sql`` : sql` AND version = ${version}`}
+          RETURNING ${RETURNED}
+        ), event AS (${work.outbox(taskOutbox('task.deleted', actor))})
+        SELECT id FROM changed`,
+      );
+      if (deleted || version === undefined) return deleted !== undefined;
       return (await findRecord(id, scope)) ? 'stale' : false;
     },
 

@@ -10,8 +10,8 @@ import { createTasksService } from './service.js';
 const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const repository = createTasksRepository(app.db);
   const service = createTasksService(repository, {
+    unitOfWork: app.unitOfWork,
     reads: app.replicas.router(createTasksRepository, repository),
-    events: app.events,
   });
   app.addHook('preParsing', app.authenticate);
   const common = { tags: ['tasks'], security: BEARER_SECURITY };

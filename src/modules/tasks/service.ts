@@ -5,8 +5,8 @@ import { expectedVersion } from '../../lib/etag.js';
 import { pageOf } from '../../lib/pagination.js';
 import { trimWhiteSpace } from '../../lib/text.js';
 import type { CurrentUser } from '../auth/current-user.js';
-import { actorOf, type Events, type EventsOf } from '../events/events.js';
-import { type TaskEventType, taskEvent } from './events.js';
+import { actorOf } from '../events/events.js';
+import type { UnitOfWork } from '../events/unit-of-work.js';
 import type { Scope, TaskRecord, TasksRepository } from './repository.js';
 import {
   DEFAULT_SORT,
@@ -39,21 +39,14 @@ const trimmed = <T extends { title?: string }>(input: T): T =>
 export type CreateOutcome = { task: TaskRecord; replayed: false } | { body: unknown; status: number; replayed: true };
 
 /**
- * `reads` routes the lag-tolerant reads (a task, a list); writes use `repository`, the primary's.
- * `events`: present when events are on; each write then records its event in its own transaction.
+ * `reads` routes the lag-tolerant reads (a task, a list); writes use `repository`, the primary's,
+ * each in one unit of work (with its event when events are on; a create, an update and a delete
+ * are one statement each, their event included).
  */
 export function createTasksService(
   repository: TasksRepository,
-  { reads = primaryReads(repository), events }: { reads?: ReadRouter<TasksRepository>; events?: Events | undefined } = {},
+  { unitOfWork, reads = primaryReads(repository) }: { unitOfWork: UnitOfWork; reads?: ReadRouter<TasksRepository> },
 ) {
-  const eventsOf = (type: TaskEventType, user: CurrentUser): EventsOf<TaskRecord> | undefined =>
-    events && ((task) => [taskEvent(type, actorOf(user), task)]);
-  /** After the commit, so the publisher finds the rows. */
-  const committed = <T>(result: T): T => {
-    events?.wake();
-    return result;
-  };
-
   /** Applies If-Match: 'any' only requires the task to exist; -1 (no tag for this task) can only fail. */
   const versionFor = (ifMatch: string | undefined, id: number) => {
     const expected = expectedVersion(ifMatch, id);
@@ -64,11 +57,13 @@ export function createTasksService(
     async create(user: CurrentUser, sent: TaskCreate, idempotencyKey?: string): Promise<CreateOutcome> {
       // Hashed trimmed: a retry that differs only in surrounding white space asks for the same task.
       const input = trimmed(sent);
-      const created = eventsOf('task.created', user);
+      const actor = actorOf(user);
       if (idempotencyKey === undefined) {
-        return { task: committed(await repository.insert(user.id, input, created)), replayed: false };
+        return { task: await unitOfWork.statement((work) => repository.insert(work, user.id, input, actor)), replayed: false };
       }
-      const outcome = committed(await repository.insertIdempotent(user.id, input, idempotencyKey, bodyHash(input), created));
+      const outcome = await unitOfWork.run((work) =>
+        repository.insertIdempotent(work, user.id, input, idempotencyKey, bodyHash(input), actor),
+      );
       switch (outcome.kind) {
         case 'created':
           return { task: outcome.task, replayed: false };
@@ -108,8 +103,8 @@ export function createTasksService(
     },
 
     async update(user: CurrentUser, id: number, changes: TaskUpdate, ifMatch?: string): Promise<TaskRecord> {
-      const task = committed(
-        await repository.update(id, scopeOf(user), trimmed(changes), versionFor(ifMatch, id), eventsOf('task.updated', user)),
+      const task = await unitOfWork.statement((work) =>
+        repository.update(work, id, scopeOf(user), trimmed(changes), versionFor(ifMatch, id), actorOf(user)),
       );
       if (task === 'stale') throw preconditionFailed();
       if (!task) throw notFound(TASK_NOT_FOUND);
@@ -117,8 +112,8 @@ export function createTasksService(
     },
 
     async remove(user: CurrentUser, id: number, ifMatch?: string): Promise<void> {
-      const deleted = committed(
-        await repository.delete(id, scopeOf(user), versionFor(ifMatch, id), eventsOf('task.deleted', user)),
+      const deleted = await unitOfWork.statement((work) =>
+        repository.delete(work, id, scopeOf(user), versionFor(ifMatch, id), actorOf(user)),
       );
       if (deleted === 'stale') throw preconditionFailed();
       if (!deleted) throw notFound(TASK_NOT_FOUND);

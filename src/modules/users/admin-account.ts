@@ -3,6 +3,7 @@ import { createAjv } from '../../lib/ajv.js';
 import { createPasswordHasher } from '../auth/passwords.js';
 import { createAuthRepository } from '../auth/repository.js';
 import { RegisterBody } from '../auth/schemas.js';
+import { createUnitOfWork } from '../events/unit-of-work.js';
 import { createUsersRepository } from './repository.js';
 import { type AdminAccount, createUsersService } from './service.js';
 
@@ -31,8 +32,9 @@ export async function ensureAdminAccount(
     users: createUsersRepository(db),
     auth: createAuthRepository(db),
     passwords: createPasswordHasher({ cost: secrets.bcryptCost, pepper: secrets.passwordPepper }),
-    // With events on, the outbox gets the admin's events; a running server's publisher sends them.
-    events: secrets.amqpUrl === undefined ? undefined : { wake: () => {} },
+    // With events on, the outbox gets the admin's events; a running server's publisher sends them
+    // (there is none to wake here: it finds them by polling).
+    unitOfWork: createUnitOfWork(db, { recordEvents: secrets.amqpUrl !== undefined }),
   });
   return service.ensureAdmin(account, options);
 }

@@ -3,8 +3,7 @@ import { postgresError, UNIQUE_VIOLATION } from '../../db/errors.js';
 import type { Database } from '../../db/pool.js';
 import { authSessions, users } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
-import type { EventsOf } from '../events/events.js';
-import { recordEvents } from '../events/repository.js';
+import type { Executor } from '../events/unit-of-work.js';
 import { loginName, storedEmail } from './login-names.js';
 import type { Role, User } from './schemas.js';
 
@@ -60,21 +59,11 @@ export function createUsersRepository(db: Database) {
   const withHash = { ...userColumns, hashed_password: users.hashedPassword, credentials_version: users.credentialsVersion };
 
   return {
-    /** With `events`, the user and its events commit together. */
-    async insert(
-      input: { username: string; email: string; hashedPassword: string; role?: Role },
-      events?: EventsOf<User>,
-    ): Promise<User> {
+    /** `tx`: the unit of work's transaction, where its event goes too. */
+    async insert(tx: Executor, input: { username: string; email: string; hashedPassword: string; role?: Role }): Promise<User> {
       const values = { ...input, email: storedEmail(input.email) };
       try {
-        if (events) {
-          return await db.transaction(async (tx) => {
-            const [user] = await tx.insert(users).values(values).returning(userColumns);
-            await recordEvents(tx, events(user as User));
-            return user as User;
-          });
-        }
-        const [user] = await db.insert(users).values(values).returning(userColumns);
+        const [user] = await tx.insert(users).values(values).returning(userColumns);
         return user as User;
       } catch (err) {
         rethrowDuplicate(err);
@@ -135,35 +124,29 @@ export function createUsersRepository(db: Database) {
 
     /**
      * Changes role and activity, refusing to leave no active admin. The active admins are locked
-     * first, so two admins demoting each other at once cannot both succeed.
+     * first, so two admins demoting each other at once cannot both succeed. `tx`: a transaction (the
+     * unit of work's), which holds the locks. The state before the change tells which events it makes.
      */
-    async changeRoleOrActivity(
-      id: number,
-      change: AdminChange,
-      events?: EventsOf<UserChange>,
-    ): Promise<User | 'last_admin' | undefined> {
-      return db.transaction(async (tx) => {
-        const admins = await tx
-          .select({ id: users.id })
-          .from(users)
-          .where(and(eq(users.role, 'admin'), eq(users.isActive, true)))
-          .orderBy(asc(users.id))
-          .for('update');
-        const losesAdmin = (change.role !== undefined && change.role !== 'admin') || change.isActive === false;
-        if (losesAdmin && admins.length <= 1 && admins.some((a) => a.id === id)) return 'last_admin';
-        // With events, the state before the change tells which events it makes (none for a no-op).
-        const [before] = events ? await tx.select(userColumns).from(users).where(eq(users.id, id)).for('update') : [];
-        const [user] = await tx
-          .update(users)
-          .set({
-            ...(change.role === undefined ? {} : { role: change.role }),
-            ...(change.isActive === undefined ? {} : { isActive: change.isActive }),
-          })
-          .where(eq(users.id, id))
-          .returning(userColumns);
-        if (events && before && user) await recordEvents(tx, events({ before, after: user }));
-        return user;
-      });
+    async changeRoleOrActivity(tx: Executor, id: number, change: AdminChange): Promise<UserChange | 'last_admin' | undefined> {
+      const admins = await tx
+        .select({ id: users.id })
+        .from(users)
+        .where(and(eq(users.role, 'admin'), eq(users.isActive, true)))
+        .orderBy(asc(users.id))
+        .for('update');
+      const losesAdmin = (change.role !== undefined && change.role !== 'admin') || change.isActive === false;
+      if (losesAdmin && admins.length <= 1 && admins.some((a) => a.id === id)) return 'last_admin';
+      const [before] = await tx.select(userColumns).from(users).where(eq(users.id, id)).for('update');
+      if (!before) return undefined;
+      const [user] = await tx
+        .update(users)
+        .set({
+          ...(change.role === undefined ? {} : { role: change.role }),
+          ...(change.isActive === undefined ? {} : { isActive: change.isActive }),
+        })
+        .where(eq(users.id, id))
+        .returning(userColumns);
+      return user && { before, after: user };
     },
 
     /**
@@ -207,19 +190,16 @@ export function createUsersRepository(db: Database) {
       }
     },
 
-    /** Makes an existing user an active admin. */
-    async promote(id: number, events?: EventsOf<UserChange>): Promise<User> {
-      const change = { role: 'admin', isActive: true } as const;
-      if (events) {
-        return db.transaction(async (tx) => {
-          const [before] = await tx.select(userColumns).from(users).where(eq(users.id, id)).for('update');
-          const [after] = await tx.update(users).set(change).where(eq(users.id, id)).returning(userColumns);
-          if (before && after) await recordEvents(tx, events({ before, after }));
-          return after as User;
-        });
-      }
-      const [user] = await db.update(users).set(change).where(eq(users.id, id)).returning(userColumns);
-      return user as User;
+    /** Makes an existing user an active admin; `tx`: a transaction (the unit of work's). Undefined: no such user. */
+    async promote(tx: Executor, id: number): Promise<UserChange | undefined> {
+      const [before] = await tx.select(userColumns).from(users).where(eq(users.id, id)).for('update');
+      if (!before) return undefined;
+      const [after] = await tx
+        .update(users)
+        .set({ role: 'admin', isActive: true })
+        .where(eq(users.id, id))
+        .returning(userColumns);
+      return after && { before, after };
     },
   };
 }

@@ -13,7 +13,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     auth: app.authRepository,
     passwords: app.passwords,
     reads: app.replicas.router(createUsersRepository, app.usersRepository),
-    events: app.events,
+    unitOfWork: app.unitOfWork,
     attempts: app.passwordAttempts,
   });
   const adminOnly = app.requireRole('admin');

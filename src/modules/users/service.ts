@@ -4,9 +4,10 @@ import { pageOf } from '../../lib/pagination.js';
 import { noPasswordAttempts, type PasswordAttempts } from '../auth/attempts.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { AuthRepository } from '../auth/repository.js';
-import type { Actor, Events, EventsOf } from '../events/events.js';
+import type { Actor } from '../events/events.js';
+import type { UnitOfWork } from '../events/unit-of-work.js';
 import { userChangeEvents, userRegistered } from './events.js';
-import { DuplicateUserError, type UserChange, type UsersRepository } from './repository.js';
+import { DuplicateUserError, type UsersRepository } from './repository.js';
 import type { User, UserAdminUpdate, UserListQuery, UserSelfUpdate } from './schemas.js';
 
 const USER_NOT_FOUND = 'User not found';
@@ -23,20 +24,14 @@ export function createUsersService(deps: {
   passwords: PasswordHasher;
   /** Routes an admin's lag-tolerant reads (user lists, a user); everything else uses `users`, the primary's. */
   reads?: ReadRouter<UsersRepository>;
-  /** Present when events are on: role and activity changes, and admins created here, record their events. */
-  events?: Pick<Events, 'wake'> | undefined;
+  /** Role and activity changes, and admins created here, run in it with their events. */
+  unitOfWork: UnitOfWork;
   /** The budget logins spend too: a wrong current_password is a guess like a wrong login (none: unlimited). */
   attempts?: PasswordAttempts;
 }) {
-  const { users, auth, passwords, events } = deps;
+  const { users, auth, passwords, unitOfWork } = deps;
   const attempts = deps.attempts ?? noPasswordAttempts;
   const reads = deps.reads ?? primaryReads(users);
-  const changeEvents = (actor: Actor | null): EventsOf<UserChange> | undefined =>
-    events && ((change) => userChangeEvents(actor, change));
-  const committed = <T>(result: T): T => {
-    events?.wake();
-    return result;
-  };
 
   const duplicateAsConflict = (err: unknown): never => {
     if (err instanceof DuplicateUserError) {
@@ -60,14 +55,16 @@ export function createUsersService(deps: {
 
     /** Role and activity are read per request, so the change applies to the user's very next request everywhere. */
     async adminUpdate(actor: Actor, id: number, change: UserAdminUpdate): Promise<User> {
-      const result = committed(
-        await users.changeRoleOrActivity(id, { role: change.role, isActive: change.is_active }, changeEvents(actor)),
-      );
+      const result = await unitOfWork.run(async (work) => {
+        const outcome = await users.changeRoleOrActivity(work.db, id, { role: change.role, isActive: change.is_active });
+        if (typeof outcome === 'object') await work.record(() => userChangeEvents(actor, outcome));
+        return outcome;
+      });
       if (result === undefined) throw notFound(USER_NOT_FOUND);
       if (result === 'last_admin') throw conflict('Cannot demote or deactivate the last active admin');
       // A deactivated account's logins end for good: reactivation must not revive old tokens.
       if (change.is_active === false) await auth.revokeOtherSessions(id, undefined, 'deactivated');
-      return result;
+      return result.after;
     },
 
     /**
@@ -107,14 +104,27 @@ export function createUsersService(deps: {
       const existing = await users.findByUsername(account.username);
       if (existing) {
         if (!options.promote || (existing.role === 'admin' && existing.is_active)) return { user: existing, action: 'unchanged' };
-        return { user: committed(await users.promote(existing.id, changeEvents(null))), action: 'promoted' };
+        const promoted = await unitOfWork.run(async (work) => {
+          const change = await users.promote(work.db, existing.id);
+          if (change) await work.record(() => userChangeEvents(null, change));
+          return change?.after;
+        });
+        return { user: promoted as User, action: 'promoted' };
       }
       const hashedPassword = await passwords.hash(account.password);
-      const registered: EventsOf<User> | undefined = events && ((user) => [userRegistered(null, user)]);
-      const user = await users
-        .insert({ username: account.username, email: account.email, hashedPassword, role: 'admin' }, registered)
+      const user = await unitOfWork
+        .run(async (work) => {
+          const created = await users.insert(work.db, {
+            username: account.username,
+            email: account.email,
+            hashedPassword,
+            role: 'admin',
+          });
+          await work.record(() => [userRegistered(null, created)]);
+          return created;
+        })
         .catch(duplicateAsConflict);
-      return { user: committed(user), action: 'created' };
+      return { user, action: 'created' };
     },
   };
 }
