@@ -56,10 +56,23 @@ export interface ExitResult {
   stderr: string;
 }
 
-/** Runs a built script to its end, with `stdin` as its input; resolves with its exit code and output. */
-export function runToExit(script: string, args: string[], env: Record<string, string>, stdin = ''): Promise<ExitResult> {
+/**
+ * Runs a built script to its end with only `env` (and PATH), `stdin` as its input, in `cwd` (default:
+ * this process's); resolves with its exit code and output.
+ */
+export function runToExit(
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  stdin = '',
+  cwd?: string,
+): Promise<ExitResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'pipe' });
+    const child = spawn(process.execPath, [script, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: 'pipe',
+      ...(cwd === undefined ? {} : { cwd }),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { limitsOutOfReach, setupTestApp, type TestContext } from '../helpers/app.js';
-import { Contract } from './fuzz/contract.js';
+import { Contract, exchangeOf } from './fuzz/contract.js';
 import { type Document, type JsonSchema, operationsOf } from './fuzz/openapi.js';
 import type { Actor, FuzzRequest } from './fuzz/requests.js';
 import { Obj, Secret, type Value } from './fuzz/values.js';
@@ -119,17 +119,7 @@ describe('the OpenAPI document is a contract the server keeps', () => {
       if (response.status < 200 || response.status >= 300) failures.push(`not a success: ${where}`);
       if (!contract.documents({ method: sent.method, operationPath: operation.path, status: response.status }))
         failures.push(`undocumented status: ${where}`);
-      for (const problem of contract.check({
-        method: sent.method,
-        operationPath: operation.path,
-        path: sent.path,
-        headers: sent.headers,
-        body: sent.body,
-        status: response.status,
-        responseHeaders: response.headers,
-        text: response.text,
-      }))
-        failures.push(`${problem}: ${where}`);
+      for (const problem of contract.check(exchangeOf(operation.path, sent, response))) failures.push(`${problem}: ${where}`);
       if (operation.path.endsWith('/auth/refresh') && response.status === 200) {
         const pair = JSON.parse(response.text);
         const account = world.account(request.actor);

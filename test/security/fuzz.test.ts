@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { limitsOutOfReach, setupTestApp, type TestContext } from '../helpers/app.js';
-import { Contract } from './fuzz/contract.js';
+import { Contract, exchangeOf } from './fuzz/contract.js';
 import { type Document, type Operation, operationsOf } from './fuzz/openapi.js';
 import { type FuzzRequest, requestFor } from './fuzz/requests.js';
 import { type Response, type SentRequest, send, sessionOf, World } from './fuzz/world.js';
@@ -67,16 +67,7 @@ function checkResponse(request: FuzzRequest, sent: SentRequest, response: Respon
     expect(typeof problem.detail, `problem without a string detail: ${where}`).toBe('string');
     expect(problem.status, `problem status differs from the HTTP status: ${where}`).toBe(response.status);
   }
-  const broken = contract.check({
-    method: sent.method,
-    operationPath: request.operation.path,
-    path: sent.path,
-    headers: sent.headers,
-    body: sent.body,
-    status: response.status,
-    responseHeaders: response.headers,
-    text: response.text,
-  });
+  const broken = contract.check(exchangeOf(request.operation.path, sent, response));
   expect(broken.length, `the exchange breaks the OpenAPI document (${broken.join('; ')}): ${where}`).toBe(0);
   // Only an admin may see B; the fuzzer never puts B's marker in a request, so it cannot be echoed.
   const asAdmin = request.actor === 'admin' && request.authorization === undefined;

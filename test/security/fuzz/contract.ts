@@ -2,6 +2,7 @@ import type http from 'node:http';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { Document, JsonSchema } from './openapi.js';
+import type { Response, SentRequest } from './world.js';
 
 // ajv-formats is CommonJS; under NodeNext its default export is the module object.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
@@ -30,6 +31,18 @@ export interface Exchange {
   responseHeaders: http.IncomingHttpHeaders;
   text: string;
 }
+
+/** One request as sent and the response to it, as `check` reads them. */
+export const exchangeOf = (operationPath: string, sent: SentRequest, response: Response): Exchange => ({
+  method: sent.method,
+  operationPath,
+  path: sent.path,
+  headers: sent.headers,
+  body: sent.body,
+  status: response.status,
+  responseHeaders: response.headers,
+  text: response.text,
+});
 
 const mediaType = (contentType: string | undefined) => (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 
