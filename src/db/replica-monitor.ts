@@ -45,6 +45,11 @@ export interface MonitorOptions {
   };
 }
 
+/** A replica serves reads when its last check found it well and that check is recent enough. */
+export function servesReads(replica: Pick<Replica, 'state' | 'checkedAt'>, now: number, staleAfterMs: number): boolean {
+  return replica.state === 'ok' && now - replica.checkedAt <= staleAfterMs;
+}
+
 /** A check that does not answer in this long counts as a failure. */
 const CHECK_TIMEOUT_MS = 2_000;
 
@@ -110,7 +115,7 @@ export class ReplicaMonitor {
 
   /** Replicas that may serve a read now. */
   healthy(now = Date.now()): Replica[] {
-    return this.replicas.filter((r) => r.state === 'ok' && now - r.checkedAt <= this.staleAfterMs);
+    return this.replicas.filter((r) => servesReads(r, now, this.staleAfterMs));
   }
 
   /** A read failed to reach the replica: skip it at once, until a check finds it well again. */

@@ -52,12 +52,12 @@ export interface Page {
 }
 
 /**
- * Sets X-Total-Count and a Link header whose URLs repeat the request's own query (filters, sort)
+ * The Link header for one page: URLs that repeat the request target's own query (filters, sort)
  * with only offset and limit changed. URLs are relative (path and query only), so no Host header
  * or host in an absolute-form request line reaches them.
  */
-export function setPaginationHeaders(request: FastifyRequest, reply: FastifyReply, page: Page): void {
-  const { path, query } = originForm(request.url);
+export function paginationLinks(url: string, page: Page): string {
+  const { path, query } = originForm(url);
   const params = new URLSearchParams(query);
   const link = (offset: number, rel: string) => {
     params.set('limit', String(page.limit));
@@ -69,8 +69,13 @@ export function setPaginationHeaders(request: FastifyRequest, reply: FastifyRepl
   if (page.offset > 0) links.push(link(Math.max(0, Math.min(page.offset - page.limit, lastOffset)), 'prev'));
   if (page.offset + page.limit < page.total) links.push(link(page.offset + page.limit, 'next'));
   links.push(link(lastOffset, 'last'));
+  return links.join(', ');
+}
+
+/** Sets X-Total-Count and the Link header (paginationLinks) for the request's page. */
+export function setPaginationHeaders(request: FastifyRequest, reply: FastifyReply, page: Page): void {
   reply.header('x-total-count', String(page.total));
-  reply.header('link', links.join(', '));
+  reply.header('link', paginationLinks(request.url, page));
 }
 
 /** Escapes LIKE wildcards so a search for "50%" finds the text "50%", not everything. */

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import { Counter, Gauge } from 'prom-client';
 import { isDatabaseUnavailable, loggable, sqlState } from '../db/errors.js';
 import type { Database } from '../db/pool.js';
-import { primaryReads, type ReadRouter } from '../db/read-router.js';
+import { pickReplica, primaryReads, type ReadRouter, type ReplicaChoiceReason } from '../db/read-router.js';
 import { type Lsn, parseLsn, type Replica, ReplicaMonitor } from '../db/replica-monitor.js';
 import { createWriteMarks, type WriteMarks } from '../db/write-marks.js';
 
@@ -30,7 +30,7 @@ declare module 'fastify' {
   }
 }
 
-type ReadReason = 'replica' | 'no_healthy_replica' | 'own_write_not_replayed' | 'replica_failed';
+type ReadReason = ReplicaChoiceReason | 'replica_failed';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
@@ -169,11 +169,10 @@ async function replicas(app: FastifyInstance) {
   const choose = async (userId: number): Promise<{ replica?: Replica; reason: ReadReason }> => {
     const healthy = monitor.healthy();
     if (healthy.length === 0) return { reason: 'no_healthy_replica' };
-    const mark = await marks.get(userId);
-    const eligible = mark === undefined ? healthy : healthy.filter((r) => r.replayLsn >= mark);
-    if (eligible.length === 0) return { reason: 'own_write_not_replayed' };
-    turn = (turn + 1) % eligible.length;
-    return { replica: eligible[turn], reason: 'replica' };
+    // The mark only once a replica could serve (with shared marks it is a Redis call).
+    const choice = pickReplica(healthy, await marks.get(userId), turn);
+    turn = choice.turn;
+    return choice;
   };
 
   app.decorate('replicas', {
