@@ -6,9 +6,9 @@ import fp from 'fastify-plugin';
 import helmet from 'helmet';
 import type { AppConfig } from './config.js';
 import { REDACTED_PATHS } from './logger.js';
-import adminRoutes from './modules/admin/routes.js';
+import admin from './modules/admin/index.js';
 import authRoutes from './modules/auth/routes.js';
-import tasksRoutes from './modules/tasks/routes.js';
+import tasks from './modules/tasks/index.js';
 import usersRoutes from './modules/users/routes.js';
 import auth from './plugins/auth.js';
 import charset from './plugins/charset.js';
@@ -122,17 +122,19 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(docs);
   await app.register(httpCache);
   await app.register(health);
-  await app.register(maintenance);
 
   await app.register(
     async (api) => {
       await api.register(authRoutes);
       await api.register(usersRoutes);
-      await api.register(tasksRoutes);
-      await api.register(adminRoutes);
     },
     { prefix: '/api/v1' },
   );
+  // Module plugins build their repository and service once and register their routes under /api/v1.
+  await app.register(tasks);
+  await app.register(admin);
+  // After the modules whose repositories it prunes through.
+  await app.register(maintenance);
   // Unknown paths spend the same budget as known ones.
   app.setNotFoundHandler(app.hasDecorator('rateLimit') ? { preHandler: app.rateLimit() } : {}, app.notFoundHandler);
   return app;

@@ -86,13 +86,71 @@ function moduleCycles(sources: Sources): string[][] {
   return modules.flatMap((a) => modules.filter((b) => a < b && reaches(a, b) && reaches(b, a)).map((b) => [a, b]));
 }
 
+/**
+ * Modules composed by their own index.ts (a Fastify plugin that builds the repository and service once).
+ * users and auth join when theirs lands: plugins/auth still builds their repositories.
+ */
+const COMPOSED_MODULES = ['tasks', 'admin'];
+
+/** Each composed module's repository factories (`export function create…Repository`), by name. */
+function repositoryFactories(sources: Sources, modules = COMPOSED_MODULES): Array<{ name: string; module: string }> {
+  return Object.entries(sources).flatMap(([file, text]) => {
+    const module = moduleOf(file);
+    if (!module || !modules.includes(module)) return [];
+    return [...text.matchAll(/^export (?:async )?function (create\w+Repository)\b/gm)].map(([, name]) => ({
+      name: name as string,
+      module,
+    }));
+  });
+}
+
+/** Files outside a module that name its repository factory (an import, a re-export, a call): only the module builds it. */
+function foreignRepositoryBuilders(sources: Sources): string[] {
+  const factories = repositoryFactories(sources);
+  return Object.entries(sources).flatMap(([file, text]) =>
+    factories
+      .filter(({ name, module }) => moduleOf(file) !== module && new RegExp(`\\b${name}\\b`).test(text))
+      .map(({ name, module }) => `${file} names ${name}: only modules/${module}/ builds its repository`),
+  );
+}
+
+describe('one composition pattern', () => {
+  const sources = readSources();
+
+  it('finds the repository factories of the composed modules', () => {
+    expect(repositoryFactories(sources)).toEqual(
+      expect.arrayContaining([
+        { name: 'createTasksRepository', module: 'tasks' },
+        { name: 'createAdminRepository', module: 'admin' },
+      ]),
+    );
+  });
+
+  it('only a module builds its repository (its index.ts decorates it for the rest)', () => {
+    expect(foreignRepositoryBuilders(sources)).toEqual([]);
+  });
+
+  it('fails on a repository built elsewhere', () => {
+    const planted: Sources = {
+      ...sources,
+      'src/plugins/maintenance.ts': `import { createTasksRepository } from '../modules/tasks/repository.js';
+const tasks = createTasksRepository(app.db);`,
+      'src/modules/users/stats.ts': "export { createAdminRepository } from '../admin/repository.js';",
+    };
+    expect(foreignRepositoryBuilders(planted).map((v) => v.split(':')[0])).toEqual([
+      'src/plugins/maintenance.ts names createTasksRepository',
+      'src/modules/users/stats.ts names createAdminRepository',
+    ]);
+  });
+});
+
 describe('import direction', () => {
   const sources = readSources();
 
   it('reads the imports of src/ (every one resolves to a file)', () => {
     const edges = importEdges(sources);
     expect(edges).toContainEqual({ from: 'src/app.ts', to: 'src/plugins/errors.ts' });
-    expect(edges).toContainEqual({ from: 'src/modules/tasks/routes.ts', to: 'src/modules/tasks/service.ts' });
+    expect(edges).toContainEqual({ from: 'src/modules/tasks/index.ts', to: 'src/modules/tasks/service.ts' });
     expect(edges.filter(({ to }) => !(to in sources))).toEqual([]);
   });
 

@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { loggable } from '../db/errors.js';
 import { createOutboxRepository } from '../modules/events/repository.js';
-import { createTasksRepository } from '../modules/tasks/repository.js';
 
 const EVERY_MS = 15 * 60 * 1000;
 
@@ -11,7 +10,8 @@ const EVERY_MS = 15 * 60 * 1000;
  * tokens have all expired, and published events older than EVENTS_RETENTION_HOURS. Every instance may run it; the deletes are idempotent.
  */
 async function maintenance(app: FastifyInstance) {
-  const tasks = createTasksRepository(app.db);
+  // The tasks module's own repository: a module's repository is built once, by its index.ts.
+  const tasks = app.tasksRepository;
   const outbox = createOutboxRepository(app.db);
   const prune = async () => {
     try {
@@ -29,4 +29,4 @@ async function maintenance(app: FastifyInstance) {
   app.addHook('onClose', async () => clearInterval(timer));
 }
 
-export default fp(maintenance, { name: 'maintenance', dependencies: ['db', 'auth'] });
+export default fp(maintenance, { name: 'maintenance', dependencies: ['db', 'auth', 'tasks'] });

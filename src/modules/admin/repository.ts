@@ -50,3 +50,5 @@ export function createAdminRepository(db: Database) {
     },
   };
 }
+
+export type AdminRepository = ReturnType<typeof createAdminRepository>;

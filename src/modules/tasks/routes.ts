@@ -3,16 +3,10 @@ import { Type } from 'typebox';
 import { taskEtag } from '../../lib/etag.js';
 import { MAX_LIMIT, pageOf, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
-import { createTasksRepository } from './repository.js';
 import { ConditionalHeaders, CreateHeaders, Task, TaskCreateBody, TaskListQuery, TaskUpdateBody } from './schemas.js';
-import { createTasksService } from './service.js';
 
 const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const repository = createTasksRepository(app.db);
-  const service = createTasksService(repository, {
-    unitOfWork: app.unitOfWork,
-    reads: app.replicas.router(createTasksRepository, repository),
-  });
+  const service = app.tasksService;
   app.addHook('preParsing', app.authenticate);
   const common = { tags: ['tasks'], security: BEARER_SECURITY };
 

@@ -1,0 +1,27 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { type AdminRepository, createAdminRepository } from './repository.js';
+import adminRoutes from './routes.js';
+import { createAdminService } from './service.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    adminRepository: AdminRepository;
+    adminService: ReturnType<typeof createAdminService>;
+  }
+}
+
+/** The admin module: its repository and service (with the statistics cache), built once, and its routes under /api/v1. */
+async function admin(app: FastifyInstance) {
+  const repository = createAdminRepository(app.db);
+  app.decorate('adminRepository', repository);
+  app.decorate(
+    'adminService',
+    createAdminService(app.replicas.router(createAdminRepository, repository), {
+      statsCacheTtlMs: app.config.statsCacheTtlMs,
+    }),
+  );
+  await app.register(adminRoutes, { prefix: '/api/v1' });
+}
+
+export default fp(admin, { name: 'admin', dependencies: ['config', 'db', 'auth', 'replicas'] });

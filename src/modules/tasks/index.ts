@@ -1,0 +1,29 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { createTasksRepository, type TasksRepository } from './repository.js';
+import tasksRoutes from './routes.js';
+import { createTasksService } from './service.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The primary's tasks repository, built once here (maintenance prunes through it). */
+    tasksRepository: TasksRepository;
+    tasksService: ReturnType<typeof createTasksService>;
+  }
+}
+
+/** The tasks module: its repository and service, built once, and its routes under /api/v1. */
+async function tasks(app: FastifyInstance) {
+  const repository = createTasksRepository(app.db);
+  app.decorate('tasksRepository', repository);
+  app.decorate(
+    'tasksService',
+    createTasksService(repository, {
+      unitOfWork: app.unitOfWork,
+      reads: app.replicas.router(createTasksRepository, repository),
+    }),
+  );
+  await app.register(tasksRoutes, { prefix: '/api/v1' });
+}
+
+export default fp(tasks, { name: 'tasks', dependencies: ['db', 'auth', 'replicas', 'events'] });
