@@ -133,10 +133,12 @@ export function createUsersRepository(db: Database) {
         .from(users)
         .where(and(eq(users.role, 'admin'), eq(users.isActive, true)))
         .orderBy(asc(users.id))
-        .for('update');
+        // NO KEY UPDATE, as the UPDATE itself takes: it serialises changes of roles and activity, but not
+        // against a login's session insert, whose foreign key holds KEY SHARE on the user's row.
+        .for('no key update');
       const losesAdmin = (change.role !== undefined && change.role !== 'admin') || change.isActive === false;
       if (losesAdmin && admins.length <= 1 && admins.some((a) => a.id === id)) return 'last_admin';
-      const [before] = await tx.select(userColumns).from(users).where(eq(users.id, id)).for('update');
+      const [before] = await tx.select(userColumns).from(users).where(eq(users.id, id)).for('no key update');
       if (!before) return undefined;
       const [user] = await tx
         .update(users)
@@ -192,7 +194,7 @@ export function createUsersRepository(db: Database) {
 
     /** Makes an existing user an active admin; `tx`: a transaction (the unit of work's). Undefined: no such user. */
     async promote(tx: Executor, id: number): Promise<UserChange | undefined> {
-      const [before] = await tx.select(userColumns).from(users).where(eq(users.id, id)).for('update');
+      const [before] = await tx.select(userColumns).from(users).where(eq(users.id, id)).for('no key update');
       if (!before) return undefined;
       const [after] = await tx
         .update(users)
