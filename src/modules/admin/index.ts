@@ -1,20 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { type AdminRepository, createAdminRepository } from './repository.js';
+import { createAdminRepository } from './repository.js';
 import adminRoutes from './routes.js';
 import { createAdminService } from './service.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    adminRepository: AdminRepository;
     adminService: ReturnType<typeof createAdminService>;
   }
 }
 
-/** The admin module: its repository and service (with the statistics cache), built once, and its routes under /api/v1. */
+/** The admin module: its service (with the statistics cache, over its repository) (with the statistics cache), built once, and its routes under /api/v1. */
 async function admin(app: FastifyInstance) {
   const repository = createAdminRepository(app.db);
-  app.decorate('adminRepository', repository);
   app.decorate(
     'adminService',
     createAdminService(app.replicas.router(createAdminRepository, repository), {

@@ -27,6 +27,9 @@ export interface AttemptBudgets {
   perAccount: { max: number; windowMs: number };
 }
 
+/** The budget key of an account, the same whichever flow (login, current_password) spends it. */
+export const accountKey = (userId: number) => `user:${userId}`;
+
 const SPENT = 'Too many login attempts for this account; retry later';
 
 const unlimited: Attempt = { succeeded: async () => {} };

@@ -4,7 +4,7 @@ import { userRegistered } from '../users/events.js';
 import { loginKey } from '../users/login-names.js';
 import { DuplicateUserError, type UsersRepository } from '../users/repository.js';
 import type { User } from '../users/schemas.js';
-import { noPasswordAttempts, type PasswordAttempts } from './attempts.js';
+import { accountKey, noPasswordAttempts, type PasswordAttempts } from './attempts.js';
 import type { PasswordHasher } from './passwords.js';
 import type { AuthRepository } from './repository.js';
 import type { TokenPair } from './schemas.js';
@@ -59,7 +59,7 @@ export function createAuthService(deps: {
      */
     async login(login: string, password: string, client: string): Promise<TokenPair & { user: User }> {
       const found = await users.findByLogin(login);
-      const attempt = await attempts.begin(found ? `user:${found.id}` : `name:${loginKey(login)}`, client);
+      const attempt = await attempts.begin(found ? accountKey(found.id) : `name:${loginKey(login)}`, client);
       const valid = found ? await passwords.verify(password, found.hashed_password) : await passwords.verifyDummy(password);
       if (!found || !valid || !found.is_active) throw unauthorized(BAD_CREDENTIALS);
       await attempt.succeeded();

@@ -1,7 +1,7 @@
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
 import { pageOf } from '../../lib/pagination.js';
-import { noPasswordAttempts, type PasswordAttempts } from '../auth/attempts.js';
+import { accountKey, noPasswordAttempts, type PasswordAttempts } from '../auth/attempts.js';
 import type { PasswordHasher } from '../auth/passwords.js';
 import type { AuthRepository } from '../auth/repository.js';
 import type { Actor } from '../events/events.js';
@@ -78,7 +78,7 @@ export function createUsersService(deps: {
       }
       const current = await users.findWithHash(userId);
       if (!current) throw notFound(USER_NOT_FOUND);
-      const attempt = await attempts.begin(`user:${userId}`, client);
+      const attempt = await attempts.begin(accountKey(userId), client);
       if (!(await passwords.verify(change.current_password, current.hashed_password))) {
         throw forbidden('Current password is incorrect');
       }
