@@ -1,10 +1,10 @@
 import cluster from 'node:cluster';
 import { runPrimary } from './cluster.js';
+import { loadConfigOrExit } from './config/process.js';
 import type { AppConfig } from './config.js';
 import { openDatabaseTarget } from './db/connect.js';
 import { runMigrations } from './db/migrate.js';
 import { createDatabase, createPool } from './db/pool.js';
-import { loadConfigOrExit } from './lib/process-config.js';
 import { createLogger, plainLog } from './logger.js';
 import { ensureAdminAccount } from './modules/users/admin-account.js';
 import { resolveSecrets } from './secrets.js';

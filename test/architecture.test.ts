@@ -48,9 +48,20 @@ const RULES: Array<{ name: string; from: (file: string) => boolean; never: (file
     never: any(under('src/plugins'), under('src/scripts'), oneOf(ENTRY_POINTS)),
   },
   {
-    name: 'db/ and lib/ never import modules/, plugins/, the entry points or scripts/',
-    from: any(under('src/db'), under('src/lib')),
+    name: 'db/ never imports modules/, plugins/, the entry points or scripts/',
+    from: under('src/db'),
     never: any(under('src/modules'), under('src/plugins'), under('src/scripts'), oneOf(ENTRY_POINTS)),
+  },
+  {
+    // Helpers stand alone: reading the process's configuration is config/'s, not a helper's.
+    name: 'lib/ imports only lib/',
+    from: under('src/lib'),
+    never: (file) => !under('src/lib')(file),
+  },
+  {
+    name: 'config/ imports only config/',
+    from: any(oneOf(['src/config.ts']), under('src/config')),
+    never: (file) => file !== 'src/config.ts' && !under('src/config')(file),
   },
   {
     name: 'plugins/ never import the entry points or scripts/',
@@ -175,6 +186,8 @@ describe('import direction', () => {
       'src/modules/tasks/c.ts': "const serve = () => import('../../serve.js');",
       'src/db/d.ts': "import { TASK_STATUSES } from '../modules/tasks/schemas.js';",
       'src/lib/e.ts': "import metrics from '../plugins/metrics.js';",
+      'src/lib/e2.ts': "import { loadConfig } from '../config.js';",
+      'src/config/e3.ts': "import { createAjv } from '../lib/ajv.js';",
       'src/plugins/f.ts': "import { runPrimary } from '../cluster.js';",
       'src/logger.ts': "import { REDACTED_PATHS } from './app.js';",
       'src/cluster.ts': "import { METRICS_REQUEST } from './plugins/metrics.js';",
@@ -185,6 +198,8 @@ describe('import direction', () => {
       'src/modules/tasks/c.ts imports src/serve.ts',
       'src/db/d.ts imports src/modules/tasks/schemas.ts',
       'src/lib/e.ts imports src/plugins/metrics.ts',
+      'src/lib/e2.ts imports src/config.ts',
+      'src/config/e3.ts imports src/lib/ajv.ts',
       'src/plugins/f.ts imports src/cluster.ts',
       'src/logger.ts imports src/app.ts',
       'src/cluster.ts imports src/plugins/metrics.ts',

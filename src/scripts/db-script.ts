@@ -1,8 +1,8 @@
 import pg from 'pg';
+import { loadEnvFile } from '../config/process.js';
 import { type Config, ConfigError, loadConfig } from '../config.js';
 import { type DatabaseTarget, openDatabaseTarget } from '../db/connect.js';
 import { ScriptError, toolConnection, withoutPassword } from '../db/pg-tools.js';
-import { loadEnvFile } from '../lib/process-config.js';
 
 /** What db:backup and db:restore share: configuration, the target database, one-line failures. */
 

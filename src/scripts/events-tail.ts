@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
-import { loadConfigOrExit } from '../lib/process-config.js';
+import { loadConfigOrExit } from '../config/process.js';
 import type { EventBody } from '../modules/events/events.js';
 
 const USAGE = `usage: npm run events:tail -- [BINDING_KEY] [--json]

@@ -1,7 +1,7 @@
+import { loadConfigOrExit } from '../config/process.js';
 import { openDatabaseTarget } from '../db/connect.js';
 import { runMigrations } from '../db/migrate.js';
 import { toolConnection, withoutPassword } from '../db/pg-tools.js';
-import { loadConfigOrExit } from '../lib/process-config.js';
 import { createLogger, plainLog } from '../logger.js';
 
 /** `npm run migrate`: applies pending migrations to DATABASE_URL (or the embedded database) and exits. */
