@@ -1,6 +1,5 @@
-import { sql } from 'drizzle-orm';
-import { isoTimestamp } from '../../db/json.js';
 import { type Actor, type NewEvent, newEvent } from '../events/events.js';
+import { taskJson } from './columns.js';
 import type { Task } from './schemas.js';
 
 export type TaskEventType = 'task.created' | 'task.updated' | 'task.deleted';
@@ -25,7 +24,5 @@ export const taskOutbox = (type: TaskEventType, actor: Actor) => ({
   type,
   actor,
   subjectType: 'task',
-  data: sql`(SELECT row_to_json(shown)::text FROM (SELECT changed.id, changed.user_id, changed.title, changed.description,
-    changed.status, changed.priority, ${isoTimestamp(sql`changed.created_at`)} AS created_at,
-    ${isoTimestamp(sql`changed.updated_at`)} AS updated_at) shown)`,
+  data: taskJson('changed'),
 });

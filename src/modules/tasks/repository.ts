@@ -5,24 +5,25 @@ import { idempotencyKeys, taskCounts, tasks } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
 import type { Actor } from '../events/events.js';
 import type { Work } from '../events/unit-of-work.js';
+import { columnOf, fromDriver, recordColumns, returnedColumns, taskColumns } from './columns.js';
 import { taskOutbox } from './events.js';
-import type { Task, TaskCreate, TaskPriority, TaskSortKey, TaskStatus, TaskUpdate } from './schemas.js';
+import {
+  TASK_SORT_KEYS,
+  type Task,
+  type TaskCreate,
+  TaskCreateBody,
+  type TaskPriority,
+  type TaskSortKey,
+  type TaskStatus,
+  type TaskUpdate,
+  TaskUpdateBody,
+} from './schemas.js';
 
-/** Columns of a task as the API shows it. */
-const taskColumns = {
-  id: tasks.id,
-  user_id: tasks.userId,
-  title: tasks.title,
-  description: tasks.description,
-  status: tasks.status,
-  priority: tasks.priority,
-  created_at: tasks.createdAt,
-  updated_at: tasks.updatedAt,
-};
+/** A value sent, or the column's default when the field was left out. */
+const valueOr = (value: unknown, fallback: SQL): SQL => (value === undefined ? fallback : sql`${value}`);
 
 /** A task and its version (the ETag), which the API body does not show. */
 export type TaskRecord = Task & { version: number };
-const recordColumns = { ...taskColumns, version: tasks.version };
 
 export type IdempotentCreate =
   | { kind: 'created'; task: TaskRecord }
@@ -30,13 +31,10 @@ export type IdempotentCreate =
   | { kind: 'mismatch' }
   | { kind: 'in_progress' };
 
-const sortColumns = {
-  created_at: tasks.createdAt,
-  updated_at: tasks.updatedAt,
-  priority: tasks.priority,
-  status: tasks.status,
-  title: tasks.title,
-} as const;
+/** A sort key is a task field's name: its column. */
+const sortColumns = Object.fromEntries(TASK_SORT_KEYS.map((key) => [key, taskColumns[key]])) as {
+  [K in TaskSortKey]: (typeof taskColumns)[K];
+};
 
 /** Which tasks a caller may touch: one owner's, or (admins) everyone's. */
 export interface Scope {
@@ -58,11 +56,12 @@ const scoped = (id: number, scope: Scope): SQL =>
   scope.ownerId === undefined ? sql`id = ${id}` : sql`id = ${id} AND user_id = ${scope.ownerId}`;
 
 /** What the writes return: a TaskRecord's columns, under the API's names. */
-const RETURNED_COLUMNS = ['id', 'user_id', 'title', 'description', 'status', 'priority', 'created_at', 'updated_at', 'version'];
-const RETURNED = sql.raw(RETURNED_COLUMNS.join(', '));
-const RETURNED_QUALIFIED = sql.raw(RETURNED_COLUMNS.map((c) => `tasks.${c}`).join(', '));
-/** The columns an update may set (TaskUpdate's fields, which are their names too). */
-const UPDATABLE = { title: true, description: true, status: true, priority: true } as const;
+const RETURNED = returnedColumns();
+const RETURNED_QUALIFIED = returnedColumns('tasks');
+/** The fields a create or an update may set: the body's fields that are columns of the task (the API's names are theirs). */
+const settable = (body: { properties: object }) => Object.keys(body.properties).filter((field) => field in taskColumns);
+const CREATABLE = settable(TaskCreateBody);
+const UPDATABLE = new Set(settable(TaskUpdateBody));
 
 export function createTasksRepository(db: Database) {
   // The hot reads are prepared statements: SQL built once, planned once per connection.
@@ -134,21 +133,18 @@ export function createTasksRepository(db: Database) {
 
   /** A hand-written statement's rows as TaskRecords: timestamps come raw, mapped as Drizzle maps its columns. */
   const records = async (work: Work, statement: SQL): Promise<TaskRecord[]> =>
-    (await executePrepared<TaskRecord & { created_at: string | Date; updated_at: string | Date }>(work.db, statement)).rows.map(
-      (row) => ({
-        ...row,
-        created_at: tasks.createdAt.mapFromDriverValue(row.created_at) as Date,
-        updated_at: tasks.updatedAt.mapFromDriverValue(row.updated_at) as Date,
-      }),
-    );
+    (await executePrepared<TaskRecord>(work.db, statement)).rows.map((row) => fromDriver<TaskRecord>(row));
 
   /** The insert and its task.created event, one statement; `work.db` may be a transaction. */
   const insertRecording = async (work: Work, ownerId: number, input: TaskCreate, actor: Actor): Promise<TaskRecord> => {
     const [task] = await records(
       work,
       sql`WITH changed AS (
-        INSERT INTO ${tasks} (user_id, title, description, status, priority)
-        VALUES (${ownerId}, ${input.title}, ${input.description ?? null}, ${input.status ?? 'pending'}, ${input.priority ?? 'medium'})
+        INSERT INTO ${tasks} (user_id, ${sql.raw(CREATABLE.map(columnOf).join(', '))})
+        VALUES (${ownerId}, ${sql.join(
+          CREATABLE.map((field) => valueOr(input[field as keyof TaskCreate], sql`DEFAULT`)),
+          sql`, `,
+        )})
         RETURNING ${RETURNED}
       ), event AS (${work.outbox(taskOutbox('task.created', actor))})
       SELECT ${RETURNED} FROM changed`,
@@ -245,8 +241,8 @@ export function createTasksRepository(db: Database) {
       actor: Actor,
     ): Promise<TaskRecord | 'stale' | undefined> {
       const assignments = Object.entries(changes)
-        .filter(([column, value]) => value !== undefined && column in UPDATABLE)
-        .map(([column, value]) => sql`${sql.identifier(column)} = ${value}`);
+        .filter(([field, value]) => value !== undefined && UPDATABLE.has(field))
+        .map(([field, value]) => sql`${sql.identifier(columnOf(field))} = ${value}`);
       const [task] = await records(
         work,
         sql`WITH before AS (

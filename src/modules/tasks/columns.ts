@@ -1,0 +1,65 @@
+import { type SQL, sql } from 'drizzle-orm';
+import { PgTimestamp } from 'drizzle-orm/pg-core';
+import { isoTimestamp } from '../../db/json.js';
+import { tasks } from '../../db/schema.js';
+
+/**
+ * A task as the API shows it: its fields, in the API's order, each from its column. The one list the
+ * reads, the hand-written writes (what they return) and the events' bodies (what they carry) derive from.
+ */
+export const taskColumns = {
+  id: tasks.id,
+  user_id: tasks.userId,
+  title: tasks.title,
+  description: tasks.description,
+  status: tasks.status,
+  priority: tasks.priority,
+  created_at: tasks.createdAt,
+  updated_at: tasks.updatedAt,
+};
+
+/** A task and its version (the ETag), which the API body does not show. */
+export const recordColumns = { ...taskColumns, version: tasks.version };
+
+type Field = keyof typeof recordColumns;
+const RECORD_FIELDS = Object.keys(recordColumns) as Field[];
+const isTimestamp = (field: Field) => recordColumns[field] instanceof PgTimestamp;
+
+/** `RETURNING`/`SELECT` list of a hand-written statement: a record's columns under the API's names, optionally qualified. */
+export function returnedColumns(qualifier?: string): SQL {
+  const prefix = qualifier === undefined ? '' : `${qualifier}.`;
+  return sql.raw(
+    RECORD_FIELDS.map((field) => {
+      const column = recordColumns[field].name;
+      return column === field ? `${prefix}${column}` : `${prefix}${column} AS ${field}`;
+    }).join(', '),
+  );
+}
+
+/** A hand-written statement's row (timestamps come raw from pg) mapped as Drizzle maps its columns. */
+export function fromDriver<T extends Record<Field, unknown>>(row: Record<Field, unknown>): T {
+  const mapped: Record<string, unknown> = { ...row };
+  for (const field of RECORD_FIELDS) {
+    if (isTimestamp(field)) mapped[field] = recordColumns[field].mapFromDriverValue(row[field] as never);
+  }
+  return mapped as T;
+}
+
+/**
+ * A task's JSON as the API writes it, built in SQL from a relation whose columns carry the API's
+ * names (a write's `changed` CTE): its fields in order, timestamps as Date.toISOString writes them.
+ */
+export function taskJson(relation: string): SQL {
+  const fields = (Object.keys(taskColumns) as Field[]).map((field) => {
+    const value = sql.raw(`${relation}.${field}`);
+    return isTimestamp(field) ? sql`${isoTimestamp(value)} AS ${sql.raw(field)}` : value;
+  });
+  return sql`(SELECT row_to_json(shown)::text FROM (SELECT ${sql.join(fields, sql`, `)}) shown)`;
+}
+
+/** The column behind an API field of a task. */
+export const columnOf = (field: string): string => {
+  const column = (recordColumns as Record<string, { name: string } | undefined>)[field];
+  if (!column) throw new Error(`not a task field: ${field}`);
+  return column.name;
+};
