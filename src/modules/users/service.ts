@@ -21,7 +21,7 @@ export interface SessionRevocation {
 
 export function createUsersService(deps: {
   users: UsersRepository;
-  /** Ends a user's logins: on deactivation, and (but the current one) on a password change. */
+  /** Ends a user's logins: all of them on deactivation, all but the one making it on a password change. */
   sessions: SessionRevocation;
   passwords: PasswordHasher;
   /** Routes an admin's lag-tolerant reads (user lists, a user); everything else uses `users`, the primary's. */
