@@ -25,7 +25,7 @@ import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { runMigrations } from '../src/db/migrate.js';
 import { freePort } from '../src/lib/net.js';
-import { createPasswordHasher } from '../src/modules/auth/passwords.js';
+import { createPasswordHasher } from '../src/modules/users/passwords.js';
 import { seed } from './seed.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -7,10 +7,10 @@ import helmet from 'helmet';
 import type { AppConfig } from './config.js';
 import { REDACTED_PATHS } from './logger.js';
 import admin from './modules/admin/index.js';
-import authRoutes from './modules/auth/routes.js';
+import auth from './modules/auth/index.js';
+import sessions from './modules/sessions/index.js';
 import tasks from './modules/tasks/index.js';
-import usersRoutes from './modules/users/routes.js';
-import auth from './plugins/auth.js';
+import users from './modules/users/index.js';
 import charset from './plugins/charset.js';
 import db from './plugins/db.js';
 import docs from './plugins/docs.js';
@@ -112,7 +112,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   });
   await app.register(db);
   await app.register(redis);
-  await app.register(auth);
+  // Before the rate limit (keyed by the session's user) and before any routes (they name app.authenticate).
+  await app.register(sessions);
   await app.register(observability);
   await app.register(singletonHeaders);
   await app.register(metrics);
@@ -123,14 +124,9 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(httpCache);
   await app.register(health);
 
-  await app.register(
-    async (api) => {
-      await api.register(authRoutes);
-      await api.register(usersRoutes);
-    },
-    { prefix: '/api/v1' },
-  );
   // Module plugins build their repository and service once and register their routes under /api/v1.
+  await app.register(users);
+  await app.register(auth);
   await app.register(tasks);
   await app.register(admin);
   // After the modules whose repositories it prunes through.

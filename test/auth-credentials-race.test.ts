@@ -118,7 +118,9 @@ describe.each([
     expect(changed.status).toBe(200);
     expect(await read()).toBe(before + 1);
     // What the login would do after checking the password against the hash it read at `before`.
-    expect(await ctx.app.authRepository.createSession(user.id, before, 'stale-refresh-token', 1)).toBeUndefined();
-    expect(await ctx.app.authRepository.createSession(user.id, before + 1, 'fresh-refresh-token', 1)).toEqual(expect.any(String));
+    expect(await ctx.app.sessionsRepository.createSession(user.id, before, 'stale-refresh-token', 1)).toBeUndefined();
+    expect(await ctx.app.sessionsRepository.createSession(user.id, before + 1, 'fresh-refresh-token', 1)).toEqual(
+      expect.any(String),
+    );
   });
 });

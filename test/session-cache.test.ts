@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSessionCache, type SessionCache } from '../src/modules/auth/session-cache.js';
+import { createSessionCache, type SessionCache } from '../src/modules/sessions/session-cache.js';
 import type { User } from '../src/modules/users/schemas.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 

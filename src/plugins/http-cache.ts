@@ -28,4 +28,4 @@ async function httpCache(app: FastifyInstance) {
   });
 }
 
-export default fp(httpCache, { name: 'http-cache', dependencies: ['auth'] });
+export default fp(httpCache, { name: 'http-cache', dependencies: ['sessions'] });

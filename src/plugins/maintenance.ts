@@ -10,13 +10,13 @@ const EVERY_MS = 15 * 60 * 1000;
  * tokens have all expired, and published events older than EVENTS_RETENTION_HOURS. Every instance may run it; the deletes are idempotent.
  */
 async function maintenance(app: FastifyInstance) {
-  // The tasks module's own repository: a module's repository is built once, by its index.ts.
+  // The modules' own repositories: a module's repository is built once, by its index.ts.
   const tasks = app.tasksRepository;
   const outbox = createOutboxRepository(app.db);
   const prune = async () => {
     try {
       const keys = await tasks.pruneIdempotencyKeys();
-      const sessions = await app.authRepository.pruneExpiredSessions();
+      const sessions = await app.sessionsRepository.pruneExpiredSessions();
       // Even with events off now: rows sent while they were on still age out.
       const events = await outbox.pruneSent(app.config.events.retentionHours);
       app.log.debug({ idempotency_keys: keys, sessions, sent_events: events }, 'pruned expired rows');
@@ -29,4 +29,4 @@ async function maintenance(app: FastifyInstance) {
   app.addHook('onClose', async () => clearInterval(timer));
 }
 
-export default fp(maintenance, { name: 'maintenance', dependencies: ['db', 'auth', 'tasks'] });
+export default fp(maintenance, { name: 'maintenance', dependencies: ['db', 'sessions', 'tasks'] });

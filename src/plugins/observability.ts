@@ -37,4 +37,4 @@ async function observability(app: FastifyInstance) {
   });
 }
 
-export default fp(observability, { name: 'observability', dependencies: ['auth'] });
+export default fp(observability, { name: 'observability', dependencies: ['sessions'] });

@@ -7,7 +7,7 @@ import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { clientKey } from '../lib/client-address.js';
 import { AppError } from '../lib/errors.js';
-import { createPasswordAttempts, noPasswordAttempts, type PasswordAttempts } from '../modules/auth/attempts.js';
+import { createPasswordAttempts, noPasswordAttempts, type PasswordAttempts } from '../modules/users/password-attempts.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -82,7 +82,7 @@ function fallbackStore(redis: Redis | undefined, prefix: string, onFallback: (er
 /**
  * Budgets: every route per user (a token that verifies and whose session is live; per address
  * otherwise); the authentication routes per address; password attempts per account and address and
- * per account (modules/auth/attempts.ts). The address is request.ip, which follows Fastify's
+ * per account (modules/users/password-attempts.ts). The address is request.ip, which follows Fastify's
  * trustProxy: X-Forwarded-For counts only from the proxies TRUST_PROXY names (or, with a hop count,
  * from that many hops, whoever sends it); IPv6 is counted by network (RATE_LIMIT_IPV6_PREFIX).
  */
@@ -124,4 +124,4 @@ async function rateLimitPlugin(app: FastifyInstance) {
   });
 }
 
-export default fp(rateLimitPlugin, { name: 'rate-limit', dependencies: ['config', 'redis', 'auth'] });
+export default fp(rateLimitPlugin, { name: 'rate-limit', dependencies: ['config', 'redis', 'sessions'] });

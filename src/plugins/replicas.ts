@@ -217,4 +217,4 @@ async function replicas(app: FastifyInstance) {
   } satisfies Replicas);
 }
 
-export default fp(replicas, { name: 'replicas', dependencies: ['config', 'db', 'redis', 'auth', 'metrics'] });
+export default fp(replicas, { name: 'replicas', dependencies: ['config', 'db', 'redis', 'sessions', 'metrics'] });

@@ -22,4 +22,4 @@ async function admin(app: FastifyInstance) {
   await app.register(adminRoutes, { prefix: '/api/v1' });
 }
 
-export default fp(admin, { name: 'admin', dependencies: ['config', 'db', 'auth', 'replicas'] });
+export default fp(admin, { name: 'admin', dependencies: ['config', 'db', 'sessions', 'replicas'] });

@@ -5,7 +5,6 @@ import { Type } from 'typebox';
 import { BEARER_SECURITY, problemResponses } from '../../lib/schemas.js';
 import { User } from '../users/schemas.js';
 import { LoginBody, LoginResponse, RefreshBody, RegisterBody, TokenPair } from './schemas.js';
-import { createAuthService } from './service.js';
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
@@ -22,15 +21,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   };
 
-  const service = createAuthService({
-    users: app.usersRepository,
-    auth: app.authRepository,
-    passwords: app.passwords,
-    tokens: app.accessTokens,
-    refreshTtlDays: app.config.refreshTokenExpireDays,
-    unitOfWork: app.unitOfWork,
-    attempts: app.passwordAttempts,
-  });
+  const service = app.authService;
 
   app.post(
     '/auth/register',

@@ -1,10 +1,8 @@
 import { type Static, Type } from 'typebox';
-import { Email, Password, User, Username } from '../users/schemas.js';
+import { NewAccount, User } from '../users/schemas.js';
 
-export const RegisterBody = Type.Object(
-  { username: Username, email: Email, password: Password },
-  { additionalProperties: false },
-);
+/** Registration takes a new account's fields, checked as create-admin checks them. */
+export const RegisterBody = NewAccount;
 
 /**
  * JSON, or the OAuth2 password flow's form (which also sends grant_type and optionally scope and

@@ -1,21 +1,21 @@
 import { conflict, unauthorized } from '../../lib/errors.js';
 import type { UnitOfWork } from '../events/unit-of-work.js';
+import type { SessionsRepository } from '../sessions/repository.js';
+import { type AccessTokens, newRefreshToken } from '../sessions/tokens.js';
 import { userRegistered } from '../users/events.js';
 import { loginKey } from '../users/login-names.js';
+import { accountKey, noPasswordAttempts, type PasswordAttempts } from '../users/password-attempts.js';
+import type { PasswordHasher } from '../users/passwords.js';
 import { DuplicateUserError, type UsersRepository } from '../users/repository.js';
 import type { User } from '../users/schemas.js';
-import { accountKey, noPasswordAttempts, type PasswordAttempts } from './attempts.js';
-import type { PasswordHasher } from './passwords.js';
-import type { AuthRepository } from './repository.js';
 import type { TokenPair } from './schemas.js';
-import { type AccessTokens, newRefreshToken } from './tokens.js';
 
 const BAD_CREDENTIALS = 'Incorrect username or password';
 const BAD_REFRESH = 'Invalid or expired refresh token';
 
 export function createAuthService(deps: {
   users: UsersRepository;
-  auth: AuthRepository;
+  sessions: SessionsRepository;
   passwords: PasswordHasher;
   tokens: AccessTokens;
   refreshTtlDays: number;
@@ -24,7 +24,7 @@ export function createAuthService(deps: {
   /** The per-account budget of password attempts (none: unlimited). */
   attempts?: PasswordAttempts;
 }) {
-  const { users, auth, passwords, tokens, refreshTtlDays, unitOfWork } = deps;
+  const { users, sessions, passwords, tokens, refreshTtlDays, unitOfWork } = deps;
   const attempts = deps.attempts ?? noPasswordAttempts;
 
   const pair = (userId: number, sessionId: string, refreshToken: string): TokenPair => ({
@@ -66,20 +66,20 @@ export function createAuthService(deps: {
       const { hashed_password: _, credentials_version: version, ...user } = found;
       const refreshToken = newRefreshToken();
       // Undefined when the password changed or the account was deactivated since it was read above.
-      const sessionId = await auth.createSession(user.id, version, refreshToken, refreshTtlDays);
+      const sessionId = await sessions.createSession(user.id, version, refreshToken, refreshTtlDays);
       if (sessionId === undefined) throw unauthorized(BAD_CREDENTIALS);
       return { ...pair(user.id, sessionId, refreshToken), user };
     },
 
     async refresh(presented: string): Promise<TokenPair> {
       const next = newRefreshToken();
-      const outcome = await auth.rotate(presented, next, refreshTtlDays);
+      const outcome = await sessions.rotate(presented, next, refreshTtlDays);
       if (outcome.kind !== 'rotated') throw unauthorized(BAD_REFRESH);
       return pair(outcome.userId, outcome.sessionId, next);
     },
 
     async logout(sessionId: string): Promise<void> {
-      await auth.revokeSession(sessionId, 'logout');
+      await sessions.revokeSession(sessionId, 'logout');
     },
   };
 }

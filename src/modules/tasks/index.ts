@@ -26,4 +26,4 @@ async function tasks(app: FastifyInstance) {
   await app.register(tasksRoutes, { prefix: '/api/v1' });
 }
 
-export default fp(tasks, { name: 'tasks', dependencies: ['db', 'auth', 'replicas', 'events'] });
+export default fp(tasks, { name: 'tasks', dependencies: ['db', 'sessions', 'replicas', 'events'] });

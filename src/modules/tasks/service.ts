@@ -4,9 +4,9 @@ import { AppError, conflict, forbidden, notFound } from '../../lib/errors.js';
 import { expectedVersion } from '../../lib/etag.js';
 import { pageOf } from '../../lib/pagination.js';
 import { trimWhiteSpace } from '../../lib/text.js';
-import type { CurrentUser } from '../auth/current-user.js';
 import { actorOf } from '../events/events.js';
 import type { UnitOfWork } from '../events/unit-of-work.js';
+import type { CurrentUser } from '../sessions/current-user.js';
 import type { Scope, TaskRecord, TasksRepository } from './repository.js';
 import {
   DEFAULT_SORT,

@@ -1,16 +1,22 @@
 import type { Database } from '../../db/pool.js';
 import { createAjv } from '../../lib/ajv.js';
-import { createPasswordHasher } from '../auth/passwords.js';
-import { createAuthRepository } from '../auth/repository.js';
-import { RegisterBody } from '../auth/schemas.js';
 import { createUnitOfWork } from '../events/unit-of-work.js';
+import { createPasswordHasher } from './passwords.js';
 import { createUsersRepository } from './repository.js';
-import { type AdminAccount, createUsersService } from './service.js';
+import { NewAccount } from './schemas.js';
+import { createUsersService, type SessionRevocation } from './service.js';
 
-const checkAccount = createAjv({ coerceTypes: false }).compile(RegisterBody);
+const checkAccount = createAjv({ coerceTypes: false }).compile(NewAccount);
+
+/** Creating or promoting an admin ends no login: ensureAdmin never revokes. */
+const noRevocations: SessionRevocation = {
+  revokeOtherSessions: async () => {
+    throw new Error('ensureAdmin revokes no session');
+  },
+};
 
 /** The same rules as registration; a message naming the first bad field, or undefined. */
-export function accountProblem(account: AdminAccount): string | undefined {
+export function accountProblem(account: NewAccount): string | undefined {
   if (checkAccount(account)) return undefined;
   const issue = checkAccount.errors?.[0];
   return `${issue?.instancePath.replace(/^\//, '') || 'account'} ${issue?.message ?? 'is invalid'}`;
@@ -23,14 +29,14 @@ export function accountProblem(account: AdminAccount): string | undefined {
 export async function ensureAdminAccount(
   db: Database,
   secrets: { bcryptCost: number; passwordPepper: string; amqpUrl?: string | undefined },
-  account: AdminAccount,
+  account: NewAccount,
   options: { promote: boolean },
 ) {
   const problem = accountProblem(account);
   if (problem) throw new Error(`invalid admin account: ${problem}`);
   const service = createUsersService({
     users: createUsersRepository(db),
-    auth: createAuthRepository(db),
+    sessions: noRevocations,
     passwords: createPasswordHasher({ cost: secrets.bcryptCost, pepper: secrets.passwordPepper }),
     // With events on, the outbox gets the admin's events; a running server's publisher sends them
     // (there is none to wake here: it finds them by polling).

@@ -154,39 +154,39 @@ export function createUsersRepository(db: Database) {
     /**
      * A new password moves the credentials version on (trigger), which ends every login made before;
      * `keep` (the login making the change, which proved the password at `keep.credentialsVersion`)
-     * is carried to the new version in the same transaction, so it alone survives.
+     * is carried to the new version in the same transaction, so it alone survives. `tx`: a
+     * transaction (the unit of work's), which makes the two one change.
      */
     async updateCredentials(
+      tx: Executor,
       id: number,
       change: { email?: string | undefined; hashedPassword?: string | undefined },
       keep?: { sessionId: string; credentialsVersion: number },
     ): Promise<User> {
       try {
-        return await db.transaction(async (tx) => {
-          const [user] = await tx
-            .update(users)
-            .set({
-              ...(change.email === undefined ? {} : { email: storedEmail(change.email) }),
-              ...(change.hashedPassword === undefined ? {} : { hashedPassword: change.hashedPassword }),
-            })
-            .where(eq(users.id, id))
-            .returning({ ...userColumns, credentialsVersion: users.credentialsVersion });
-          const { credentialsVersion, ...updated } = user as User & { credentialsVersion: number };
-          if (keep && change.hashedPassword !== undefined) {
-            await tx
-              .update(authSessions)
-              .set({ credentialsVersion })
-              .where(
-                and(
-                  eq(authSessions.id, keep.sessionId),
-                  eq(authSessions.userId, id),
-                  eq(authSessions.credentialsVersion, keep.credentialsVersion),
-                  isNull(authSessions.revokedAt),
-                ),
-              );
-          }
-          return updated;
-        });
+        const [user] = await tx
+          .update(users)
+          .set({
+            ...(change.email === undefined ? {} : { email: storedEmail(change.email) }),
+            ...(change.hashedPassword === undefined ? {} : { hashedPassword: change.hashedPassword }),
+          })
+          .where(eq(users.id, id))
+          .returning({ ...userColumns, credentialsVersion: users.credentialsVersion });
+        const { credentialsVersion, ...updated } = user as User & { credentialsVersion: number };
+        if (keep && change.hashedPassword !== undefined) {
+          await tx
+            .update(authSessions)
+            .set({ credentialsVersion })
+            .where(
+              and(
+                eq(authSessions.id, keep.sessionId),
+                eq(authSessions.userId, id),
+                eq(authSessions.credentialsVersion, keep.credentialsVersion),
+                isNull(authSessions.revokedAt),
+              ),
+            );
+        }
+        return updated;
       } catch (err) {
         rethrowDuplicate(err);
       }

@@ -3,19 +3,10 @@ import { Type } from 'typebox';
 import { MAX_LIMIT, pageOf, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
 import { actorOf } from '../events/events.js';
-import { createUsersRepository } from './repository.js';
 import { User, UserAdminUpdate, UserListQuery, UserSelfUpdate } from './schemas.js';
-import { createUsersService } from './service.js';
 
 const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const service = createUsersService({
-    users: app.usersRepository,
-    auth: app.authRepository,
-    passwords: app.passwords,
-    reads: app.replicas.router(createUsersRepository, app.usersRepository),
-    unitOfWork: app.unitOfWork,
-    attempts: app.passwordAttempts,
-  });
+  const service = app.usersService;
   const adminOnly = app.requireRole('admin');
   const common = { tags: ['users'], security: BEARER_SECURITY };
   // Admin routes carry the `admin` tag as well: the OpenAPI document says which routes need the role.

@@ -40,6 +40,10 @@ export const Password = Type.String({
   examples: ['correct horse battery staple'],
 });
 
+/** A new account's fields, as registration and create-admin (FIRST_ADMIN_*) check them. */
+export const NewAccount = Type.Object({ username: Username, email: Email, password: Password }, { additionalProperties: false });
+export type NewAccount = Static<typeof NewAccount>;
+
 export const UserListQuery = Type.Object(
   {
     role: Type.Optional(OneOf(ROLES)),

@@ -1,35 +1,37 @@
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
 import { pageOf } from '../../lib/pagination.js';
-import { accountKey, noPasswordAttempts, type PasswordAttempts } from '../auth/attempts.js';
-import type { PasswordHasher } from '../auth/passwords.js';
-import type { AuthRepository } from '../auth/repository.js';
 import type { Actor } from '../events/events.js';
-import type { UnitOfWork } from '../events/unit-of-work.js';
+import type { Executor, UnitOfWork } from '../events/unit-of-work.js';
 import { userChangeEvents, userRegistered } from './events.js';
+import { accountKey, noPasswordAttempts, type PasswordAttempts } from './password-attempts.js';
+import type { PasswordHasher } from './passwords.js';
 import { DuplicateUserError, type UsersRepository } from './repository.js';
-import type { User, UserAdminUpdate, UserListQuery, UserSelfUpdate } from './schemas.js';
+import type { NewAccount, User, UserAdminUpdate, UserListQuery, UserSelfUpdate } from './schemas.js';
 
 const USER_NOT_FOUND = 'User not found';
 
-export interface AdminAccount {
-  username: string;
-  email: string;
-  password: string;
+/**
+ * What the users service needs of sessions, declared here so that users depends on no module built on
+ * it (the sessions module's repository fills it). `tx`: the unit of work's transaction.
+ */
+export interface SessionRevocation {
+  revokeOtherSessions(tx: Executor, userId: number, keep: string | undefined, reason: string): Promise<void>;
 }
 
 export function createUsersService(deps: {
   users: UsersRepository;
-  auth: AuthRepository;
+  /** Ends a user's logins: all of them on deactivation, all but the one making it on a password change. */
+  sessions: SessionRevocation;
   passwords: PasswordHasher;
   /** Routes an admin's lag-tolerant reads (user lists, a user); everything else uses `users`, the primary's. */
   reads?: ReadRouter<UsersRepository>;
-  /** Role and activity changes, and admins created here, run in it with their events. */
+  /** Role and activity changes (with the revocations they cause), credential changes and admins created here run in it. */
   unitOfWork: UnitOfWork;
   /** The budget logins spend too: a wrong current_password is a guess like a wrong login (none: unlimited). */
   attempts?: PasswordAttempts;
 }) {
-  const { users, auth, passwords, unitOfWork } = deps;
+  const { users, sessions, passwords, unitOfWork } = deps;
   const attempts = deps.attempts ?? noPasswordAttempts;
   const reads = deps.reads ?? primaryReads(users);
 
@@ -57,13 +59,14 @@ export function createUsersService(deps: {
     async adminUpdate(actor: Actor, id: number, change: UserAdminUpdate): Promise<User> {
       const result = await unitOfWork.run(async (work) => {
         const outcome = await users.changeRoleOrActivity(work.db, id, { role: change.role, isActive: change.is_active });
-        if (typeof outcome === 'object') await work.record(() => userChangeEvents(actor, outcome));
+        if (typeof outcome !== 'object') return outcome;
+        await work.record(() => userChangeEvents(actor, outcome));
+        // A deactivated account's logins end for good: reactivation must not revive old tokens.
+        if (change.is_active === false) await sessions.revokeOtherSessions(work.db, id, undefined, 'deactivated');
         return outcome;
       });
       if (result === undefined) throw notFound(USER_NOT_FOUND);
       if (result === 'last_admin') throw conflict('Cannot demote or deactivate the last active admin');
-      // A deactivated account's logins end for good: reactivation must not revive old tokens.
-      if (change.is_active === false) await auth.revokeOtherSessions(id, undefined, 'deactivated');
       return result.after;
     },
 
@@ -86,11 +89,14 @@ export function createUsersService(deps: {
       const hashedPassword = change.password === undefined ? undefined : await passwords.hash(change.password);
       // This login proved the password at current.credentials_version: it is kept across the change.
       const keep = { sessionId, credentialsVersion: current.credentials_version };
-      const updated = await users
-        .updateCredentials(userId, { email: change.email, hashedPassword }, keep)
+      // The new credentials and the end of the other logins commit together.
+      return unitOfWork
+        .run(async (work) => {
+          const updated = await users.updateCredentials(work.db, userId, { email: change.email, hashedPassword }, keep);
+          if (hashedPassword) await sessions.revokeOtherSessions(work.db, userId, sessionId, 'password_changed');
+          return updated;
+        })
         .catch(duplicateAsConflict);
-      if (hashedPassword) await auth.revokeOtherSessions(userId, sessionId, 'password_changed');
-      return updated;
     },
 
     /**
@@ -98,7 +104,7 @@ export function createUsersService(deps: {
      * The password is only used when creating; an existing user's password is left alone.
      */
     async ensureAdmin(
-      account: AdminAccount,
+      account: NewAccount,
       options: { promote: boolean },
     ): Promise<{ user: User; action: 'created' | 'promoted' | 'unchanged' }> {
       const existing = await users.findByUsername(account.username);

@@ -1,20 +1,17 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { forbidden, unauthorized } from '../lib/errors.js';
-import type { CurrentUser } from '../modules/auth/current-user.js';
-import { createPasswordHasher, type PasswordHasher } from '../modules/auth/passwords.js';
-import { type AuthRepository, createAuthRepository } from '../modules/auth/repository.js';
-import { createSessionCache } from '../modules/auth/session-cache.js';
-import { type AccessTokens, createAccessTokens } from '../modules/auth/tokens.js';
-import { createUsersRepository, type UsersRepository } from '../modules/users/repository.js';
-import type { Role } from '../modules/users/schemas.js';
+import { forbidden, unauthorized } from '../../lib/errors.js';
+import type { Role } from '../users/schemas.js';
+import type { CurrentUser } from './current-user.js';
+import { createSessionsRepository, type SessionsRepository } from './repository.js';
+import { createSessionCache } from './session-cache.js';
+import { type AccessTokens, createAccessTokens } from './tokens.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    passwords: PasswordHasher;
     accessTokens: AccessTokens;
-    usersRepository: UsersRepository;
-    authRepository: AuthRepository;
+    /** The primary's sessions repository, built once here (the login flows, users' revocations, maintenance). */
+    sessionsRepository: SessionsRepository;
     /** preParsing hook: a valid, unrevoked token of an active user, or 401 (after rate limiting, before the body is read). */
     authenticate: (request: FastifyRequest) => Promise<void>;
     /** The user of the request's token if it verifies and its session is live; checked once per request. */
@@ -29,9 +26,13 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
 
-async function auth(app: FastifyInstance) {
+/**
+ * The sessions module: logins, their access and refresh tokens, and the per-request check of them.
+ * Registered before the rate limit (which keys by the session's user) and before any module's routes
+ * (which name `app.authenticate` when they are registered); the login flows themselves are modules/auth.
+ */
+async function sessions(app: FastifyInstance) {
   const { config } = app;
-  app.decorate('passwords', createPasswordHasher({ cost: config.bcryptCost, pepper: config.passwordPepper }));
   app.decorate(
     'accessTokens',
     createAccessTokens({
@@ -44,8 +45,7 @@ async function auth(app: FastifyInstance) {
   );
   // On the primary, always: the per-request session check (logout, deactivation, role) must see
   // every commit at once, which no replica promises. Read replicas serve only lag-tolerant reads.
-  app.decorate('usersRepository', createUsersRepository(app.db));
-  app.decorate('authRepository', createAuthRepository(app.db));
+  app.decorate('sessionsRepository', createSessionsRepository(app.db));
   app.decorateRequest('currentUser', null as unknown as CurrentUser);
 
   const cache =
@@ -71,7 +71,7 @@ async function auth(app: FastifyInstance) {
     let user = cache?.get(claims.sid, userId);
     if (!user) {
       const since = cache?.generation() ?? 0;
-      user = await app.authRepository.findSessionUser(claims.sid, userId);
+      user = await app.sessionsRepository.findSessionUser(claims.sid, userId);
       if (user?.is_active) cache?.set(claims.sid, user, since);
     }
     return user?.is_active ? { ...user, sessionId: claims.sid } : undefined;
@@ -99,4 +99,4 @@ async function auth(app: FastifyInstance) {
   });
 }
 
-export default fp(auth, { name: 'auth', dependencies: ['config', 'db'] });
+export default fp(sessions, { name: 'sessions', dependencies: ['config', 'db'] });

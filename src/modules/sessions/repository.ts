@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { and, eq, isNull, ne, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
 import { authSessions, refreshTokens, users } from '../../db/schema.js';
+import type { Executor } from '../events/unit-of-work.js';
 import { userColumns } from '../users/repository.js';
 import type { User } from '../users/schemas.js';
 
@@ -9,7 +10,8 @@ const digest = (token: string) => createHash('sha256').update(token).digest();
 
 export type RefreshOutcome = { kind: 'rotated'; userId: number; sessionId: string } | { kind: 'invalid' } | { kind: 'reused' };
 
-export function createAuthRepository(db: Database) {
+/** Logins (sessions) and their refresh tokens: what the per-request check and the login flows read and write. */
+export function createSessionsRepository(db: Database) {
   // The per-request check: one indexed round trip answers "is this login still valid, and who is it?".
   const sessionUser = db
     .select(userColumns)
@@ -110,9 +112,12 @@ export function createAuthRepository(db: Database) {
       return result.rowCount ?? 0;
     },
 
-    /** Revokes every session of a user except `keep` (used when the password changes). */
-    async revokeOtherSessions(userId: number, keep: string | undefined, reason: string): Promise<void> {
-      await db
+    /**
+     * Revokes every session of a user except `keep` (a password change, a deactivation). `tx`: the
+     * unit of work's transaction, so the revocation commits with the change that causes it.
+     */
+    async revokeOtherSessions(tx: Executor, userId: number, keep: string | undefined, reason: string): Promise<void> {
+      await tx
         .update(authSessions)
         .set({ revokedAt: sql`now()`, revokedReason: reason })
         .where(
@@ -122,4 +127,4 @@ export function createAuthRepository(db: Database) {
   };
 }
 
-export type AuthRepository = ReturnType<typeof createAuthRepository>;
+export type SessionsRepository = ReturnType<typeof createSessionsRepository>;
