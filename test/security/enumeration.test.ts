@@ -86,7 +86,7 @@ describe('registration', () => {
   });
 
   it('costs a full password hash whether the name is free or taken (no timing channel beyond the 409)', async () => {
-    // Ratios between two measurements of the same run, never absolute times (see test/auth-login.test.ts).
+    // Ratios between two measurements of the same run, never absolute times (see test/modules/auth/login.test.ts).
     const slow = await setupTestApp({ bcryptCost: 10 });
     try {
       const taken = await registerAndLogin(slow.api);

@@ -154,7 +154,7 @@ describe('page size', () => {
 });
 
 describe('slow clients', () => {
-  it('a client that opens a connection and sends nothing is cut off (see hardening.test.ts for trickled headers and bodies)', async () => {
+  it('a client that opens a connection and sends nothing is cut off (see test/app.test.ts for trickled headers and bodies)', async () => {
     const short = await setupWorld({ headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 });
     try {
       const { port } = new URL(short.baseUrl);
