@@ -4,6 +4,7 @@
  *   npm run bench                      every scenario, 10 s each, 1,000 users × 100 tasks
  *   npm run bench -- --quick           2 s each (CI runs this to keep the harness working)
  *   npm run bench -- --tasks 1000000   also the scale check: 100,000 tasks, then 1,000,000
+ *   npm run bench -- --only writes --rounds 3   only POST and PUT, events off and on, three pairs each
  *
  * PostgreSQL: BENCH_DATABASE_URL (a server where a scratch database may be created) or an embedded
  * one. On Linux with taskset, the servers under test run on CPU 0; this process (autocannon) and an
@@ -44,6 +45,10 @@ const { values: args } = parseArgs({
     duration: { type: 'string' },
     connections: { type: 'string', default: '50' },
     'bcrypt-cost': { type: 'string', default: '10' },
+    /** Scenario groups to run, comma-separated: reads (and the baseline), writes, stats, login, startup. */
+    only: { type: 'string' },
+    /** How many off/on pairs of each write scenario; the events on/off ratio is their median. */
+    rounds: { type: 'string', default: '1' },
   },
 });
 const users = Number(args.users);
@@ -51,6 +56,12 @@ const totalTasks = Number(args.tasks);
 const duration = Number(args.duration ?? (args.quick ? 2 : 10));
 const connections = Number(args.connections);
 const bcryptCost = Number(args['bcrypt-cost']);
+const GROUPS = ['reads', 'writes', 'stats', 'login', 'startup'] as const;
+const only = args.only?.split(',').map((g) => g.trim());
+const unknownGroup = only?.find((g) => !(GROUPS as readonly string[]).includes(g));
+if (unknownGroup) throw new Error(`--only: unknown group ${unknownGroup} (one of ${GROUPS.join(', ')})`);
+const wants = (group: (typeof GROUPS)[number]) => !only || only.includes(group);
+const rounds = Math.max(1, Number(args.rounds));
 
 // Pin this process (and the embedded PostgreSQL it starts) to CPU 1; servers under test go to CPU 0.
 // Decided once, before pinning: once pinned to one CPU, this process sees a parallelism of 1.
@@ -172,6 +183,29 @@ async function cpuTimes(): Promise<Array<{ busy: number; total: number }> | null
   }
 }
 
+/**
+ * How the events-on server's publisher sent the outbox: a batch's rows are marked sent in one
+ * transaction, so they share its `sent_at` (now()). Waits a moment for the last batch to go out.
+ */
+async function publishedBatches(databaseUrl: string) {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    for (let tries = 0; ; tries++) {
+      const { rows } = await client.query<{ events: number; batches: number; unsent: number }>(
+        `SELECT count(*)::int AS events, count(DISTINCT sent_at)::int AS batches,
+           count(*) FILTER (WHERE sent_at IS NULL)::int AS unsent
+         FROM event_outbox`,
+      );
+      const figures = rows[0] as { events: number; batches: number; unsent: number };
+      if (figures.unsent === 0 || tries >= 50) return figures;
+      await sleep(100);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
 type RequestFactory = () => { method: string; path: string; headers: Record<string, string>; body?: string };
 
 async function load(port: number, make: RequestFactory, seconds = duration) {
@@ -266,7 +300,7 @@ async function main() {
     console.log(`seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
 
     // Raw bcrypt first, on an idle machine, on the CPU the server will use.
-    const bcryptRate = rawBcryptRate(hash, pepper, Math.max(3, Math.min(duration, 5)));
+    const bcryptRate = wants('login') ? rawBcryptRate(hash, pepper, Math.max(3, Math.min(duration, 5))) : 0;
     const serverEnv = {
       NODE_ENV: 'production',
       DATABASE_URL: databaseUrl,
@@ -283,12 +317,14 @@ async function main() {
     };
     const server = await startProcess([process.execPath, SERVER], serverEnv, '/healthz');
     procs.push(server);
-    const baseline = await startProcess(
-      [process.execPath, '--import', 'tsx', BASELINE],
-      { DATABASE_URL: databaseUrl, JWT_SECRET: secret },
-      '/api/v1/tasks',
-    );
-    procs.push(baseline);
+    const baseline = wants('reads')
+      ? await startProcess(
+          [process.execPath, '--import', 'tsx', BASELINE],
+          { DATABASE_URL: databaseUrl, JWT_SECRET: secret },
+          '/api/v1/tasks',
+        )
+      : undefined;
+    if (baseline) procs.push(baseline);
 
     // A few users' tokens, and ids of their tasks.
     const api = `http://127.0.0.1:${server.port}/api/v1`;
@@ -327,6 +363,7 @@ async function main() {
     const json = { 'content-type': 'application/json' };
 
     const rows: Row[] = [];
+    let publishing: Awaited<ReturnType<typeof publishedBatches>> | undefined;
     const eventRatios: Array<{ on: Row; off: Row }> = [];
     const run = async (scenario: string, port: number, make: RequestFactory, pid?: number, seconds?: number) => {
       process.stdout.write(`${scenario}… `);
@@ -355,39 +392,43 @@ async function main() {
     const serverPid = server.child.pid;
 
     // Warm both servers up (JIT, pools, caches) before measuring.
-    await load(baseline.port, () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }), 1);
+    if (baseline) await load(baseline.port, () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }), 1);
     await load(server.port, () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }), 1);
 
-    const base = await run('baseline GET /tasks', baseline.port, () => ({
-      method: 'GET',
-      path: '/api/v1/tasks',
-      headers: auth(asUser().token),
-    }));
-    const list = await run(
-      'GET /tasks',
-      server.port,
-      () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }),
-      serverPid,
-    );
-    await run(
-      'GET /tasks?status&sort',
-      server.port,
-      () => ({
+    let base: Row | undefined;
+    let list: Row | undefined;
+    if (baseline) {
+      base = await run('baseline GET /tasks', baseline.port, () => ({
         method: 'GET',
-        path: '/api/v1/tasks?status=pending,in_progress&sort=-priority&limit=20',
+        path: '/api/v1/tasks',
         headers: auth(asUser().token),
-      }),
-      serverPid,
-    );
-    await run(
-      'GET /tasks/{id}',
-      server.port,
-      () => {
-        const u = asUser();
-        return { method: 'GET', path: `/api/v1/tasks/${pick(u.ids)}`, headers: auth(u.token) };
-      },
-      serverPid,
-    );
+      }));
+      list = await run(
+        'GET /tasks',
+        server.port,
+        () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }),
+        serverPid,
+      );
+      await run(
+        'GET /tasks?status&sort',
+        server.port,
+        () => ({
+          method: 'GET',
+          path: '/api/v1/tasks?status=pending,in_progress&sort=-priority&limit=20',
+          headers: auth(asUser().token),
+        }),
+        serverPid,
+      );
+      await run(
+        'GET /tasks/{id}',
+        server.port,
+        () => {
+          const u = asUser();
+          return { method: 'GET', path: `/api/v1/tasks/${pick(u.ids)}`, headers: auth(u.token) };
+        },
+        serverPid,
+      );
+    }
     // Writes with events off and on (a second server with AMQP_URL, scratch exchange), side by side:
     // each pair runs back to back so drift hits both alike; the on row's ratio is to the off row.
     const createTask: RequestFactory = () => ({
@@ -405,42 +446,53 @@ async function main() {
         body: JSON.stringify({ status: pick(['pending', 'in_progress', 'completed']) }),
       };
     };
-    const withEvents = await startProcess(
-      [process.execPath, SERVER],
-      { ...serverEnv, AMQP_URL: amqpUrl, AMQP_EXCHANGE: exchange },
-      '/healthz',
-    );
-    procs.push(withEvents);
-    await load(withEvents.port, createTask, 1);
-    for (const [scenario, make] of [
-      ['POST /tasks', createTask],
-      ['PUT /tasks/{id}', updateTask],
-    ] as const) {
-      const off = await run(scenario, server.port, make, serverPid);
-      const on = await run(`${scenario} (events on)`, withEvents.port, make, withEvents.child.pid);
-      eventRatios.push({ on, off });
+    if (wants('writes')) {
+      const withEvents = await startProcess(
+        [process.execPath, SERVER],
+        { ...serverEnv, AMQP_URL: amqpUrl, AMQP_EXCHANGE: exchange },
+        '/healthz',
+      );
+      procs.push(withEvents);
+      await load(server.port, createTask, 1);
+      await load(withEvents.port, createTask, 1);
+      for (let round = 0; round < rounds; round++) {
+        for (const [scenario, make] of [
+          ['POST /tasks', createTask],
+          ['PUT /tasks/{id}', updateTask],
+        ] as const) {
+          const off = await run(scenario, server.port, make, serverPid);
+          const on = await run(`${scenario} (events on)`, withEvents.port, make, withEvents.child.pid);
+          eventRatios.push({ on, off });
+        }
+      }
+      publishing = await publishedBatches(databaseUrl);
     }
-    await run(
-      'GET /tasks/admin/stats',
-      server.port,
-      () => ({ method: 'GET', path: '/api/v1/tasks/admin/stats', headers: auth(adminToken) }),
-      serverPid,
-    );
-    const loginRow = await run(
-      'POST /auth/login',
-      server.port,
-      () => ({
-        method: 'POST',
-        path: '/api/v1/auth/login',
-        headers: json,
-        body: JSON.stringify({ username: pick(benchUsers), password: PASSWORD }),
-      }),
-      serverPid,
-    );
+    if (wants('stats'))
+      await run(
+        'GET /tasks/admin/stats',
+        server.port,
+        () => ({ method: 'GET', path: '/api/v1/tasks/admin/stats', headers: auth(adminToken) }),
+        serverPid,
+      );
+    const loginRow = wants('login')
+      ? await run(
+          'POST /auth/login',
+          server.port,
+          () => ({
+            method: 'POST',
+            path: '/api/v1/auth/login',
+            headers: json,
+            body: JSON.stringify({ username: pick(benchUsers), password: PASSWORD }),
+          }),
+          serverPid,
+        )
+      : undefined;
 
+    if (publishing)
+      console.log(`publisher: ${publishing.events} events in ${publishing.batches} batches, ${publishing.unsent} unsent`);
     const eventRows = new Set(eventRatios.map((r) => r.on));
     for (const row of rows) {
-      if (row === base || row === loginRow || eventRows.has(row)) continue;
+      if (!base || row === base || row === loginRow || eventRows.has(row)) continue;
       row.ratio = row.requests_per_sec / base.requests_per_sec;
       row.ratio_to = 'baseline';
     }
@@ -448,12 +500,24 @@ async function main() {
       on.ratio = on.requests_per_sec / off.requests_per_sec;
       on.ratio_to = 'events off';
     }
-    loginRow.ratio = loginRow.requests_per_sec / bcryptRate;
-    loginRow.ratio_to = `raw bcrypt (${bcryptRate}/s)`;
+    if (loginRow) {
+      loginRow.ratio = loginRow.requests_per_sec / bcryptRate;
+      loginRow.ratio_to = `raw bcrypt (${bcryptRate}/s)`;
+    }
+    // Each write scenario's events on/off ratio: the median of its rounds.
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+    const eventsOnOff: Record<string, number> = {};
+    for (const scenario of new Set(eventRatios.map(({ off }) => off.scenario))) {
+      eventsOnOff[scenario] = median(
+        eventRatios
+          .filter(({ off }) => off.scenario === scenario)
+          .map(({ on, off }) => on.requests_per_sec / off.requests_per_sec),
+      );
+    }
 
     // Scale: the same list and uncached statistics at 1,000,000 tasks.
     let scale: Record<string, number> | undefined;
-    if (totalTasks > firstSize) {
+    if (list && totalTasks > firstSize) {
       console.log(`adding tasks up to ${totalTasks}…`);
       const topUp = performance.now();
       await seed(databaseUrl, { users, tasksPerUser: Math.round(totalTasks / users), hash, topUpOnly: true });
@@ -484,29 +548,39 @@ async function main() {
     }
 
     // Start-up to first answer, with an initialised embedded database.
-    const startupDir = path.join(tmp, 'startup');
-    await mkdir(startupDir, { recursive: true, mode: 0o755 });
-    const startupEnv = {
-      DATA_DIR: startupDir,
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: secret,
-      PASSWORD_PEPPER: pepper,
-      BCRYPT_COST: String(bcryptCost),
-    };
-    const first = await startProcess([process.execPath, SERVER], startupEnv, '/healthz');
-    await first.stop();
-    const second = await startProcess([process.execPath, SERVER], startupEnv, '/healthz');
-    await second.stop();
+    let startup: { initialising: number; initialised: number } | undefined;
+    if (wants('startup')) {
+      const startupDir = path.join(tmp, 'startup');
+      await mkdir(startupDir, { recursive: true, mode: 0o755 });
+      const startupEnv = {
+        DATA_DIR: startupDir,
+        LOG_LEVEL: 'warn',
+        JWT_SECRET: secret,
+        PASSWORD_PEPPER: pepper,
+        BCRYPT_COST: String(bcryptCost),
+      };
+      const first = await startProcess([process.execPath, SERVER], startupEnv, '/healthz');
+      await first.stop();
+      const second = await startProcess([process.execPath, SERVER], startupEnv, '/healthz');
+      await second.stop();
+      startup = { initialising: Math.round(first.startMs), initialised: Math.round(second.startMs) };
+    }
 
     console.log();
     printTable(rows);
     console.log();
-    console.log(
-      `events on/off: ${eventRatios.map(({ on, off }) => `${off.scenario} ${(on.requests_per_sec / off.requests_per_sec).toFixed(2)}×`).join(', ')}`,
-    );
-    console.log(
-      `start-up to first answer: ${Math.round(first.startMs)} ms (initialising the embedded database), ${Math.round(second.startMs)} ms (initialised)`,
-    );
+    if (eventRatios.length > 0) {
+      const of = rounds > 1 ? ` (median of ${rounds} rounds)` : '';
+      console.log(
+        `events on/off${of}: ${Object.entries(eventsOnOff)
+          .map(([scenario, ratio]) => `${scenario} ${ratio.toFixed(2)}×`)
+          .join(', ')}`,
+      );
+    }
+    if (startup)
+      console.log(
+        `start-up to first answer: ${startup.initialising} ms (initialising the embedded database), ${startup.initialised} ms (initialised)`,
+      );
     if (scale)
       console.log(
         `scale: GET /tasks p50 at ${totalTasks} is ${scale.list_p50_ratio?.toFixed(2)}× its p50 at ${firstSize}; uncached stats p99 ${scale.stats_p99_ms} ms`,
@@ -527,20 +601,20 @@ async function main() {
         duration_s: duration,
         connections,
         bcrypt_cost: bcryptCost,
+        only: only?.join(','),
+        rounds,
         database: external ? 'BENCH_DATABASE_URL' : 'embedded',
       },
       rows,
-      startup_ms: { initialising: Math.round(first.startMs), initialised: Math.round(second.startMs) },
-      raw_bcrypt_per_sec: bcryptRate,
+      startup_ms: startup,
+      raw_bcrypt_per_sec: loginRow ? bcryptRate : undefined,
       scale,
-      events_on_off: Object.fromEntries(
-        eventRatios.map(({ on, off }) => [off.scenario, on.requests_per_sec / off.requests_per_sec]),
-      ),
+      events_on_off: eventsOnOff,
     };
     const file = path.join(
       ROOT,
       'bench/results',
-      `${started.toISOString().replace(/[:.]/g, '-')}${args.quick ? '-quick' : ''}.json`,
+      `${started.toISOString().replace(/[:.]/g, '-')}${args.quick ? '-quick' : ''}${only ? `-${only.join('-')}` : ''}.json`,
     );
     await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
     console.log(`results: ${path.relative(ROOT, file)}`);

@@ -98,7 +98,7 @@ function moduleCycles(sources: Sources): string[][] {
 }
 
 /** Modules composed by their own index.ts (a Fastify plugin that builds the repository and service once). */
-const COMPOSED_MODULES = ['tasks', 'admin', 'users', 'sessions', 'auth'];
+const COMPOSED_MODULES = ['tasks', 'admin', 'users', 'sessions', 'auth', 'events'];
 
 /** Each composed module's repository factories (`export function create…Repository`), by name. */
 function repositoryFactories(sources: Sources, modules = COMPOSED_MODULES): Array<{ name: string; module: string }> {
@@ -132,6 +132,7 @@ describe('one composition pattern', () => {
         { name: 'createAdminRepository', module: 'admin' },
         { name: 'createUsersRepository', module: 'users' },
         { name: 'createSessionsRepository', module: 'sessions' },
+        { name: 'createOutboxRepository', module: 'events' },
       ]),
     );
   });

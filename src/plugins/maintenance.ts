@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { loggable } from '../db/errors.js';
-import { createOutboxRepository } from '../modules/events/repository.js';
 
 const EVERY_MS = 15 * 60 * 1000;
 
@@ -12,7 +11,7 @@ const EVERY_MS = 15 * 60 * 1000;
 async function maintenance(app: FastifyInstance) {
   // The modules' own repositories: a module's repository is built once, by its index.ts.
   const tasks = app.tasksRepository;
-  const outbox = createOutboxRepository(app.db);
+  const outbox = app.outboxRepository;
   const prune = async () => {
     try {
       const keys = await tasks.pruneIdempotencyKeys();
@@ -29,4 +28,4 @@ async function maintenance(app: FastifyInstance) {
   app.addHook('onClose', async () => clearInterval(timer));
 }
 
-export default fp(maintenance, { name: 'maintenance', dependencies: ['db', 'sessions', 'tasks'] });
+export default fp(maintenance, { name: 'maintenance', dependencies: ['db', 'sessions', 'tasks', 'events'] });

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge } from 'prom-client';
-import type { Events } from '../modules/events/events.js';
-import { createPublisher } from '../modules/events/publisher.js';
-import { createOutboxRepository } from '../modules/events/repository.js';
-import { createUnitOfWork, type UnitOfWork } from '../modules/events/unit-of-work.js';
+import type { Events } from './events.js';
+import { createPublisher } from './publisher.js';
+import { createOutboxRepository, type OutboxRepository } from './repository.js';
+import { createUnitOfWork, type UnitOfWork } from './unit-of-work.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,22 +12,26 @@ declare module 'fastify' {
     events: Events | undefined;
     /** Every write runs in it: with AMQP_URL set it records the write's events and wakes the publisher. */
     unitOfWork: UnitOfWork;
+    /** The outbox, built once here, events on or off (maintenance prunes sent rows through it). */
+    outboxRepository: OutboxRepository;
   }
 }
 
 /**
- * Task events (README, "Events (RabbitMQ)"): with AMQP_URL set, every instance runs a publisher
+ * The events module (README, "Events (RabbitMQ)"): with AMQP_URL set, every instance runs a publisher
  * (in each worker when WORKERS > 1) that sends the outbox to RabbitMQ, from when the server is
  * ready until it closes. Writes go through `unitOfWork`, which records their events when it is set.
  */
 async function events(app: FastifyInstance) {
   const { amqpUrl, events: options } = app.config;
+  const outbox = createOutboxRepository(app.db);
+  app.decorate('outboxRepository', outbox);
   if (amqpUrl === undefined) {
     app.decorate('events', undefined);
     app.decorate('unitOfWork', createUnitOfWork(app.db, { recordEvents: false }));
     return;
   }
-  const outbox = createOutboxRepository(app.db);
+  // The metrics plugin's registry (a declared dependency): the publisher's counters join /metrics.
   const registers = [app.metricsRegistry];
   const published = new Counter({
     name: 'events_published_total',
