@@ -131,18 +131,22 @@ try {
   console.log(`POST /tasks median req/s: ${base}events off ${median(results.off)}, on ${median(results.on)}`);
 
   // Publish throughput: a backlog, then one publisher.
-  await db.query('UPDATE event_outbox SET sent_at = now() WHERE sent_at IS NULL');
+  await db.query('DELETE FROM event_outbox_pending');
   const backlog = Number(args.events);
   await db.query(
-    `INSERT INTO event_outbox (event_id, type, aggregate_key, payload)
-     SELECT gen_random_uuid(), 'task.updated', 'task:' || (i % 1000), json_build_object('id', i, 'type', 'task.updated')
-     FROM generate_series(1, $1) AS i`,
+    `WITH written AS (
+       INSERT INTO event_outbox (event_id, type, aggregate_key, payload)
+       SELECT gen_random_uuid(), 'task.updated', 'task:' || (i % 1000), json_build_object('id', i, 'type', 'task.updated')
+       FROM generate_series(1, $1) AS i
+       RETURNING id, aggregate_key
+     )
+     INSERT INTO event_outbox_pending (id, aggregate_key) SELECT id, aggregate_key FROM written`,
     [backlog],
   );
   const began = Date.now();
   const server = await startServer({ ...common, AMQP_URL: amqpUrl });
   for (;;) {
-    const { rows } = await db.query('SELECT count(*)::int AS n FROM event_outbox WHERE sent_at IS NULL');
+    const { rows } = await db.query('SELECT count(*)::int AS n FROM event_outbox_pending');
     if (rows[0].n === 0) break;
     await sleep(50);
   }

@@ -5,6 +5,7 @@
  *   npm run bench -- --quick           2 s each (CI runs this to keep the harness working)
  *   npm run bench -- --tasks 1000000   also the scale check: 100,000 tasks, then 1,000,000
  *   npm run bench -- --only writes --rounds 3   only POST and PUT, events off and on, three pairs each
+ *   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" npm run bench   profiles the servers under test
  *
  * PostgreSQL: BENCH_DATABASE_URL (a server where a scratch database may be created) or an embedded
  * one. On Linux with taskset, the servers under test run on CPU 0; this process (autocannon) and an
@@ -29,6 +30,11 @@ import { freePort } from '../src/lib/net.js';
 import { createPasswordHasher } from '../src/modules/users/passwords.js';
 import { seed } from './seed.js';
 
+/**
+ * Node flags for the servers under test (not the baseline's, nor start-up's), space-separated:
+ * BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=prof' profiles them (Node refuses --cpu-prof in NODE_OPTIONS).
+ */
+const serverNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVER = path.join(ROOT, 'dist/server.js');
 const BASELINE = path.join(ROOT, 'bench/baseline.ts');
@@ -36,6 +42,8 @@ const PASSWORD = 'bench-password-1';
 /** The events-on server publishes to a scratch exchange on this broker (unreachable: events wait in the outbox). */
 const amqpUrl = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const exchange = `task-api-bench.${randomBytes(4).toString('hex')}`;
+/** The events-on server serves /metrics with it (production mode serves none without one). */
+const METRICS_TOKEN = randomBytes(24).toString('base64url');
 
 const { values: args } = parseArgs({
   options: {
@@ -184,21 +192,27 @@ async function cpuTimes(): Promise<Array<{ busy: number; total: number }> | null
 }
 
 /**
- * How the events-on server's publisher sent the outbox: a batch's rows are marked sent in one
- * transaction, so they share its `sent_at` (now()). Waits a moment for the last batch to go out.
+ * How the events-on server's publisher sent the outbox (its batch-size histogram in /metrics, and
+ * the events still pending). Waits a moment for the last batch to go out.
  */
-async function publishedBatches(databaseUrl: string) {
+async function publishedBatches(port: number, databaseUrl: string) {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     for (let tries = 0; ; tries++) {
-      const { rows } = await client.query<{ events: number; batches: number; unsent: number }>(
-        `SELECT count(*)::int AS events, count(DISTINCT sent_at)::int AS batches,
-           count(*) FILTER (WHERE sent_at IS NULL)::int AS unsent
-         FROM event_outbox`,
-      );
-      const figures = rows[0] as { events: number; batches: number; unsent: number };
-      if (figures.unsent === 0 || tries >= 50) return figures;
+      const { rows } = await client.query<{ unsent: number }>('SELECT count(*)::int AS unsent FROM event_outbox_pending');
+      const unsent = rows[0]?.unsent ?? 0;
+      if (unsent === 0 || tries >= 50) {
+        const metrics = await (
+          await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+        ).text();
+        const figure = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
+        return {
+          events: figure('events_publish_batch_size_sum'),
+          batches: figure('events_publish_batch_size_count'),
+          unsent,
+        };
+      }
       await sleep(100);
     }
   } finally {
@@ -315,7 +329,7 @@ async function main() {
       BCRYPT_COST: String(bcryptCost),
       HOST: '127.0.0.1',
     };
-    const server = await startProcess([process.execPath, SERVER], serverEnv, '/healthz');
+    const server = await startProcess([process.execPath, ...serverNodeArgs, SERVER], serverEnv, '/healthz');
     procs.push(server);
     const baseline = wants('reads')
       ? await startProcess(
@@ -448,8 +462,8 @@ async function main() {
     };
     if (wants('writes')) {
       const withEvents = await startProcess(
-        [process.execPath, SERVER],
-        { ...serverEnv, AMQP_URL: amqpUrl, AMQP_EXCHANGE: exchange },
+        [process.execPath, ...serverNodeArgs, SERVER],
+        { ...serverEnv, AMQP_URL: amqpUrl, AMQP_EXCHANGE: exchange, METRICS_TOKEN },
         '/healthz',
       );
       procs.push(withEvents);
@@ -465,7 +479,7 @@ async function main() {
           eventRatios.push({ on, off });
         }
       }
-      publishing = await publishedBatches(databaseUrl);
+      publishing = await publishedBatches(withEvents.port, databaseUrl);
     }
     if (wants('stats'))
       await run(

@@ -21,6 +21,11 @@ export interface PoolOptions {
   connectionTimeoutMs?: number;
   /** Every transaction read-only (replicas): a safety net should a write ever be sent to one. */
   readOnly?: boolean;
+  /**
+   * Commits return before their WAL is flushed: only for work that is safe to redo after a crash
+   * (the events publisher's "sent" marks: a lost one means an event is sent again).
+   */
+  asynchronousCommit?: boolean;
 }
 
 export function createPool(connectionString: string, options: PoolOptions): pg.Pool {
@@ -35,8 +40,17 @@ export function createPool(connectionString: string, options: PoolOptions): pg.P
     // Client-side bound too: a server that stops answering (network cut) cannot hang a request.
     query_timeout: (options.statementTimeoutMs ?? 30_000) + 2_000,
     keepAlive: true,
-    ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+    ...sessionSettings(options),
   });
+}
+
+/** Settings every connection of the pool starts with (sent at connect time: no extra round trip). */
+function sessionSettings(options: PoolOptions): { options?: string } {
+  const settings = [
+    ...(options.readOnly ? ['-c default_transaction_read_only=on'] : []),
+    ...(options.asynchronousCommit ? ['-c synchronous_commit=off'] : []),
+  ];
+  return settings.length > 0 ? { options: settings.join(' ') } : {};
 }
 
 export function createDatabase(pool: pg.Pool): Database {

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { createDatabase, createPool } from '../../db/pool.js';
 import type { Events } from './events.js';
 import { createPublisher } from './publisher.js';
 import { createOutboxRepository, type OutboxRepository } from './repository.js';
@@ -38,6 +39,12 @@ async function events(app: FastifyInstance) {
     help: 'Events published and confirmed by RabbitMQ',
     registers,
   });
+  const batchSizes = new Histogram({
+    name: 'events_publish_batch_size',
+    help: 'Events per published batch (how much each round of the publisher carried; at most EVENTS_BATCH_SIZE)',
+    buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
+    registers,
+  });
   const failures = new Counter({
     name: 'events_publish_failures_total',
     help: 'Publishing rounds that failed (broker or database); their events stay in the outbox and are retried',
@@ -57,14 +64,28 @@ async function events(app: FastifyInstance) {
       }
     },
   });
+  // The publisher's own connection, apart from the pool requests use: a round of publishing holds
+  // its connection while RabbitMQ confirms, which would otherwise take one of DB_POOL_MAX from the
+  // requests for as long as writes keep coming. Its commits (the sent marks) need no WAL flush.
+  const publisherPool = createPool(app.config.databaseUrl, {
+    max: 1,
+    applicationName: 'task-api-publisher',
+    statementTimeoutMs: app.config.dbStatementTimeoutMs,
+    connectionTimeoutMs: app.config.dbConnectionTimeoutMs,
+    asynchronousCommit: true,
+  });
+  publisherPool.on('error', (err) => app.log.warn({ err: { message: err.message } }, 'idle publisher database connection lost'));
   const publisher = createPublisher({
     url: amqpUrl,
     exchange: options.exchange,
     batchSize: options.batchSize,
     pollIntervalMs: options.pollIntervalMs,
-    outbox,
+    outbox: createOutboxRepository(createDatabase(publisherPool)),
     log: app.log.child({ component: 'events' }),
-    onPublished: (n) => published.inc(n),
+    onPublished: (n) => {
+      published.inc(n);
+      batchSizes.observe(n);
+    },
     onFailure: () => failures.inc(),
   });
   app.decorate('unitOfWork', createUnitOfWork(app.db, { recordEvents: true, wake: publisher.wake }));
@@ -75,7 +96,10 @@ async function events(app: FastifyInstance) {
     },
   });
   app.addHook('onReady', () => publisher.start());
-  app.addHook('onClose', () => publisher.close());
+  app.addHook('onClose', async () => {
+    await publisher.close();
+    await publisherPool.end();
+  });
 }
 
 export default fp(events, { name: 'events', dependencies: ['db', 'metrics'] });

@@ -146,7 +146,7 @@ export function createTasksRepository(db: Database) {
           sql`, `,
         )})
         RETURNING ${RETURNED}
-      ), event AS (${work.outbox(taskOutbox('task.created', actor))})
+      ), ${work.outbox(taskOutbox('task.created', actor))}
       SELECT ${RETURNED} FROM changed`,
     );
     return task as TaskRecord;
@@ -252,7 +252,7 @@ export function createTasksRepository(db: Database) {
           FROM before
           WHERE ${tasks}.id = before.id${version === undefined ? sql`` : sql` AND ${tasks}.version = ${version}`}
           RETURNING ${RETURNED_QUALIFIED}, before.version AS version_before
-        ), event AS (${work.outbox({ ...taskOutbox('task.updated', actor), where: sql`changed.version <> changed.version_before` })})
+        ), ${work.outbox({ ...taskOutbox('task.updated', actor), where: sql`changed.version <> changed.version_before` })}
         SELECT ${RETURNED} FROM changed`,
       );
       if (task || version === undefined) return task;
@@ -267,7 +267,7 @@ export function createTasksRepository(db: Database) {
           DELETE FROM ${tasks}
           WHERE ${scoped(id, scope)}${version === undefined ? sql`` : sql` AND version = ${version}`}
           RETURNING ${RETURNED}
-        ), event AS (${work.outbox(taskOutbox('task.deleted', actor))})
+        ), ${work.outbox(taskOutbox('task.deleted', actor))}
         SELECT id FROM changed`,
       );
       if (deleted || version === undefined) return deleted !== undefined;

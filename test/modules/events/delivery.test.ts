@@ -25,7 +25,8 @@ const eventsConfig = (exchange: string) => ({ exchange, batchSize: 10, pollInter
 
 async function outboxRows(db: TestDatabase): Promise<{ id: number; event_id: string; aggregate_key: string; sent: boolean }[]> {
   const { rows } = await db.pool.query(
-    'SELECT id, event_id, aggregate_key, sent_at IS NOT NULL AS sent FROM event_outbox ORDER BY id',
+    `SELECT id, event_id, aggregate_key, NOT EXISTS (SELECT 1 FROM event_outbox_pending p WHERE p.id = e.id) AS sent
+       FROM event_outbox e ORDER BY id`,
   );
   return rows.map((r) => ({ ...r, id: Number(r.id) }));
 }
@@ -253,7 +254,7 @@ describe('a publisher and another one’s claim', () => {
       const rows = await outboxRows(db);
       // Another publisher is busy with task 1's first event.
       await holder.query('BEGIN');
-      await holder.query('SELECT 1 FROM event_outbox WHERE id = $1 FOR UPDATE', [rows[0]?.id]);
+      await holder.query('SELECT 1 FROM event_outbox_pending WHERE id = $1 FOR UPDATE', [rows[0]?.id]);
 
       app = await startApp(testConfig(db.url, { amqpUrl: AMQP_URL, events: eventsConfig(exchange) }));
       await until('task 2’s event to be sent', async () => (await outboxRows(db))[2]?.sent === true);
@@ -273,7 +274,7 @@ describe('a publisher and another one’s claim', () => {
       expect(collector.events.map((e) => (e.body.data as { title: string }).title)).toEqual(['two-a']);
 
       // The other publisher finishes (it sent the event and marks it): the rest follows, in order.
-      await holder.query('UPDATE event_outbox SET sent_at = now() WHERE id = $1', [rows[0]?.id]);
+      await holder.query('DELETE FROM event_outbox_pending WHERE id = $1', [rows[0]?.id]);
       await holder.query('COMMIT');
       await collector.waitForCount(3);
       await until('the outbox to drain', async () => (await outboxRows(db)).every((r) => r.sent));

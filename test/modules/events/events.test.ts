@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../../src/config.js';
 import { createDatabase } from '../../../src/db/pool.js';
-import { createOutboxRepository } from '../../../src/modules/events/repository.js';
 import { ensureAdminAccount } from '../../../src/modules/users/admin-account.js';
 import { registerAndLogin, startApp, type TestApp, testConfig } from '../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
@@ -41,7 +40,7 @@ afterAll(async () => {
 
 async function outboxCounts(pool = db.pool): Promise<{ total: number; unsent: number }> {
   const { rows } = await pool.query<{ total: number; unsent: number }>(
-    'SELECT count(*)::int AS total, (count(*) FILTER (WHERE sent_at IS NULL))::int AS unsent FROM event_outbox',
+    'SELECT (SELECT count(*) FROM event_outbox)::int AS total, (SELECT count(*) FROM event_outbox_pending)::int AS unsent',
   );
   return rows[0] as { total: number; unsent: number };
 }
@@ -234,13 +233,26 @@ describe('events for each change', () => {
   });
 
   it('prunes sent rows older than the retention and keeps the others', async () => {
-    const { rows } = await db.pool.query<{ id: number }>('SELECT id FROM event_outbox ORDER BY id LIMIT 2');
-    const [old, recent] = rows.map((r) => Number(r.id));
-    await db.pool.query(`UPDATE event_outbox SET sent_at = now() - interval '73 hours' WHERE id = $1`, [old]);
-    await db.pool.query(`UPDATE event_outbox SET sent_at = now() - interval '71 hours' WHERE id = $1`, [recent]);
-    expect(await createOutboxRepository(app.app.db).pruneSent(72)).toBe(1);
-    const left = await db.pool.query('SELECT id FROM event_outbox WHERE id = ANY($1::bigint[])', [[old, recent]]);
-    expect(left.rows.map((r) => Number(r.id))).toEqual([recent]);
+    const { rows } = await db.pool.query<{ id: number }>('SELECT id FROM event_outbox ORDER BY id LIMIT 3');
+    const [old, recent, unsent] = rows.map((r) => Number(r.id));
+    await db.pool.query(`UPDATE event_outbox SET created_at = now() - interval '73 hours' WHERE id = ANY($1::bigint[])`, [
+      [old, unsent],
+    ]);
+    await db.pool.query(`UPDATE event_outbox SET created_at = now() - interval '71 hours' WHERE id = $1`, [recent]);
+    // An event still pending is never pruned, however old (say, the broker was down for days).
+    await db.pool.query(
+      'INSERT INTO event_outbox_pending (id, aggregate_key) SELECT id, aggregate_key FROM event_outbox WHERE id = $1',
+      [unsent],
+    );
+    try {
+      expect(await app.app.outboxRepository.pruneSent(72)).toBe(1);
+      const left = await db.pool.query('SELECT id FROM event_outbox WHERE id = ANY($1::bigint[]) ORDER BY id', [
+        [old, recent, unsent],
+      ]);
+      expect(left.rows.map((r) => Number(r.id))).toEqual([recent, unsent]);
+    } finally {
+      await db.pool.query('DELETE FROM event_outbox_pending WHERE id = $1', [unsent]);
+    }
   });
 });
 
