@@ -40,6 +40,7 @@ describe('GET /tasks/admin/stats', () => {
       tasks_by_priority: { low: 0, medium: 0, high: 0 },
       tasks_created_last_7_days: 0,
       tasks_completed_last_7_days: 0,
+      overdue_tasks: 0,
     });
 
     const create = (body: object, token = user.token) => ctx.api.post('/tasks', body, { token }).then((r) => r.body);
