@@ -17,24 +17,25 @@ const DATE_TIME_MAX_LENGTH = 35;
 export const DateTimeInput = (options: { description: string; examples: string[] }) =>
   Type.String({ format: 'date-time', minLength: 20, maxLength: DATE_TIME_MAX_LENGTH, pattern: RFC3339, ...options });
 
-export const DATE_TIME_RANGE = 'must be an instant from year 1 to year 9999 in UTC';
+export const DATE_TIME_RANGE = 'must be an instant from year 1000 to year 9999 in UTC';
 
 /**
  * The instant a date-time names, to the millisecond (further digits are dropped), or undefined when
- * it falls outside years 1 to 9999 once in UTC: JavaScript and the API's timestamps (`toISOString`)
- * write only those years as RFC 3339. Expects text the schema has accepted (so the calendar is valid);
- * 23:59:60, a leap second, is the next second.
+ * it falls outside years 1000 to 9999 once in UTC: the API writes four-digit years (`toISOString`
+ * writes no others as RFC 3339), and Drizzle reads timestamps back with `new Date(text)`, which
+ * takes years below 100 for 19xx or 20xx. Expects text the schema has accepted (so the calendar
+ * is valid); 23:59:60, a leap second, is the next second.
  */
 export function instantOf(text: string): Date | undefined {
   const parts = PARTS.exec(text);
   if (!parts) return undefined;
   const [, year, month, day, hour, minute, second, fraction = '', sign, offsetHours = '0', offsetMinutes = '0'] = parts;
   const instant = new Date(0);
-  // setUTCFullYear, unlike Date.UTC, takes years 0 to 99 as written.
+  // setUTCFullYear, unlike Date.UTC, takes years 0 to 99 as written (not as 19xx).
   instant.setUTCFullYear(Number(year), Number(month) - 1, Number(day));
   instant.setUTCHours(Number(hour), Number(minute), Number(second), Number(fraction.padEnd(3, '0').slice(0, 3)));
   const offset = (Number(offsetHours) * 60 + Number(offsetMinutes)) * 60_000;
-  instant.setTime(instant.getTime() - (sign === '-' ? -offset : offset));
+  instant.setTime(instant.getTime() + (sign === '-' ? offset : -offset));
   const utcYear = instant.getUTCFullYear();
-  return utcYear >= 1 && utcYear <= 9999 ? instant : undefined;
+  return utcYear >= 1000 && utcYear <= 9999 ? instant : undefined;
 }
