@@ -13,9 +13,20 @@ const PARTS =
 /** The longest accepted text: `2026-12-24T18:00:00.123456789+01:00`. */
 const DATE_TIME_MAX_LENGTH = 35;
 
+/** What every date-time a client sends must be, said once for the OpenAPI descriptions. */
+export const DATE_TIME_RULE =
+  'An RFC 3339 date-time with seconds and Z or a ±hh:mm offset (a date alone is refused), from year 1000 to 9999 in UTC, to the millisecond (further digits are ignored)';
+
 /** A date-time sent by a client (a field or a query parameter); `instantOf` reads it. */
-export const DateTimeInput = (options: { description: string; examples: string[] }) =>
-  Type.String({ format: 'date-time', minLength: 20, maxLength: DATE_TIME_MAX_LENGTH, pattern: RFC3339, ...options });
+export const DateTimeInput = ({ description, examples }: { description: string; examples: string[] }) =>
+  Type.String({
+    format: 'date-time',
+    minLength: 20,
+    maxLength: DATE_TIME_MAX_LENGTH,
+    pattern: RFC3339,
+    description: `${description}. ${DATE_TIME_RULE}.`,
+    examples,
+  });
 
 export const DATE_TIME_RANGE = 'must be an instant from year 1000 to year 9999 in UTC';
 

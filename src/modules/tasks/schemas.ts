@@ -1,6 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { TASK_PRIORITIES, TASK_STATUSES } from '../../db/enums.js';
-import { DateTimeInput } from '../../lib/date-time.js';
+import { DATE_TIME_RULE, DateTimeInput } from '../../lib/date-time.js';
 import { paginationQuery } from '../../lib/pagination.js';
 import { OneOf, RowId, SAFE_TEXT, Timestamp, UNSTORABLE } from '../../lib/schemas.js';
 import { WHITE_SPACE } from '../../lib/text.js';
@@ -46,12 +46,11 @@ const Title = Type.String({
   description: `1 to ${TITLE_MAX} characters once surrounding white space is trimmed (at most ${TITLE_MAX_RAW} as sent); stored trimmed`,
   examples: ['Write the quarterly report'],
 });
-const DUE_AT =
-  'When the task is due: an RFC 3339 date-time with Z or an offset (a date alone is refused), kept to the millisecond and returned in UTC; null for none';
+const DUE_AT = `When the task is due, or null for no due date. ${DATE_TIME_RULE}, and returned in UTC.`;
 const DueAt = Type.Union(
   [
     DateTimeInput({
-      description: 'An RFC 3339 date-time with Z or an offset',
+      description: 'The due date',
       examples: ['2026-12-24T18:00:00+01:00', '2026-12-24T17:00:00Z'],
     }),
     Type.Null(),
@@ -80,7 +79,7 @@ export const TaskUpdateBody = Type.Object(
     description: Type.Optional(Description),
     status: Type.Optional(Status),
     priority: Type.Optional(Priority),
-    due_at: Type.Optional({ ...DueAt, description: `${DUE_AT}; null removes the due date` }),
+    due_at: Type.Optional({ ...DueAt, description: `${DUE_AT} null removes the due date.` }),
   },
   { additionalProperties: false, minProperties: 1, description: 'The fields to change (at least one); the others are kept' },
 );
