@@ -45,12 +45,15 @@ export function createPool(connectionString: string, options: PoolOptions): pg.P
 }
 
 /** Settings every connection of the pool starts with (sent at connect time: no extra round trip). */
-function sessionSettings(options: PoolOptions): { options?: string } {
+function sessionSettings(options: PoolOptions): { options: string } {
   const settings = [
+    // Timestamps come back as text that Drizzle hands to `new Date`: in UTC they always read back
+    // exactly, whatever the server's TimeZone (a zone's local mean time, `+00:53:28`, would not).
+    '-c TimeZone=UTC',
     ...(options.readOnly ? ['-c default_transaction_read_only=on'] : []),
     ...(options.asynchronousCommit ? ['-c synchronous_commit=off'] : []),
   ];
-  return settings.length > 0 ? { options: settings.join(' ') } : {};
+  return { options: settings.join(' ') };
 }
 
 export function createDatabase(pool: pg.Pool): Database {

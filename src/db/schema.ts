@@ -72,6 +72,8 @@ export const tasks = pgTable(
     // Internal: bumped by a trigger on every change; the task's ETag, and what If-Match compares.
     version: integer('version').notNull().default(1),
     ...timestamps,
+    // When the task is due, or null (no due date). Written to the millisecond, as the API shows it.
+    dueAt: timestamp('due_at', { withTimezone: true, mode: 'date' }),
   },
   (t) => [
     // Serves the default listing (a user's tasks, newest first) straight from the index.
@@ -79,6 +81,11 @@ export const tasks = pgTable(
     index('tasks_user_id_status_idx').on(t.userId, t.status),
     index('tasks_created_at_idx').on(t.createdAt),
     index('tasks_completed_at_idx').on(t.completedAt).where(sql`${t.completedAt} IS NOT NULL`),
+    // A user's list filtered by due date (ranges, overdue, has_due) or sorted by it: ascending (nulls
+    // last, ties by id) is this index's own order; descending is a sort of that user's tasks.
+    index('tasks_user_id_due_at_idx').on(t.userId, t.dueAt, t.id),
+    // The same across users (an admin's list) and the statistics' overdue count (a range below now()).
+    index('tasks_due_at_idx').on(t.dueAt, t.id),
     check('tasks_title_length', sql`char_length(${t.title}) BETWEEN 1 AND 200`),
   ],
 );

@@ -53,6 +53,7 @@ export interface TaskBody {
   description: string | null;
   status: string;
   priority: string;
+  due_at: string | null;
   created_at: string;
   updated_at: string;
 }

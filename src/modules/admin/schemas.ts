@@ -27,6 +27,13 @@ export const Stats = Type.Object(
       maximum: Number.MAX_SAFE_INTEGER,
       description: 'Tasks that became completed in the last 7 days and still are',
     }),
+    overdue_tasks: Type.Integer({
+      format: 'int64',
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: 'Tasks past their due date (due_at before now) that are not completed',
+      examples: [3],
+    }),
   },
   { title: 'Stats', additionalProperties: false },
 );

@@ -14,6 +14,7 @@ export const taskColumns = {
   description: tasks.description,
   status: tasks.status,
   priority: tasks.priority,
+  due_at: tasks.dueAt,
   created_at: tasks.createdAt,
   updated_at: tasks.updatedAt,
 };

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, ilike, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, ilike, isNotNull, isNull, not, or, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
 import { executePrepared } from '../../db/prepared.js';
 import { idempotencyKeys, taskCounts, tasks } from '../../db/schema.js';
@@ -45,11 +45,26 @@ export interface TaskFilter extends Scope {
   statuses?: TaskStatus[] | undefined;
   priorities?: TaskPriority[] | undefined;
   q?: string | undefined;
+  /** Instants in UTC (ISO 8601): due_at >= dueAfter, due_at < dueBefore. */
+  dueAfter?: string | undefined;
+  dueBefore?: string | undefined;
+  overdue?: boolean | undefined;
+  hasDue?: boolean | undefined;
   sort: TaskSortKey;
   descending: boolean;
   limit: number;
   offset: number;
 }
+
+/** Past its due date and not completed; now() is the statement's (its transaction's) time. */
+const OVERDUE = sql`(${tasks.dueAt} < now() AND ${tasks.status} <> 'completed')`;
+
+/** A sort key's order: a nullable column (due_at) puts its nulls last in both directions. */
+const orderOf = (key: TaskSortKey, descending: boolean): SQL => {
+  const column = sortColumns[key];
+  if (column.notNull) return (descending ? desc : asc)(column);
+  return descending ? sql`${column} DESC NULLS LAST` : sql`${column} ASC NULLS LAST`;
+};
 
 /** The task's row, within the caller's scope, for the hand-written statements below (unqualified columns). */
 const scoped = (id: number, scope: Scope): SQL =>
@@ -62,6 +77,9 @@ const RETURNED_QUALIFIED = returnedColumns('tasks');
 const settable = (body: { properties: object }) => Object.keys(body.properties).filter((field) => field in taskColumns);
 const CREATABLE = settable(TaskCreateBody);
 const UPDATABLE = new Set(settable(TaskUpdateBody));
+
+const hasDueFilter = (filter: TaskFilter) =>
+  filter.dueAfter !== undefined || filter.dueBefore !== undefined || filter.overdue !== undefined || filter.hasDue !== undefined;
 
 export function createTasksRepository(db: Database) {
   // The hot reads are prepared statements: SQL built once, planned once per connection.
@@ -91,14 +109,15 @@ export function createTasksRepository(db: Database) {
     const direction = filter.descending ? desc : asc;
     const pattern = sql.placeholder('pattern');
     // The total comes from the counters when the filters are ones they keep (owner, status, priority),
-    // so a page costs the same however many tasks match; a text search has to count its matches.
+    // so a page costs the same however many tasks match; a text search or a due-date filter has to
+    // count its matches.
     const countedTotal = and(
       filter.ownerId === undefined ? undefined : eq(taskCounts.userId, sql.placeholder('ownerId')),
       filter.statuses ? sql`${taskCounts.status} = any(${sql.placeholder('statuses')})` : undefined,
       filter.priorities ? sql`${taskCounts.priority} = any(${sql.placeholder('priorities')})` : undefined,
     );
     const total =
-      filter.q === undefined
+      filter.q === undefined && !hasDueFilter(filter)
         ? sql<number>`(SELECT coalesce(sum(${taskCounts.n}), 0) FROM ${taskCounts} WHERE ${countedTotal ?? sql`true`})`
         : sql<number>`count(*) over ()`;
     return db
@@ -110,9 +129,14 @@ export function createTasksRepository(db: Database) {
           filter.statuses ? sql`${tasks.status} = any(${sql.placeholder('statuses')})` : undefined,
           filter.priorities ? sql`${tasks.priority} = any(${sql.placeholder('priorities')})` : undefined,
           filter.q ? or(ilike(tasks.title, pattern), ilike(tasks.description, pattern)) : undefined,
+          filter.dueAfter === undefined ? undefined : sql`${tasks.dueAt} >= ${sql.placeholder('dueAfter')}::timestamptz`,
+          filter.dueBefore === undefined ? undefined : sql`${tasks.dueAt} < ${sql.placeholder('dueBefore')}::timestamptz`,
+          // Not overdue: no due date, not yet due, or completed.
+          filter.overdue === undefined ? undefined : filter.overdue ? OVERDUE : not(sql`coalesce(${OVERDUE}, false)`),
+          filter.hasDue === undefined ? undefined : filter.hasDue ? isNotNull(tasks.dueAt) : isNull(tasks.dueAt),
         ),
       )
-      .orderBy(direction(sortColumns[filter.sort]), direction(tasks.id))
+      .orderBy(orderOf(filter.sort, filter.descending), direction(tasks.id))
       .limit(sql.placeholder('limit'))
       .offset(sql.placeholder('offset'))
       .prepare(name);
@@ -122,7 +146,14 @@ export function createTasksRepository(db: Database) {
     const flags = [filter.ownerId !== undefined, !!filter.statuses, !!filter.priorities, filter.q !== undefined]
       .map(Number)
       .join('');
-    const shape = `tasks_list_${flags}_${filter.sort}_${filter.descending ? 'desc' : 'asc'}`;
+    // Each due-date filter: absent (x), or its value where the value shapes the SQL (overdue, has_due).
+    const due = [
+      filter.dueAfter === undefined ? 'x' : 'a',
+      filter.dueBefore === undefined ? 'x' : 'b',
+      filter.overdue === undefined ? 'x' : Number(filter.overdue),
+      filter.hasDue === undefined ? 'x' : Number(filter.hasDue),
+    ].join('');
+    const shape = `tasks_list_${flags}_${due}_${filter.sort}_${filter.descending ? 'desc' : 'asc'}`;
     let statement = listStatements.get(shape);
     if (!statement) {
       statement = prepareList(filter, shape);
@@ -216,6 +247,8 @@ export function createTasksRepository(db: Database) {
         statuses: filter.statuses,
         priorities: filter.priorities,
         pattern: filter.q === undefined ? undefined : likePattern(filter.q),
+        dueAfter: filter.dueAfter,
+        dueBefore: filter.dueBefore,
       };
       const rows = await statement.execute({ ...values, limit: filter.limit, offset: filter.offset });
       if (rows.length === 0 && filter.offset > 0) {

@@ -17,7 +17,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...common,
         summary: 'Create a task',
         description:
-          'The task belongs to the caller. Any field other than title, description, status and priority is refused. ' +
+          'The task belongs to the caller. Any field other than title, description, status, priority and due_at is refused. ' +
           'With an `Idempotency-Key`, the response is kept for 24 hours and replayed (with `Idempotent-Replayed: true`) ' +
           'for a retry with the same key and body, so a retried create never makes a second task; the same key with another ' +
           'body is a 422, and a retry while the first request is still running is a 409.',

@@ -1,11 +1,12 @@
 import { type Static, Type } from 'typebox';
 import { TASK_PRIORITIES, TASK_STATUSES } from '../../db/enums.js';
+import { DATE_TIME_RULE, DateTimeInput } from '../../lib/date-time.js';
 import { paginationQuery } from '../../lib/pagination.js';
 import { OneOf, RowId, SAFE_TEXT, Timestamp, UNSTORABLE } from '../../lib/schemas.js';
 import { WHITE_SPACE } from '../../lib/text.js';
 
 export { TASK_PRIORITIES, TASK_STATUSES, type TaskPriority, type TaskStatus } from '../../db/enums.js';
-export const TASK_SORT_KEYS = ['created_at', 'updated_at', 'priority', 'status', 'title'] as const;
+export const TASK_SORT_KEYS = ['created_at', 'updated_at', 'priority', 'status', 'title', 'due_at'] as const;
 export type TaskSortKey = (typeof TASK_SORT_KEYS)[number];
 export type TaskSort = TaskSortKey | `-${TaskSortKey}`;
 export const DEFAULT_SORT: TaskSort = '-created_at';
@@ -25,6 +26,10 @@ export const Task = Type.Object(
     description: Type.Union([Type.String({ maxLength: 10_000, pattern: SAFE_TEXT }), Type.Null()]),
     status: Status,
     priority: Priority,
+    due_at: Type.Union([Timestamp, Type.Null()], {
+      description: 'When the task is due, in UTC; null when it has no due date',
+      examples: ['2026-12-24T17:00:00.000Z'],
+    }),
     created_at: Timestamp,
     updated_at: Timestamp,
   },
@@ -41,6 +46,17 @@ const Title = Type.String({
   description: `1 to ${TITLE_MAX} characters once surrounding white space is trimmed (at most ${TITLE_MAX_RAW} as sent); stored trimmed`,
   examples: ['Write the quarterly report'],
 });
+const DUE_AT = `When the task is due, or null for no due date. ${DATE_TIME_RULE}, and returned in UTC.`;
+const DueAt = Type.Union(
+  [
+    DateTimeInput({
+      description: 'The due date',
+      examples: ['2026-12-24T18:00:00+01:00', '2026-12-24T17:00:00Z'],
+    }),
+    Type.Null(),
+  ],
+  { description: DUE_AT, examples: ['2026-12-24T18:00:00+01:00'] },
+);
 const Description = Type.Union([Type.String({ maxLength: 10_000, pattern: SAFE_TEXT }), Type.Null()], {
   description: 'Up to 10,000 characters, or null',
 });
@@ -51,6 +67,7 @@ export const TaskCreateBody = Type.Object(
     description: Type.Optional({ ...Description, default: null }),
     status: Type.Optional({ ...Status, default: 'pending' }),
     priority: Type.Optional({ ...Priority, default: 'medium' }),
+    due_at: Type.Optional({ ...DueAt, default: null }),
   },
   { additionalProperties: false },
 );
@@ -62,6 +79,7 @@ export const TaskUpdateBody = Type.Object(
     description: Type.Optional(Description),
     status: Type.Optional(Status),
     priority: Type.Optional(Priority),
+    due_at: Type.Optional({ ...DueAt, description: `${DUE_AT} null removes the due date.` }),
   },
   { additionalProperties: false, minProperties: 1, description: 'The fields to change (at least one); the others are kept' },
 );
@@ -85,12 +103,35 @@ export const TaskListQuery = Type.Object(
         description: 'Case-insensitive text in title or description',
       }),
     ),
+    due_after: Type.Optional(
+      DateTimeInput({
+        description: 'Tasks due at or after this instant (inclusive); tasks without a due date never match',
+        examples: ['2026-12-01T00:00:00Z'],
+      }),
+    ),
+    due_before: Type.Optional(
+      DateTimeInput({
+        description: 'Tasks due strictly before this instant (exclusive); tasks without a due date never match',
+        examples: ['2027-01-01T00:00:00+01:00'],
+      }),
+    ),
+    overdue: Type.Optional(
+      Type.Boolean({
+        description:
+          'true: tasks whose due date has passed (due_at before now) and that are not completed; false: every other task',
+        examples: [true],
+      }),
+    ),
+    has_due: Type.Optional(
+      Type.Boolean({ description: 'true: tasks with a due date; false: tasks without one', examples: [false] }),
+    ),
     sort: Type.Optional(
       Type.Unsafe<TaskSort>({
         type: 'string',
         enum: TASK_SORT_KEYS.flatMap((k) => [k, `-${k}`]),
         default: DEFAULT_SORT,
-        description: 'Sort key; a leading - sorts descending. Ties are broken by id.',
+        description:
+          'Sort key; a leading - sorts descending. Ties are broken by id. Tasks without a due date come last in both directions of due_at.',
       }),
     ),
     user_id: Type.Optional(

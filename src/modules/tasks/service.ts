@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
-import { AppError, conflict, forbidden, notFound } from '../../lib/errors.js';
+import { DATE_TIME_RANGE, instantOf } from '../../lib/date-time.js';
+import { AppError, conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
 import { expectedVersion } from '../../lib/etag.js';
 import { pageOf } from '../../lib/pagination.js';
 import { trimWhiteSpace } from '../../lib/text.js';
@@ -26,8 +27,13 @@ const scopeOf = (user: CurrentUser): Scope => (user.role === 'admin' ? {} : { ow
 const preconditionFailed = () =>
   new AppError(412, 'The task has changed since the ETag in If-Match was read; fetch it again and retry');
 
-/** The same JSON body, whatever the order of its keys, hashes the same. */
-function bodyHash(body: object): Buffer {
+/**
+ * The same JSON body, whatever the order of its keys, hashes the same. A body without a due date
+ * hashes as it did before tasks had one, so a retry across that upgrade still replays.
+ */
+function bodyHash(input: TaskCreate): Buffer {
+  const { due_at, ...rest } = input;
+  const body = due_at === null || due_at === undefined ? rest : input;
   const canonical = JSON.stringify(body, Object.keys(body).sort());
   return createHash('sha256').update(canonical).digest();
 }
@@ -35,6 +41,21 @@ function bodyHash(body: object): Buffer {
 /** A title is stored trimmed (as validated: its trimmed length is what counts). */
 const trimmed = <T extends { title?: string }>(input: T): T =>
   input.title === undefined ? input : { ...input, title: trimWhiteSpace(input.title) };
+
+/** A date-time as stored and compared: its instant in UTC, to the millisecond (any offset names the same instant). */
+function instantText(text: string, field: string, location: string): string {
+  const instant = instantOf(text);
+  if (!instant) throw invalidField(field, DATE_TIME_RANGE, location);
+  return instant.toISOString();
+}
+
+/** A due date sent is stored as its instant (null, no due date, stays null). */
+const withInstantDueAt = <T extends { due_at?: string | null }>(input: T): T =>
+  typeof input.due_at === 'string' ? { ...input, due_at: instantText(input.due_at, 'due_at', 'body') } : input;
+
+/** A response stored before tasks had a due date is replayed as a task of today, without one. */
+const withDueAtField = (body: unknown): unknown =>
+  body !== null && typeof body === 'object' && !('due_at' in body) ? { ...body, due_at: null } : body;
 
 export type CreateOutcome = { task: TaskRecord; replayed: false } | { body: unknown; status: number; replayed: true };
 
@@ -56,7 +77,7 @@ export function createTasksService(
   return {
     async create(user: CurrentUser, sent: TaskCreate, idempotencyKey?: string): Promise<CreateOutcome> {
       // Hashed trimmed: a retry that differs only in surrounding white space asks for the same task.
-      const input = trimmed(sent);
+      const input = withInstantDueAt(trimmed(sent));
       const actor = actorOf(user);
       if (idempotencyKey === undefined) {
         return { task: await unitOfWork.statement((work) => repository.insert(work, user.id, input, actor)), replayed: false };
@@ -68,7 +89,7 @@ export function createTasksService(
         case 'created':
           return { task: outcome.task, replayed: false };
         case 'replay':
-          return { body: outcome.body, status: outcome.status, replayed: true };
+          return { body: withDueAtField(outcome.body), status: outcome.status, replayed: true };
         case 'mismatch':
           throw new AppError(422, 'This Idempotency-Key was already used with a different request body', {
             errors: [{ location: 'headers', field: 'idempotency-key', message: 'already used with a different request body' }],
@@ -95,6 +116,10 @@ export function createTasksService(
         statuses: query.status?.split(',') as TaskStatus[] | undefined,
         priorities: query.priority?.split(',') as TaskPriority[] | undefined,
         q: query.q,
+        dueAfter: query.due_after === undefined ? undefined : instantText(query.due_after, 'due_after', 'querystring'),
+        dueBefore: query.due_before === undefined ? undefined : instantText(query.due_before, 'due_before', 'querystring'),
+        overdue: query.overdue,
+        hasDue: query.has_due,
         sort: (descending ? sort.slice(1) : sort) as TaskSortKey,
         descending,
         ...pageOf(query),
@@ -104,7 +129,7 @@ export function createTasksService(
 
     async update(user: CurrentUser, id: number, changes: TaskUpdate, ifMatch?: string): Promise<TaskRecord> {
       const task = await unitOfWork.statement((work) =>
-        repository.update(work, id, scopeOf(user), trimmed(changes), versionFor(ifMatch, id), actorOf(user)),
+        repository.update(work, id, scopeOf(user), withInstantDueAt(trimmed(changes)), versionFor(ifMatch, id), actorOf(user)),
       );
       if (task === 'stale') throw preconditionFailed();
       if (!task) throw notFound(TASK_NOT_FOUND);

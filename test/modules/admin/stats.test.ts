@@ -40,6 +40,7 @@ describe('GET /tasks/admin/stats', () => {
       tasks_by_priority: { low: 0, medium: 0, high: 0 },
       tasks_created_last_7_days: 0,
       tasks_completed_last_7_days: 0,
+      overdue_tasks: 0,
     });
 
     const create = (body: object, token = user.token) => ctx.api.post('/tasks', body, { token }).then((r) => r.body);
@@ -114,5 +115,39 @@ describe('statistics stay exact', () => {
     s = await stats();
     truth = await expected();
     expect([s.total_tasks, s.completed_tasks, s.tasks_by_priority.high]).toEqual([truth.total, truth.completed, truth.high]);
+  });
+});
+
+describe('overdue_tasks', () => {
+  it('counts the tasks due before now that are not completed, across users, as the overdue filter lists them', async () => {
+    const late = await registerAndLogin(ctx.api, 'late');
+    const before = (await stats()).overdue_tasks;
+    const past = new Date(Date.now() - 3_600_000).toISOString();
+    const create = (body: object, token = late.token) => ctx.api.post('/tasks', body, { token }).then((r) => r.body);
+    const a = await create({ title: 'overdue a', due_at: past });
+    await create({ title: 'overdue b', due_at: '2001-01-01T00:00:00+01:00', status: 'in_progress' }, admin.token);
+    const c = await create({ title: 'done late', due_at: past, status: 'completed' });
+    await create({ title: 'due later', due_at: '2999-01-01T00:00:00Z' });
+    await create({ title: 'never due' });
+    expect((await stats()).overdue_tasks).toBe(before + 2);
+
+    // Completing an overdue task ends it; reopening a completed one past its date makes it overdue again.
+    await ctx.api.patch(`/tasks/${a.id}`, { status: 'completed' }, { token: late.token });
+    expect((await stats()).overdue_tasks).toBe(before + 1);
+    await ctx.api.patch(`/tasks/${c.id}`, { status: 'pending' }, { token: late.token });
+    expect((await stats()).overdue_tasks).toBe(before + 2);
+    // Moving the due date into the future or clearing it ends it too.
+    await ctx.api.put(`/tasks/${c.id}`, { due_at: null }, { token: late.token });
+    expect((await stats()).overdue_tasks).toBe(before + 1);
+
+    // The same figure as the overdue filter over everyone's tasks, and as counting the rows.
+    const listed = await ctx.api.get('/tasks?overdue=true&limit=1', { token: admin.token });
+    const { rows } = await ctx.db.pool.query(
+      "SELECT count(*)::int AS n FROM tasks WHERE due_at < now() AND status <> 'completed'",
+    );
+    const s = await stats();
+    expect(s.overdue_tasks).toBe(rows[0].n);
+    expect(listed.headers.get('x-total-count')).toBe(String(s.overdue_tasks));
+    expect(s.overdue_tasks).toBeGreaterThan(0);
   });
 });

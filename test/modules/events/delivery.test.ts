@@ -240,6 +240,7 @@ describe('a publisher and another one’s claim', () => {
         description: null,
         status: 'pending' as const,
         priority: 'medium' as const,
+        due_at: null,
         created_at: new Date(),
         updated_at: new Date(),
       });

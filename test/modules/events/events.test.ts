@@ -221,6 +221,43 @@ describe('events for each change', () => {
     expect(events[2]?.body.data).toEqual(answers.find((a) => a.status === 200)?.body);
   });
 
+  it('task events carry due_at in data, in UTC as the API shows it, and null once cleared', async () => {
+    const seen = (await settled(0)).length;
+    const dana = await registerAndLogin(app.api, 'dana');
+    const created = await app.api.post(
+      '/tasks',
+      { title: 'Due soon', due_at: '2026-12-24T18:00:00+01:00' },
+      { token: dana.token },
+    );
+    expect(created.status).toBe(201);
+    const moved = await app.api.put(
+      `/tasks/${created.body.id}`,
+      { due_at: '2027-01-05T09:30:00.250-05:00' },
+      { token: dana.token },
+    );
+    expect(moved.status).toBe(200);
+    // The same instant in another offset changes nothing: no event.
+    expect(
+      (await app.api.patch(`/tasks/${created.body.id}`, { due_at: '2027-01-05T14:30:00.250Z' }, { token: dana.token })).status,
+    ).toBe(200);
+    const cleared = await app.api.patch(`/tasks/${created.body.id}`, { due_at: null }, { token: dana.token });
+    expect(cleared.status).toBe(200);
+    expect((await app.api.delete(`/tasks/${created.body.id}`, { token: dana.token })).status).toBe(204);
+    const events = (await settled(seen)).map((e) => ({ type: e.body.type, data: e.body.data as Record<string, unknown> }));
+    expect(events.map((e) => [e.type, e.data.due_at])).toEqual([
+      ['user.registered', undefined],
+      ['task.created', '2026-12-24T17:00:00.000Z'],
+      ['task.updated', '2027-01-05T14:30:00.250Z'],
+      ['task.updated', null],
+      ['task.deleted', null],
+    ]);
+    // Exactly the task as the API answered, its fields in the same order.
+    expect(events[1]?.data).toEqual(created.body);
+    expect(events[2]?.data).toEqual(moved.body);
+    expect(events[3]?.data).toEqual(cleared.body);
+    expect(Object.keys(events[1]?.data ?? {})).toEqual(Object.keys(created.body));
+  });
+
   it('reports the broker in /readyz for information, and counts what it published in /metrics', async () => {
     const ready = await fetch(`${app.baseUrl}/readyz`);
     expect(ready.status).toBe(200);

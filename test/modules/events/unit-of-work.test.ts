@@ -71,6 +71,7 @@ describe('createUnitOfWork', () => {
     description: null,
     status: 'pending' as const,
     priority: 'medium' as const,
+    due_at: null,
     created_at: new Date(),
     updated_at: new Date(),
   });

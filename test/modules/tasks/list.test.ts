@@ -168,6 +168,7 @@ describe('GET /tasks', () => {
     expect(Object.keys(res.body[0]!).sort()).toEqual([
       'created_at',
       'description',
+      'due_at',
       'id',
       'priority',
       'status',
