@@ -55,4 +55,5 @@ export interface TaskBody {
   priority: string;
   created_at: string;
   updated_at: string;
+  labels: string[];
 }

@@ -3,6 +3,7 @@ import { TASK_PRIORITIES, TASK_STATUSES } from '../../db/enums.js';
 import { paginationQuery } from '../../lib/pagination.js';
 import { OneOf, RowId, SAFE_TEXT, Timestamp, UNSTORABLE } from '../../lib/schemas.js';
 import { WHITE_SPACE } from '../../lib/text.js';
+import { LabelFilter, TaskLabels, TaskLabelsInput } from './labels/schemas.js';
 
 export { TASK_PRIORITIES, TASK_STATUSES, type TaskPriority, type TaskStatus } from '../../db/enums.js';
 export const TASK_SORT_KEYS = ['created_at', 'updated_at', 'priority', 'status', 'title'] as const;
@@ -27,6 +28,7 @@ export const Task = Type.Object(
     priority: Priority,
     created_at: Timestamp,
     updated_at: Timestamp,
+    labels: TaskLabels,
   },
   { title: 'Task', additionalProperties: false },
 );
@@ -51,6 +53,7 @@ export const TaskCreateBody = Type.Object(
     description: Type.Optional({ ...Description, default: null }),
     status: Type.Optional({ ...Status, default: 'pending' }),
     priority: Type.Optional({ ...Priority, default: 'medium' }),
+    labels: Type.Optional({ ...TaskLabelsInput, default: [] }),
   },
   { additionalProperties: false },
 );
@@ -62,6 +65,7 @@ export const TaskUpdateBody = Type.Object(
     description: Type.Optional(Description),
     status: Type.Optional(Status),
     priority: Type.Optional(Priority),
+    labels: Type.Optional(TaskLabelsInput),
   },
   { additionalProperties: false, minProperties: 1, description: 'The fields to change (at least one); the others are kept' },
 );
@@ -82,9 +86,10 @@ export const TaskListQuery = Type.Object(
         minLength: 1,
         maxLength: 200,
         pattern: SAFE_TEXT,
-        description: 'Case-insensitive text in title or description',
+        description: 'Case-insensitive text in the title, the description or a label',
       }),
     ),
+    label: Type.Optional(LabelFilter),
     sort: Type.Optional(
       Type.Unsafe<TaskSort>({
         type: 'string',

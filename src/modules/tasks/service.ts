@@ -32,9 +32,14 @@ function bodyHash(body: object): Buffer {
   return createHash('sha256').update(canonical).digest();
 }
 
-/** A title is stored trimmed (as validated: its trimmed length is what counts). */
-const trimmed = <T extends { title?: string }>(input: T): T =>
-  input.title === undefined ? input : { ...input, title: trimWhiteSpace(input.title) };
+/** A title and labels are stored trimmed (as validated: their trimmed length is what counts). */
+function trimmed<T extends { title?: string; labels?: string[] }>(input: T): T {
+  const out = input.title === undefined ? input : { ...input, title: trimWhiteSpace(input.title) };
+  return out.labels === undefined ? out : { ...out, labels: out.labels.map(trimWhiteSpace) };
+}
+
+/** What an Idempotency-Key's request hashes as: a create without labels hashes as it did before tasks had labels. */
+const hashed = ({ labels, ...rest }: TaskCreate): object => (labels?.length ? { ...rest, labels } : rest);
 
 export type CreateOutcome = { task: TaskRecord; replayed: false } | { body: unknown; status: number; replayed: true };
 
@@ -59,16 +64,19 @@ export function createTasksService(
       const input = trimmed(sent);
       const actor = actorOf(user);
       if (idempotencyKey === undefined) {
-        return { task: await unitOfWork.statement((work) => repository.insert(work, user.id, input, actor)), replayed: false };
+        // With labels a create is several statements (the task, its labels, its event): one transaction.
+        const unit = input.labels?.length ? unitOfWork.run : unitOfWork.statement;
+        return { task: await unit((work) => repository.insert(work, user.id, input, actor)), replayed: false };
       }
       const outcome = await unitOfWork.run((work) =>
-        repository.insertIdempotent(work, user.id, input, idempotencyKey, bodyHash(input), actor),
+        repository.insertIdempotent(work, user.id, input, idempotencyKey, bodyHash(hashed(input)), actor),
       );
       switch (outcome.kind) {
         case 'created':
           return { task: outcome.task, replayed: false };
         case 'replay':
-          return { body: outcome.body, status: outcome.status, replayed: true };
+          // A response stored before tasks had labels has none: it is shown as a task without labels.
+          return { body: { labels: [], ...(outcome.body as object) }, status: outcome.status, replayed: true };
         case 'mismatch':
           throw new AppError(422, 'This Idempotency-Key was already used with a different request body', {
             errors: [{ location: 'headers', field: 'idempotency-key', message: 'already used with a different request body' }],
@@ -95,6 +103,7 @@ export function createTasksService(
         statuses: query.status?.split(',') as TaskStatus[] | undefined,
         priorities: query.priority?.split(',') as TaskPriority[] | undefined,
         q: query.q,
+        labels: query.label?.split(',').map(trimWhiteSpace),
         sort: (descending ? sort.slice(1) : sort) as TaskSortKey,
         descending,
         ...pageOf(query),
@@ -103,7 +112,9 @@ export function createTasksService(
     },
 
     async update(user: CurrentUser, id: number, changes: TaskUpdate, ifMatch?: string): Promise<TaskRecord> {
-      const task = await unitOfWork.statement((work) =>
+      // Labels sent: the task is locked, its labels written, then the task updated, in one transaction.
+      const unit = changes.labels === undefined ? unitOfWork.statement : unitOfWork.run;
+      const task = await unit((work) =>
         repository.update(work, id, scopeOf(user), trimmed(changes), versionFor(ifMatch, id), actorOf(user)),
       );
       if (task === 'stale') throw preconditionFailed();

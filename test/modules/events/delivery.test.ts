@@ -242,6 +242,7 @@ describe('a publisher and another one’s claim', () => {
         priority: 'medium' as const,
         created_at: new Date(),
         updated_at: new Date(),
+        labels: [],
       });
       const writes: [number, string][] = [
         [1, 'one-a'],
