@@ -102,7 +102,10 @@ describe('PATCH /labels/{name}', () => {
   it('a change of case only respells the label; the same name again changes nothing', async () => {
     const user = await registerAndLogin(ctx.api, 'respell');
     const t = await task(user, ['todo']);
-    expect((await ctx.api.patch(path('todo'), { name: 'ToDo' }, { token: user.token })).body).toEqual({ name: 'ToDo', task_count: 1 });
+    expect((await ctx.api.patch(path('todo'), { name: 'ToDo' }, { token: user.token })).body).toEqual({
+      name: 'ToDo',
+      task_count: 1,
+    });
     const after = await read(user, t.id);
     expect(after.labels).toEqual(['ToDo']);
     expect(after.etag).not.toBe(t.etag);

@@ -169,6 +169,7 @@ describe('GET /tasks', () => {
       'created_at',
       'description',
       'id',
+      'labels',
       'priority',
       'status',
       'title',

@@ -7,6 +7,7 @@ export const MAX_LABELS = 20;
 export const LABEL_MAX = 50;
 /** A label as sent may carry surrounding white space up to this length in all. */
 const LABEL_MAX_RAW = 200;
+const LABEL_PATH_MAX_RAW = 100;
 
 // Control characters (Unicode Cc) are refused anywhere in a label, even the ones that are white space
 // (tab, line feed, NEL): what may surround a label is white space that is not a control character.
@@ -76,7 +77,14 @@ export const LabelSummary = Type.Object(
 export type LabelSummary = Static<typeof LabelSummary>;
 
 export const LabelParams = Type.Object(
-  { name: { ...LabelName, description: `The label's name, URL-encoded, in any case (${LABEL_RULE})` } },
+  {
+    // Shorter as sent than in a body: within the router's bound on a path parameter, so a long one is a 422 like any other.
+    name: {
+      ...LabelName,
+      maxLength: LABEL_PATH_MAX_RAW,
+      description: `The label's name, URL-encoded, in any case (${LABEL_RULE}; at most ${LABEL_PATH_MAX_RAW} characters as sent)`,
+    },
+  },
   { additionalProperties: false },
 );
 
