@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox';
-import { UNSTORABLE } from '../../../lib/schemas.js';
+import { SAFE_TEXT, UNSTORABLE } from '../../../lib/schemas.js';
 import { WHITE_SPACE } from '../../../lib/text.js';
 
 /** Labels a task may carry, and the longest label, counted after trimming. */
@@ -36,7 +36,7 @@ export const LabelName = Type.String({
 });
 
 /** A label as the API shows it (trimmed). */
-const ShownLabel = Type.String({ minLength: 1, maxLength: LABEL_MAX, examples: ['home'] });
+const ShownLabel = Type.String({ minLength: 1, maxLength: LABEL_MAX, pattern: SAFE_TEXT, examples: ['home'] });
 
 export const TaskLabels = Type.Array(ShownLabel, {
   maxItems: MAX_LABELS,
