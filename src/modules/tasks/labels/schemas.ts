@@ -98,4 +98,3 @@ export const LabelRenameBody = Type.Object(
   },
   { additionalProperties: false },
 );
-export type LabelRename = Static<typeof LabelRenameBody>;
