@@ -196,3 +196,49 @@ describe('DELETE /labels/{name}', () => {
     expect((await task(user, ['DrOp'])).labels).toEqual(['DrOp']);
   });
 });
+
+describe('concurrent writes', () => {
+  it('first uses of one new name at once make one label, carried by every task', async () => {
+    const user = await registerAndLogin(ctx.api, 'race');
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        ctx.api.post<TaskBody>('/tasks', { title: `race ${i}`, labels: [i % 2 ? 'Race' : 'race', 'x'] }, { token: user.token }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(8).fill(201));
+    const spellings = new Set(results.map((r) => r.body.labels.join()));
+    expect(spellings.size).toBe(1);
+    const [label] = await labelsOf(user).then((all) => all.filter((l: { name: string }) => l.name.toLowerCase() === 'race'));
+    expect(label.task_count).toBe(8);
+  });
+
+  it('renames, deletes and task writes on the same labels at once all succeed (no deadlock), and end consistent', async () => {
+    const user = await registerAndLogin(ctx.api, 'busy');
+    const tasks = await Promise.all(Array.from({ length: 6 }, () => task(user, ['alpha', 'beta'])));
+    const writes = [
+      ...tasks.map((t, i) =>
+        ctx.api.patch(
+          `/tasks/${t.id}`,
+          { labels: i % 2 ? ['beta', 'alpha', 'gamma'] : ['gamma', 'beta'] },
+          { token: user.token },
+        ),
+      ),
+      ctx.api.patch(path('alpha'), { name: 'delta' }, { token: user.token }),
+      ctx.api.patch(path('beta'), { name: 'GAMMA' }, { token: user.token }),
+      ctx.api.delete(path('delta'), { token: user.token }),
+    ];
+    const statuses = (await Promise.all(writes)).map((r) => r.status);
+    // A rename or delete may find its label already gone (404); nothing else may fail.
+    expect(
+      statuses.every((s) => s === 200 || s === 204 || s === 404),
+      statuses.join(),
+    ).toBe(true);
+    expect(statuses.slice(0, tasks.length)).toEqual(Array(tasks.length).fill(200));
+    // What the tasks show is what GET /labels counts.
+    const counts = new Map<string, number>();
+    for (const t of tasks) for (const name of (await read(user, t.id)).labels) counts.set(name, (counts.get(name) ?? 0) + 1);
+    const listed = (await labelsOf(user)) as Array<{ name: string; task_count: number }>;
+    for (const { name, task_count } of listed) expect(task_count, name).toBe(counts.get(name) ?? 0);
+    expect([...counts.keys()].every((name) => listed.some((l) => l.name === name))).toBe(true);
+  });
+});
