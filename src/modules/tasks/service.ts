@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
+import { retryingDeadlock } from '../../db/errors.js';
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { AppError, conflict, forbidden, notFound } from '../../lib/errors.js';
 import { expectedVersion } from '../../lib/etag.js';
 import { pageOf } from '../../lib/pagination.js';
 import { trimWhiteSpace } from '../../lib/text.js';
 import { actorOf } from '../events/events.js';
-import type { UnitOfWork } from '../events/unit-of-work.js';
+import type { UnitOfWork, Work } from '../events/unit-of-work.js';
 import type { CurrentUser } from '../sessions/current-user.js';
 import type { Scope, TaskRecord, TasksRepository } from './repository.js';
 import {
@@ -112,11 +113,12 @@ export function createTasksService(
     },
 
     async update(user: CurrentUser, id: number, changes: TaskUpdate, ifMatch?: string): Promise<TaskRecord> {
-      // Labels sent: the task is locked, its labels written, then the task updated, in one transaction.
-      const unit = changes.labels === undefined ? unitOfWork.statement : unitOfWork.run;
-      const task = await unit((work) =>
-        repository.update(work, id, scopeOf(user), trimmed(changes), versionFor(ifMatch, id), actorOf(user)),
-      );
+      const write = (work: Work) =>
+        repository.update(work, id, scopeOf(user), trimmed(changes), versionFor(ifMatch, id), actorOf(user));
+      // Labels sent: the task is locked, its labels written, then the task updated, in one transaction
+      // (run once more should a label's rename or delete have deadlocked with it: see labels/service.ts).
+      const task =
+        changes.labels === undefined ? await unitOfWork.statement(write) : await retryingDeadlock(() => unitOfWork.run(write));
       if (task === 'stale') throw preconditionFailed();
       if (!task) throw notFound(TASK_NOT_FOUND);
       return task;

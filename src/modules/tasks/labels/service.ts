@@ -1,3 +1,4 @@
+import { retryingDeadlock } from '../../../db/errors.js';
 import { primaryReads, type ReadRouter } from '../../../db/read-router.js';
 import { notFound } from '../../../lib/errors.js';
 import { trimWhiteSpace } from '../../../lib/text.js';
@@ -11,7 +12,9 @@ import type { LabelSummary } from './schemas.js';
 const LABEL_NOT_FOUND = 'Label not found';
 
 /**
- * The caller's label vocabulary. Every route acts on the caller's own labels, admins' included: a
+ * The caller's label vocabulary. A rename or a delete locks the label's tasks before the label, as task
+ * writes do (labels/repository.ts); a task that gains the label while they wait can still make a
+ * deadlock, which PostgreSQL breaks by aborting one side: that side runs once more. Every route acts on the caller's own labels, admins' included: a
  * label is a word of its owner's, not an object others manage. Names are matched in any case.
  */
 export function createLabelsService(
@@ -24,15 +27,17 @@ export function createLabelsService(
     },
 
     async rename(user: CurrentUser, name: string, to: string): Promise<LabelSummary> {
-      const renamed = await unitOfWork.run((work) =>
-        repository.rename(work, user.id, trimWhiteSpace(name), trimWhiteSpace(to), actorOf(user)),
+      const renamed = await retryingDeadlock(() =>
+        unitOfWork.run((work) => repository.rename(work, user.id, trimWhiteSpace(name), trimWhiteSpace(to), actorOf(user))),
       );
       if (!renamed) throw notFound(LABEL_NOT_FOUND);
       return renamed;
     },
 
     async remove(user: CurrentUser, name: string): Promise<void> {
-      const deleted = await unitOfWork.run((work) => repository.delete(work, user.id, trimWhiteSpace(name), actorOf(user)));
+      const deleted = await retryingDeadlock(() =>
+        unitOfWork.run((work) => repository.delete(work, user.id, trimWhiteSpace(name), actorOf(user))),
+      );
       if (!deleted) throw notFound(LABEL_NOT_FOUND);
     },
   };
