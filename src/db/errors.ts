@@ -41,6 +41,22 @@ export const sqlState = (error: unknown): string | undefined => postgresError(er
 
 export const UNIQUE_VIOLATION = '23505';
 
+const DEADLOCK_DETECTED = '40P01';
+
+/**
+ * Runs a transaction, and once more if PostgreSQL broke a deadlock by aborting it (nothing of it
+ * committed, so running it again is safe). For writes whose lock order cannot be fixed in advance
+ * in every case (a label's tasks are known only once read).
+ */
+export async function retryingDeadlock<T>(transaction: () => Promise<T>): Promise<T> {
+  try {
+    return await transaction();
+  } catch (error) {
+    if (sqlState(error) !== DEADLOCK_DETECTED) throw error;
+    return transaction();
+  }
+}
+
 /**
  * The database is down, restarting, overloaded or too slow: answered 503 with Retry-After, never a
  * 500 or a hang (connection and statement timeouts bound the wait).

@@ -91,6 +91,40 @@ export const tasks = pgTable(
 );
 
 /**
+ * A user's label vocabulary: one row per label, whatever the case it is written in (the unique index
+ * is on lower(name)); the first spelling is kept. Tasks carry labels through task_labels.
+ */
+export const labels = pgTable(
+  'labels',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+  },
+  (t) => [
+    uniqueIndex('labels_user_id_lower_name_key').on(t.userId, sql`lower(${t.name})`),
+    check('labels_name_length', sql`char_length(${t.name}) BETWEEN 1 AND 50`),
+  ],
+);
+
+/** Which task carries which label (of its owner's vocabulary). */
+export const taskLabels = pgTable(
+  'task_labels',
+  {
+    taskId: bigint('task_id', { mode: 'number' })
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    labelId: bigint('label_id', { mode: 'number' })
+      .notNull()
+      .references(() => labels.id, { onDelete: 'cascade' }),
+  },
+  // The primary key serves "the labels of a task"; the index, "the tasks with label X".
+  (t) => [primaryKey({ columns: [t.taskId, t.labelId] }), index('task_labels_label_id_task_id_idx').on(t.labelId, t.taskId)],
+);
+
+/**
  * One row per login. Access tokens carry its id (`sid`), refresh tokens belong to it: revoking
  * the session refuses both, on every instance, and survives restarts.
  */

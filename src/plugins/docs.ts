@@ -38,6 +38,10 @@ async function docs(app: FastifyInstance) {
         { name: 'auth', description: 'Registration, login, token refresh and logout' },
         { name: 'users', description: 'Accounts; listing and changing other users is for admins' },
         { name: 'tasks', description: "Tasks: each user's own; admins see all" },
+        {
+          name: 'labels',
+          description: "The caller's own task labels (admins too see only theirs): list, rename or merge, delete",
+        },
         { name: 'admin', description: 'Admins only: user management and statistics' },
         { name: 'ops', description: 'Liveness, readiness and metrics, for load balancers and monitoring' },
       ],

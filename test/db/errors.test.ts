@@ -1,11 +1,12 @@
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
   causeChain,
   isDatabaseUnavailable,
   isUnstorableInput,
   loggable,
   postgresError,
+  retryingDeadlock,
   sqlState,
   UNIQUE_VIOLATION,
 } from '../../src/db/errors.js';
@@ -90,5 +91,44 @@ describe('database error classification (errors as Drizzle throws them, from a r
     cyclic.cause = cyclic;
     expect([...causeChain(cyclic)]).toHaveLength(4);
     expect(isDatabaseUnavailable(cyclic)).toBe(false);
+  });
+});
+
+describe('retryingDeadlock', () => {
+  it('runs a transaction PostgreSQL aborted to break a deadlock once more; both sides then commit', async () => {
+    // Two connections: one per side.
+    const twoPool = createPool(db.url, { max: 2 });
+    onTestFinished(() => twoPool.end());
+    const twoSided = createDatabase(twoPool);
+    const attempts = { a: 0, b: 0 };
+    let held = 0;
+    const bothHoldTheirFirst = async () => {
+      held += 1;
+      await expect.poll(() => held, { timeout: 5000 }).toBeGreaterThanOrEqual(2);
+    };
+    // Each takes one lock, waits until the other holds its own, then takes the other's: a deadlock.
+    const side = (name: 'a' | 'b', first: number, second: number) =>
+      retryingDeadlock(() =>
+        twoSided.transaction(async (tx) => {
+          attempts[name] += 1;
+          await tx.execute(sql`SELECT pg_advisory_xact_lock(${first})`);
+          if (attempts[name] === 1) await bothHoldTheirFirst();
+          await tx.execute(sql`SELECT pg_advisory_xact_lock(${second})`);
+          return name;
+        }),
+      );
+    expect(await Promise.all([side('a', 91_001, 91_002), side('b', 91_002, 91_001)])).toEqual(['a', 'b']);
+    // Exactly one side was chosen as the deadlock's victim and ran twice.
+    expect(attempts.a + attempts.b).toBe(3);
+  });
+
+  it('passes any other error on, and does not retry it', async () => {
+    let attempts = 0;
+    const failing = retryingDeadlock(async () => {
+      attempts += 1;
+      await database.execute(sql`SELECT 1 / 0`);
+    });
+    await expect(failing).rejects.toSatisfy((error) => sqlState(error) === '22012');
+    expect(attempts).toBe(1);
   });
 });

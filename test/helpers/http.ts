@@ -56,4 +56,5 @@ export interface TaskBody {
   due_at: string | null;
   created_at: string;
   updated_at: string;
+  labels: string[];
 }

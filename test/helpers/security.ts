@@ -54,6 +54,17 @@ export async function createTask(
   return res.body;
 }
 
+let labelCounter = 0;
+
+/** A label of the caller's, new and carried by one new task of theirs: its name. */
+export async function createLabel(api: HttpClient, token: string, prefix = 'label'): Promise<string> {
+  labelCounter += 1;
+  const name = `${prefix}-${labelCounter}-${Date.now().toString(36)}`;
+  const res = await api.post('/tasks', { title: 'labelled task', labels: [name] }, { token });
+  if (res.status !== 201) throw new Error(`create label: ${res.status} ${res.text}`);
+  return name;
+}
+
 /**
  * One valid request per route, as its caller (anonymous, a user, or an admin for admin routes).
  * A route missing here fails the tests that use it, so a new route gets a valid example on the day it appears.
@@ -79,6 +90,7 @@ export async function validRequest(world: World, op: Operation, caller?: Account
     case 'GET /api/v1/users':
     case 'GET /api/v1/tasks':
     case 'GET /api/v1/tasks/admin/stats':
+    case 'GET /api/v1/labels':
       return { path: op.path, token };
     case 'PATCH /api/v1/users/me':
       return { path: op.path, token, body: { email: uniqueUser('mail').email, current_password: alice.password } };
@@ -94,6 +106,14 @@ export async function validRequest(world: World, op: Operation, caller?: Account
     case 'PUT /api/v1/tasks/{id}':
     case 'PATCH /api/v1/tasks/{id}':
       return { path: fillPath(op.path, (await createTask(api, alice.token)).id), token, body: { title: 'changed' } };
+    case 'PATCH /api/v1/labels/{name}':
+      return {
+        path: fillPath(op.path, await createLabel(api, alice.token)),
+        token,
+        body: { name: `renamed-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}` },
+      };
+    case 'DELETE /api/v1/labels/{name}':
+      return { path: fillPath(op.path, await createLabel(api, alice.token)), token };
     default:
       throw new Error(`no valid example request for ${describeOp(op)}: add one to test/helpers/security.ts`);
   }

@@ -67,6 +67,8 @@ interface Field {
   op: Operation;
   in: 'body' | 'query' | 'header' | 'path';
   name: string;
+  /** A body field that is a list of strings (labels): the value is sent as its one item. */
+  list?: boolean;
 }
 
 function stringFields(): Field[] {
@@ -80,6 +82,7 @@ function stringFields(): Field[] {
       // Bodies are flat; a nested object would need this walk extended, not skipped.
       expect(schema.type, `${op.method} ${op.path} ${name}`).not.toBe('object');
       if (isString(schema)) fields.push({ op, in: 'body', name });
+      if (schema.type === 'array' && isString(schema.items)) fields.push({ op, in: 'body', name, list: true });
     }
   }
   return fields;
@@ -94,7 +97,7 @@ function injection(field: Field, req: ValidRequest, value: string): InjectOption
   const headers: Record<string, string> = req.token ? { authorization: `Bearer ${req.token}` } : {};
   let url = req.path;
   let payload: string | undefined = req.body ? JSON.stringify(req.body) : undefined;
-  if (field.in === 'body') payload = JSON.stringify({ ...req.body, [field.name]: value });
+  if (field.in === 'body') payload = JSON.stringify({ ...req.body, [field.name]: field.list ? [value] : value });
   if (field.in === 'query') url = `${url}?${new URLSearchParams({ [field.name]: value })}`;
   if (field.in === 'header') headers[field.name] = value;
   if (field.in === 'path') url = url.replace(/\/[^/]+$/, `/${encodeURIComponent(value)}`);
@@ -149,7 +152,14 @@ describe('validation time is linear in the length of every string', () => {
         checks.set(`pattern ${pattern}`, (v) => re.test(v));
       }
       if (format && s.type === 'string') checks.set(`format ${format}`, ajv.compile({ type: 'string', format }));
-      for (const branch of [...(s.anyOf ?? []), ...(s.oneOf ?? []), ...Object.values(s.properties ?? {})]) visit(branch);
+      for (const branch of [
+        ...(s.anyOf ?? []),
+        ...(s.oneOf ?? []),
+        ...Object.values(s.properties ?? {}),
+        ...(s.items ? [s.items] : []),
+      ]) {
+        visit(branch);
+      }
     };
     for (const op of ops) {
       for (const p of op.parameters) visit(p.schema);

@@ -1,16 +1,36 @@
 import { describe, expect, it } from 'vitest';
 import { describeOp, fillPath, hasIdParam, isAdminRoute, queryParams } from '../helpers/openapi.js';
-import { createTask, expectProblem, send, useWorldAndOperations, validRequest } from '../helpers/security.js';
+import { createLabel, createTask, expectProblem, send, useWorldAndOperations, validRequest } from '../helpers/security.js';
 
 // OWASP API1:2023 (broken object-level authorisation): every route that takes an object id or a
 // user_id, read from /openapi.json, is tried by one user on another user's object.
 const suite = useWorldAndOperations();
 
-/** For each collection with ids in its paths: how to make an object owned by a given user, and read it back. */
-const owned: Record<string, { create: (token: string) => Promise<number>; read: (id: number) => Promise<unknown> }> = {
+/**
+ * For each collection with ids (or names) in its paths: how to make an object owned by a given user, and
+ * read it back; `adminActsOnAll: false` for objects an admin too can only reach among their own (labels).
+ */
+const owned: Record<
+  string,
+  { create: (token: string) => Promise<number | string>; read: (id: number | string) => Promise<unknown>; adminActsOnAll?: false }
+> = {
   '/api/v1/tasks/{id}': {
     create: async (token) => (await createTask(suite.world.api, token, 'alice private task')).id,
     read: async (id) => (await suite.world.db.pool.query('SELECT * FROM tasks WHERE id = $1', [id])).rows[0],
+  },
+  '/api/v1/labels/{name}': {
+    create: (token) => createLabel(suite.world.api, token, 'alice-private'),
+    // The label and the tasks carrying it, with their versions.
+    read: async (name) =>
+      (
+        await suite.world.db.pool.query(
+          `SELECT l.*, array_agg(t.id || ':' || t.version ORDER BY t.id) AS tasks
+           FROM labels l LEFT JOIN task_labels tl ON tl.label_id = l.id LEFT JOIN tasks t ON t.id = tl.task_id
+           WHERE l.name = $1 GROUP BY l.id`,
+          [name],
+        )
+      ).rows,
+    adminActsOnAll: false,
   },
 };
 
@@ -51,8 +71,16 @@ describe('routes with an object id in the path', () => {
       const own = await send(suite.world, op, example, { path: fillPath(op.path, id), token: suite.world.alice.token });
       expect(own.status, `${describeOp(op)}: ${own.text}`).toBeLessThan(300);
       const adminId = await fixture.create(suite.world.alice.token);
+      const adminBefore = await fixture.read(adminId);
       const admin = await send(suite.world, op, example, { path: fillPath(op.path, adminId), token: suite.world.admin.token });
-      expect(admin.status, `${describeOp(op)}: ${admin.text}`).toBeLessThan(300);
+      if (fixture.adminActsOnAll === false) {
+        // Admins too act only on their own: alice's object is theirs no more than bob's.
+        expectProblem(admin, 404);
+        expect(admin.text, describeOp(op)).toBe(missing.text);
+        expect(await fixture.read(adminId), describeOp(op)).toEqual(adminBefore);
+      } else {
+        expect(admin.status, `${describeOp(op)}: ${admin.text}`).toBeLessThan(300);
+      }
     }
   });
 });

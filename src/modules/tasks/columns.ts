@@ -1,7 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { PgTimestamp } from 'drizzle-orm/pg-core';
 import { isoTimestamp } from '../../db/json.js';
-import { tasks } from '../../db/schema.js';
+import { labels, taskLabels, tasks } from '../../db/schema.js';
 
 /**
  * A task as the API shows it: its fields, in the API's order, each from its column. The one list the
@@ -22,6 +22,19 @@ export const taskColumns = {
 /** A task and its version (the ETag), which the API body does not show. */
 export const recordColumns = { ...taskColumns, version: tasks.version };
 
+/**
+ * A task's labels as a JSON array, sorted by name case-insensitively (the API's order), from the
+ * task's id (a column or `relation.id`). A task without labels has `[]`.
+ */
+export const labelsOf = (taskId: SQL): SQL<string[]> =>
+  sql<string[]>`(SELECT coalesce(json_agg(l.name ORDER BY lower(l.name), l.name), '[]'::json)
+    FROM ${taskLabels} tl JOIN ${labels} l ON l.id = tl.label_id WHERE tl.task_id = ${taskId})`;
+
+/** What a read selects: a task as the API shows it (its columns and its labels). */
+export const taskFields = { ...taskColumns, labels: labelsOf(sql`${tasks.id}`) };
+/** A task, its labels and its version. */
+export const recordFields = { ...taskFields, version: tasks.version };
+
 type Field = keyof typeof recordColumns;
 const RECORD_FIELDS = Object.keys(recordColumns) as Field[];
 const isTimestamp = (field: Field) => recordColumns[field] instanceof PgTimestamp;
@@ -36,6 +49,10 @@ export function returnedColumns(qualifier?: string): SQL {
     }).join(', '),
   );
 }
+
+/** A SELECT list over a write's `changed` CTE: a record's columns and the task's labels. */
+export const returnedRecord = (relation: string): SQL =>
+  sql`${returnedColumns()}, ${labelsOf(sql.raw(`${relation}.id`))} AS labels`;
 
 /** A hand-written statement's row (timestamps come raw from pg) mapped as Drizzle maps its columns. */
 export function fromDriver<T extends Record<Field, unknown>>(row: Record<Field, unknown>): T {
@@ -55,6 +72,7 @@ export function taskJson(relation: string): SQL {
     const value = sql.raw(`${relation}.${field}`);
     return isTimestamp(field) ? sql`${isoTimestamp(value)} AS ${sql.raw(field)}` : value;
   });
+  fields.push(sql`${labelsOf(sql.raw(`${relation}.id`))} AS labels`);
   return sql`(SELECT row_to_json(shown)::text FROM (SELECT ${sql.join(fields, sql`, `)}) shown)`;
 }
 

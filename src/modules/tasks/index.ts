@@ -1,5 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { createLabelsRepository } from './labels/repository.js';
+import labelsRoutes from './labels/routes.js';
+import { createLabelsService } from './labels/service.js';
 import { createTasksRepository, type TasksRepository } from './repository.js';
 import tasksRoutes from './routes.js';
 import { createTasksService } from './service.js';
@@ -12,7 +15,7 @@ declare module 'fastify' {
   }
 }
 
-/** The tasks module: its repository and service, built once, and its routes under /api/v1. */
+/** The tasks module: its repositories and services (tasks, and their labels), built once, and their routes under /api/v1. */
 async function tasks(app: FastifyInstance) {
   const repository = createTasksRepository(app.db);
   app.decorate('tasksRepository', repository);
@@ -24,6 +27,12 @@ async function tasks(app: FastifyInstance) {
     }),
   );
   await app.register(tasksRoutes, { prefix: '/api/v1' });
+  const labels = createLabelsRepository(app.db);
+  const labelsService = createLabelsService(labels, {
+    unitOfWork: app.unitOfWork,
+    reads: app.replicas.router(createLabelsRepository, labels),
+  });
+  await app.register(labelsRoutes, { prefix: '/api/v1', service: labelsService });
 }
 
 export default fp(tasks, { name: 'tasks', dependencies: ['db', 'sessions', 'replicas', 'events'] });

@@ -1,12 +1,13 @@
 import { and, asc, desc, eq, ilike, isNotNull, isNull, not, or, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
 import { executePrepared } from '../../db/prepared.js';
-import { idempotencyKeys, taskCounts, tasks } from '../../db/schema.js';
+import { idempotencyKeys, labels, taskCounts, taskLabels, tasks } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
 import type { Actor } from '../events/events.js';
 import type { Work } from '../events/unit-of-work.js';
-import { columnOf, fromDriver, recordColumns, returnedColumns, taskColumns } from './columns.js';
+import { columnOf, fromDriver, recordFields, returnedColumns, returnedRecord, taskColumns, taskFields } from './columns.js';
 import { taskOutbox } from './events.js';
+import { setTaskLabels } from './labels/repository.js';
 import {
   TASK_SORT_KEYS,
   type Task,
@@ -50,6 +51,8 @@ export interface TaskFilter extends Scope {
   dueBefore?: string | undefined;
   overdue?: boolean | undefined;
   hasDue?: boolean | undefined;
+  /** Labels a task must all carry (any case). */
+  labels?: string[] | undefined;
   sort: TaskSortKey;
   descending: boolean;
   limit: number;
@@ -70,9 +73,10 @@ const orderOf = (key: TaskSortKey, descending: boolean): SQL => {
 const scoped = (id: number, scope: Scope): SQL =>
   scope.ownerId === undefined ? sql`id = ${id}` : sql`id = ${id} AND user_id = ${scope.ownerId}`;
 
-/** What the writes return: a TaskRecord's columns, under the API's names. */
+/** What the writes return: a TaskRecord's columns, under the API's names (RETURNING), then with its labels (the final SELECT). */
 const RETURNED = returnedColumns();
 const RETURNED_QUALIFIED = returnedColumns('tasks');
+const RECORD = returnedRecord('changed');
 /** The fields a create or an update may set: the body's fields that are columns of the task (the API's names are theirs). */
 const settable = (body: { properties: object }) => Object.keys(body.properties).filter((field) => field in taskColumns);
 const CREATABLE = settable(TaskCreateBody);
@@ -85,12 +89,12 @@ export function createTasksRepository(db: Database) {
   // The hot reads are prepared statements: SQL built once, planned once per connection.
   const byIdStatements = {
     owned: db
-      .select(recordColumns)
+      .select(recordFields)
       .from(tasks)
       .where(and(eq(tasks.id, sql.placeholder('id')), eq(tasks.userId, sql.placeholder('ownerId'))))
       .prepare('tasks_by_id_owned'),
     any: db
-      .select(recordColumns)
+      .select(recordFields)
       .from(tasks)
       .where(eq(tasks.id, sql.placeholder('id')))
       .prepare('tasks_by_id_any'),
@@ -116,19 +120,35 @@ export function createTasksRepository(db: Database) {
       filter.statuses ? sql`${taskCounts.status} = any(${sql.placeholder('statuses')})` : undefined,
       filter.priorities ? sql`${taskCounts.priority} = any(${sql.placeholder('priorities')})` : undefined,
     );
+    // Labels have no counters either: with a label filter the page counts its matches too.
     const total =
-      filter.q === undefined && !hasDueFilter(filter)
+      filter.q === undefined && !hasDueFilter(filter) && filter.labels === undefined
         ? sql<number>`(SELECT coalesce(sum(${taskCounts.n}), 0) FROM ${taskCounts} WHERE ${countedTotal ?? sql`true`})`
         : sql<number>`count(*) over ()`;
     return db
-      .select({ ...taskColumns, total: total.mapWith(Number) })
+      .select({ ...taskFields, total: total.mapWith(Number) })
       .from(tasks)
       .where(
         and(
           filter.ownerId === undefined ? undefined : eq(tasks.userId, sql.placeholder('ownerId')),
           filter.statuses ? sql`${tasks.status} = any(${sql.placeholder('statuses')})` : undefined,
           filter.priorities ? sql`${tasks.priority} = any(${sql.placeholder('priorities')})` : undefined,
-          filter.q ? or(ilike(tasks.title, pattern), ilike(tasks.description, pattern)) : undefined,
+          filter.q
+            ? or(
+                ilike(tasks.title, pattern),
+                ilike(tasks.description, pattern),
+                sql`EXISTS (SELECT 1 FROM ${taskLabels} tl JOIN ${labels} l ON l.id = tl.label_id
+                  WHERE tl.task_id = ${tasks.id} AND l.name ILIKE ${pattern})`,
+              )
+            : undefined,
+          // Every label named: the tasks that carry as many of the named labels as there are distinct names.
+          filter.labels
+            ? sql`${tasks.id} IN (SELECT tl.task_id FROM ${labels} l JOIN ${taskLabels} tl ON tl.label_id = l.id
+                WHERE l.user_id = ${tasks.userId}
+                  AND lower(l.name) IN (SELECT lower(n) FROM unnest(${sql.placeholder('labels')}::text[]) AS n)
+                GROUP BY tl.task_id
+                HAVING count(*) = (SELECT count(DISTINCT lower(n)) FROM unnest(${sql.placeholder('labels')}::text[]) AS n))`
+            : undefined,
           filter.dueAfter === undefined ? undefined : sql`${tasks.dueAt} >= ${sql.placeholder('dueAfter')}::timestamptz`,
           filter.dueBefore === undefined ? undefined : sql`${tasks.dueAt} < ${sql.placeholder('dueBefore')}::timestamptz`,
           // Not overdue: no due date, not yet due, or completed.
@@ -143,7 +163,13 @@ export function createTasksRepository(db: Database) {
   };
   const listStatement = (filter: TaskFilter) => {
     // The name is the shape itself, so every repository instance names the same SQL alike.
-    const flags = [filter.ownerId !== undefined, !!filter.statuses, !!filter.priorities, filter.q !== undefined]
+    const flags = [
+      filter.ownerId !== undefined,
+      !!filter.statuses,
+      !!filter.priorities,
+      filter.q !== undefined,
+      filter.labels !== undefined,
+    ]
       .map(Number)
       .join('');
     // Each due-date filter: absent (x), or its value where the value shapes the SQL (overdue, has_due).
@@ -166,19 +192,35 @@ export function createTasksRepository(db: Database) {
   const records = async (work: Work, statement: SQL): Promise<TaskRecord[]> =>
     (await executePrepared<TaskRecord>(work.db, statement)).rows.map((row) => fromDriver<TaskRecord>(row));
 
-  /** The insert and its task.created event, one statement; `work.db` may be a transaction. */
-  const insertRecording = async (work: Work, ownerId: number, input: TaskCreate, actor: Actor): Promise<TaskRecord> => {
-    const [task] = await records(
-      work,
-      sql`WITH changed AS (
-        INSERT INTO ${tasks} (user_id, ${sql.raw(CREATABLE.map(columnOf).join(', '))})
+  const insertedRow = (ownerId: number, input: TaskCreate): SQL =>
+    sql`INSERT INTO ${tasks} (user_id, ${sql.raw(CREATABLE.map(columnOf).join(', '))})
         VALUES (${ownerId}, ${sql.join(
           CREATABLE.map((field) => valueOr(input[field as keyof TaskCreate], sql`DEFAULT`)),
           sql`, `,
         )})
-        RETURNING ${RETURNED}
-      ), ${work.outbox(taskOutbox('task.created', actor))}
-      SELECT ${RETURNED} FROM changed`,
+        RETURNING ${RETURNED}`;
+
+  /**
+   * The insert and its task.created event. Without labels one statement (`work.db` may be a
+   * transaction); with labels (in a unit of work's transaction) the task, its labels, then the
+   * event, which reads the labels back.
+   */
+  const insertRecording = async (work: Work, ownerId: number, input: TaskCreate, actor: Actor): Promise<TaskRecord> => {
+    if (!input.labels?.length) {
+      const [task] = await records(
+        work,
+        sql`WITH changed AS (${insertedRow(ownerId, input)}), ${work.outbox(taskOutbox('task.created', actor))}
+        SELECT ${RECORD} FROM changed`,
+      );
+      return task as TaskRecord;
+    }
+    const [inserted] = await records(work, insertedRow(ownerId, input));
+    const id = (inserted as TaskRecord).id;
+    await setTaskLabels(work, id, ownerId, input.labels);
+    const [task] = await records(
+      work,
+      sql`WITH changed AS (SELECT ${RETURNED} FROM ${tasks} WHERE id = ${id}), ${work.outbox(taskOutbox('task.created', actor))}
+      SELECT ${RECORD} FROM changed`,
     );
     return task as TaskRecord;
   };
@@ -249,6 +291,7 @@ export function createTasksRepository(db: Database) {
         pattern: filter.q === undefined ? undefined : likePattern(filter.q),
         dueAfter: filter.dueAfter,
         dueBefore: filter.dueBefore,
+        labels: filter.labels,
       };
       const rows = await statement.execute({ ...values, limit: filter.limit, offset: filter.offset });
       if (rows.length === 0 && filter.offset > 0) {
@@ -263,7 +306,9 @@ export function createTasksRepository(db: Database) {
      * Changes a task; with `version`, only if the task is still at that version (If-Match), decided
      * in the UPDATE itself so two writers with the same tag cannot both win. One statement with its
      * event: the row is locked and its version read first (`before`), so an update that changes
-     * nothing (the version trigger leaves the version alone) records no event.
+     * nothing (the version trigger leaves the version alone) records no event. With `labels` (in a
+     * unit of work's transaction) the task is locked and its labels written first; a changed label
+     * list alone moves the version on, so it too is a change, with its event.
      */
     async update(
       work: Work,
@@ -276,6 +321,17 @@ export function createTasksRepository(db: Database) {
       const assignments = Object.entries(changes)
         .filter(([field, value]) => value !== undefined && UPDATABLE.has(field))
         .map(([field, value]) => sql`${sql.identifier(columnOf(field))} = ${value}`);
+      if (changes.labels !== undefined) {
+        const { rows } = await executePrepared<{ user_id: number }>(
+          work.db,
+          sql`SELECT user_id FROM ${tasks}
+            WHERE ${scoped(id, scope)}${version === undefined ? sql`` : sql` AND version = ${version}`} FOR UPDATE`,
+        );
+        const [locked] = rows;
+        if (!locked) return version !== undefined && (await findRecord(id, scope)) ? 'stale' : undefined;
+        // The owner's vocabulary, whoever edits the task.
+        if (await setTaskLabels(work, id, locked.user_id, changes.labels)) assignments.push(sql`version = ${tasks}.version + 1`);
+      }
       const [task] = await records(
         work,
         sql`WITH before AS (
@@ -286,7 +342,7 @@ export function createTasksRepository(db: Database) {
           WHERE ${tasks}.id = before.id${version === undefined ? sql`` : sql` AND ${tasks}.version = ${version}`}
           RETURNING ${RETURNED_QUALIFIED}, before.version AS version_before
         ), ${work.outbox({ ...taskOutbox('task.updated', actor), where: sql`changed.version <> changed.version_before` })}
-        SELECT ${RETURNED} FROM changed`,
+        SELECT ${RECORD} FROM changed`,
       );
       if (task || version === undefined) return task;
       return (await findRecord(id, scope)) ? 'stale' : undefined;

@@ -17,7 +17,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...common,
         summary: 'Create a task',
         description:
-          'The task belongs to the caller. Any field other than title, description, status, priority and due_at is refused. ' +
+          'The task belongs to the caller. Any field other than title, description, status, priority, due_at and labels is refused. ' +
           'With an `Idempotency-Key`, the response is kept for 24 hours and replayed (with `Idempotent-Replayed: true`) ' +
           'for a retry with the same key and body, so a retried create never makes a second task; the same key with another ' +
           'body is a 422, and a retry while the first request is still running is a 409.',
@@ -54,7 +54,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...common,
         summary: 'List tasks',
         description:
-          "A bare array, one page at a time; X-Total-Count and Link headers describe the rest. Users see their own tasks; admins see everyone's and may narrow with user_id.",
+          "A bare array, one page at a time; X-Total-Count and Link headers describe the rest. Users see their own tasks; admins see everyone's and may narrow with user_id. label keeps the tasks that carry every label named (any case).",
         querystring: TaskListQuery,
         response: {
           200: Type.Array(Task, { maxItems: MAX_LIMIT, headers: paginationHeaders } as Record<string, unknown>),
@@ -91,7 +91,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     ...common,
     summary,
     description:
-      'Changes the fields sent (at least one) and keeps the others. A task can never change owner. ' +
+      'Changes the fields sent (at least one) and keeps the others; labels, when sent, replace the whole list. A task can never change owner. ' +
       'With If-Match, only if the task still has that ETag (412 otherwise, and nothing changes).',
     params: IdParams,
     headers: ConditionalHeaders,

@@ -4,6 +4,7 @@ import { DATE_TIME_RULE, DateTimeInput } from '../../lib/date-time.js';
 import { paginationQuery } from '../../lib/pagination.js';
 import { OneOf, RowId, SAFE_TEXT, Timestamp, UNSTORABLE } from '../../lib/schemas.js';
 import { WHITE_SPACE } from '../../lib/text.js';
+import { LabelFilter, TaskLabels, TaskLabelsInput } from './labels/schemas.js';
 
 export { TASK_PRIORITIES, TASK_STATUSES, type TaskPriority, type TaskStatus } from '../../db/enums.js';
 export const TASK_SORT_KEYS = ['created_at', 'updated_at', 'priority', 'status', 'title', 'due_at'] as const;
@@ -32,6 +33,7 @@ export const Task = Type.Object(
     }),
     created_at: Timestamp,
     updated_at: Timestamp,
+    labels: TaskLabels,
   },
   { title: 'Task', additionalProperties: false },
 );
@@ -68,6 +70,7 @@ export const TaskCreateBody = Type.Object(
     status: Type.Optional({ ...Status, default: 'pending' }),
     priority: Type.Optional({ ...Priority, default: 'medium' }),
     due_at: Type.Optional({ ...DueAt, default: null }),
+    labels: Type.Optional({ ...TaskLabelsInput, default: [] }),
   },
   { additionalProperties: false },
 );
@@ -80,6 +83,7 @@ export const TaskUpdateBody = Type.Object(
     status: Type.Optional(Status),
     priority: Type.Optional(Priority),
     due_at: Type.Optional({ ...DueAt, description: `${DUE_AT} null removes the due date.` }),
+    labels: Type.Optional(TaskLabelsInput),
   },
   { additionalProperties: false, minProperties: 1, description: 'The fields to change (at least one); the others are kept' },
 );
@@ -100,7 +104,7 @@ export const TaskListQuery = Type.Object(
         minLength: 1,
         maxLength: 200,
         pattern: SAFE_TEXT,
-        description: 'Case-insensitive text in title or description',
+        description: 'Case-insensitive text in the title, the description or a label',
       }),
     ),
     due_after: Type.Optional(
@@ -125,6 +129,7 @@ export const TaskListQuery = Type.Object(
     has_due: Type.Optional(
       Type.Boolean({ description: 'true: tasks with a due date; false: tasks without one', examples: [false] }),
     ),
+    label: Type.Optional(LabelFilter),
     sort: Type.Optional(
       Type.Unsafe<TaskSort>({
         type: 'string',

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { retryingDeadlock } from '../../db/errors.js';
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import { DATE_TIME_RANGE, instantOf } from '../../lib/date-time.js';
 import { AppError, conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
@@ -6,7 +7,7 @@ import { expectedVersion } from '../../lib/etag.js';
 import { pageOf } from '../../lib/pagination.js';
 import { trimWhiteSpace } from '../../lib/text.js';
 import { actorOf } from '../events/events.js';
-import type { UnitOfWork } from '../events/unit-of-work.js';
+import type { UnitOfWork, Work } from '../events/unit-of-work.js';
 import type { CurrentUser } from '../sessions/current-user.js';
 import type { Scope, TaskRecord, TasksRepository } from './repository.js';
 import {
@@ -28,20 +29,23 @@ const preconditionFailed = () =>
   new AppError(412, 'The task has changed since the ETag in If-Match was read; fetch it again and retry');
 
 /**
- * The same JSON body, whatever the order of its keys, hashes the same. A body without a due date
- * hashes as it did before tasks had one, so a retry across that upgrade still replays.
+ * The same JSON body, whatever the order of its keys, hashes the same. A body without a due date or
+ * labels hashes as it did before tasks had them, so a retry across those upgrades still replays.
  */
 function bodyHash(input: TaskCreate): Buffer {
-  const { due_at, ...rest } = input;
-  const body = due_at === null || due_at === undefined ? rest : input;
+  const { due_at, labels, ...rest } = input;
+  const body = { ...rest, ...(due_at === null || due_at === undefined ? {} : { due_at }), ...(labels?.length ? { labels } : {}) };
   const canonical = JSON.stringify(body, Object.keys(body).sort());
   return createHash('sha256').update(canonical).digest();
 }
 
-/** A title is stored trimmed (as validated: its trimmed length is what counts). */
-const trimmed = <T extends { title?: string }>(input: T): T =>
-  input.title === undefined ? input : { ...input, title: trimWhiteSpace(input.title) };
+/** A title and labels are stored trimmed (as validated: their trimmed length is what counts). */
+function trimmed<T extends { title?: string; labels?: string[] }>(input: T): T {
+  const out = input.title === undefined ? input : { ...input, title: trimWhiteSpace(input.title) };
+  return out.labels === undefined ? out : { ...out, labels: out.labels.map(trimWhiteSpace) };
+}
 
+/** What an Idempotency-Key's request hashes as: a create without labels hashes as it did before tasks had labels. */
 /** A date-time as stored and compared: its instant in UTC, to the millisecond (any offset names the same instant). */
 function instantText(text: string, field: string, location: string): string {
   const instant = instantOf(text);
@@ -80,7 +84,9 @@ export function createTasksService(
       const input = withInstantDueAt(trimmed(sent));
       const actor = actorOf(user);
       if (idempotencyKey === undefined) {
-        return { task: await unitOfWork.statement((work) => repository.insert(work, user.id, input, actor)), replayed: false };
+        // With labels a create is several statements (the task, its labels, its event): one transaction.
+        const unit = input.labels?.length ? unitOfWork.run : unitOfWork.statement;
+        return { task: await unit((work) => repository.insert(work, user.id, input, actor)), replayed: false };
       }
       const outcome = await unitOfWork.run((work) =>
         repository.insertIdempotent(work, user.id, input, idempotencyKey, bodyHash(input), actor),
@@ -89,7 +95,8 @@ export function createTasksService(
         case 'created':
           return { task: outcome.task, replayed: false };
         case 'replay':
-          return { body: withDueAtField(outcome.body), status: outcome.status, replayed: true };
+          // A response stored before tasks had due dates or labels is shown as a task without them.
+          return { body: { labels: [], ...(withDueAtField(outcome.body) as object) }, status: outcome.status, replayed: true };
         case 'mismatch':
           throw new AppError(422, 'This Idempotency-Key was already used with a different request body', {
             errors: [{ location: 'headers', field: 'idempotency-key', message: 'already used with a different request body' }],
@@ -120,6 +127,7 @@ export function createTasksService(
         dueBefore: query.due_before === undefined ? undefined : instantText(query.due_before, 'due_before', 'querystring'),
         overdue: query.overdue,
         hasDue: query.has_due,
+        labels: query.label?.split(',').map(trimWhiteSpace),
         sort: (descending ? sort.slice(1) : sort) as TaskSortKey,
         descending,
         ...pageOf(query),
@@ -128,9 +136,12 @@ export function createTasksService(
     },
 
     async update(user: CurrentUser, id: number, changes: TaskUpdate, ifMatch?: string): Promise<TaskRecord> {
-      const task = await unitOfWork.statement((work) =>
-        repository.update(work, id, scopeOf(user), withInstantDueAt(trimmed(changes)), versionFor(ifMatch, id), actorOf(user)),
-      );
+      const write = (work: Work) =>
+        repository.update(work, id, scopeOf(user), withInstantDueAt(trimmed(changes)), versionFor(ifMatch, id), actorOf(user));
+      // Labels sent: the task is locked, its labels written, then the task updated, in one transaction
+      // (run once more should a label's rename or delete have deadlocked with it: see labels/service.ts).
+      const task =
+        changes.labels === undefined ? await unitOfWork.statement(write) : await retryingDeadlock(() => unitOfWork.run(write));
       if (task === 'stale') throw preconditionFailed();
       if (!task) throw notFound(TASK_NOT_FOUND);
       return task;

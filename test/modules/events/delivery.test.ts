@@ -243,6 +243,7 @@ describe('a publisher and another one’s claim', () => {
         due_at: null,
         created_at: new Date(),
         updated_at: new Date(),
+        labels: [],
       });
       const writes: [number, string][] = [
         [1, 'one-a'],

@@ -74,6 +74,7 @@ describe('createUnitOfWork', () => {
     due_at: null,
     created_at: new Date(),
     updated_at: new Date(),
+    labels: [],
   });
   const outboxIds = async () =>
     (await db.pool.query<{ event_id: string }>('SELECT event_id FROM event_outbox')).rows.map((r) => r.event_id);

@@ -170,6 +170,7 @@ describe('GET /tasks', () => {
       'description',
       'due_at',
       'id',
+      'labels',
       'priority',
       'status',
       'title',

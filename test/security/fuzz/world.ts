@@ -138,7 +138,12 @@ export class World {
       for (let i = 0; i < 3; i++) {
         const created = await this.api.post(
           '/tasks',
-          { title: `${account === this.victim ? this.marker : 'task'} ${i}`, description: `${account.username} notes ${i}` },
+          {
+            title: `${account === this.victim ? this.marker : 'task'} ${i}`,
+            description: `${account.username} notes ${i}`,
+            // Labels too are the owner's: B's carry the marker.
+            labels: [`${account === this.victim ? this.marker : 'label'}-${i}`],
+          },
           { token: account.token },
         );
         if (created.status !== 201) throw new Error(`task setup failed: ${created.status} ${created.text}`);
@@ -177,7 +182,9 @@ export class World {
          'sessions', (SELECT json_agg(s ORDER BY s.id) FROM auth_sessions s WHERE user_id = $1),
          'refresh', (SELECT json_agg(r ORDER BY r.id) FROM refresh_tokens r JOIN auth_sessions s ON s.id = r.session_id WHERE s.user_id = $1),
          'idempotency', (SELECT json_agg(i ORDER BY i.key) FROM idempotency_keys i WHERE user_id = $1),
-         'counts', (SELECT json_agg(c ORDER BY c.status, c.priority, c.shard) FROM task_counts c WHERE user_id = $1)
+         'counts', (SELECT json_agg(c ORDER BY c.status, c.priority, c.shard) FROM task_counts c WHERE user_id = $1),
+         'labels', (SELECT json_agg(l ORDER BY l.id) FROM labels l WHERE user_id = $1),
+         'task_labels', (SELECT json_agg(tl ORDER BY tl.task_id, tl.label_id) FROM task_labels tl JOIN labels l ON l.id = tl.label_id WHERE l.user_id = $1)
        )::text AS state`,
       [this.victim.id],
     );
@@ -207,6 +214,18 @@ export class World {
     return Number(created.rows[0]?.id);
   }
 
+  /** A label name of the owner's, URL-encoded for the path. */
+  private async labelOf(owner: Account, pick: number): Promise<string> {
+    const { rows } = await this.pool.query<{ name: string }>('SELECT name FROM labels WHERE user_id = $1 ORDER BY id', [
+      owner.id,
+    ]);
+    if (rows.length > 0) return encodeURIComponent(rows[pick % rows.length]?.name ?? '');
+    // The fuzzer deleted them all: make another (behind the API).
+    const name = `refill-${randomBytes(3).toString('hex')}`;
+    await this.pool.query('INSERT INTO labels (user_id, name) VALUES ($1, $2)', [owner.id, name]);
+    return name;
+  }
+
   /** Ids an admin's writes must not reach: A's and B's accounts, and B's tasks. */
   private async protectedFromAdmin(resource: 'users' | 'tasks'): Promise<Set<number>> {
     if (resource === 'users') return new Set([this.user.id, this.victim.id]);
@@ -218,6 +237,9 @@ export class World {
     const resource = request.operation.path.includes('/users/') ? 'users' : 'tasks';
     const self = this.account(request.actor) ?? this.user;
     const other = request.actor === 'admin' ? this.spare : this.victim;
+    // Labels are named, and only ever the caller's own (admins' too): nothing to redirect.
+    if (request.operation.path.includes('/labels/'))
+      return id.kind === 'literal' ? id.text : this.labelOf(id.kind === 'own' ? self : other, id.pick);
     if (id.kind !== 'literal') {
       const owner = id.kind === 'own' ? self : other;
       return String(resource === 'users' ? owner.id : await this.taskIdOf(owner, id.pick));
