@@ -129,6 +129,64 @@ const textSearch = (acrossUsers: boolean, pattern: ReturnType<typeof sql.placeho
 const hasDueFilter = (filter: TaskFilter) =>
   filter.dueAfter !== undefined || filter.dueBefore !== undefined || filter.overdue !== undefined || filter.hasDue !== undefined;
 
+/**
+ * A list's statement for one shape of filter (placeholders for the values): offset paging, or keyset
+ * paging without an offset. Exported for the test that EXPLAINs it.
+ */
+export function listQuery(db: Database, filter: TaskFilter) {
+  const direction = filter.descending ? desc : asc;
+  const pattern = sql.placeholder('pattern');
+  // The total comes from the counters when the filters are ones they keep (owner, status, priority),
+  // so a page costs the same however many tasks match; a text search or a due-date filter has to
+  // count its matches.
+  const countedTotal = and(
+    filter.ownerId === undefined ? undefined : eq(taskCounts.userId, sql.placeholder('ownerId')),
+    filter.statuses ? sql`${taskCounts.status} = any(${sql.placeholder('statuses')})` : undefined,
+    filter.priorities ? sql`${taskCounts.priority} = any(${sql.placeholder('priorities')})` : undefined,
+  );
+  const conditions = and(
+    filter.ownerId === undefined ? undefined : eq(tasks.userId, sql.placeholder('ownerId')),
+    filter.statuses ? sql`${tasks.status} = any(${sql.placeholder('statuses')})` : undefined,
+    filter.priorities ? sql`${tasks.priority} = any(${sql.placeholder('priorities')})` : undefined,
+    filter.q === undefined ? undefined : textSearch(filter.ownerId === undefined, pattern),
+    // Every label named: the tasks that carry as many of the named labels as there are distinct names.
+    filter.labels
+      ? sql`${tasks.id} IN (SELECT tl.task_id FROM ${labels} l JOIN ${taskLabels} tl ON tl.label_id = l.id
+          WHERE l.user_id = ${tasks.userId}
+            AND lower(l.name) IN (SELECT lower(n) FROM unnest(${sql.placeholder('labels')}::text[]) AS n)
+          GROUP BY tl.task_id
+          HAVING count(*) = (SELECT count(DISTINCT lower(n)) FROM unnest(${sql.placeholder('labels')}::text[]) AS n))`
+      : undefined,
+    filter.dueAfter === undefined ? undefined : sql`${tasks.dueAt} >= ${sql.placeholder('dueAfter')}::timestamptz`,
+    filter.dueBefore === undefined ? undefined : sql`${tasks.dueAt} < ${sql.placeholder('dueBefore')}::timestamptz`,
+    // Not overdue: no due date, not yet due, or completed.
+    filter.overdue === undefined ? undefined : filter.overdue ? OVERDUE : not(sql`coalesce(${OVERDUE}, false)`),
+    filter.hasDue === undefined ? undefined : filter.hasDue ? isNotNull(tasks.dueAt) : isNull(tasks.dueAt),
+  );
+  const counted = filter.q === undefined && !hasDueFilter(filter) && filter.labels === undefined;
+  const after = filter.keyset?.after;
+  // Labels have no counters either: with a label filter the page counts its matches too. A keyset
+  // page's rows are only those after the cursor, so it counts the filters' matches apart (once, an InitPlan).
+  const total = counted
+    ? sql<number>`(SELECT coalesce(sum(${taskCounts.n}), 0) FROM ${taskCounts} WHERE ${countedTotal ?? sql`true`})`
+    : filter.keyset
+      ? sql<number>`(SELECT count(*) FROM ${tasks} WHERE ${conditions ?? sql`true`})`
+      : sql<number>`count(*) over ()`;
+  const fields = {
+    ...taskFields,
+    total: total.mapWith(Number),
+    // What the next page's cursor carries: the sort value as text, exact to the microsecond.
+    ...(filter.keyset ? { cursorValue: sql<string | null>`${sortColumns[filter.sort]}::text` } : {}),
+  };
+  const query = db
+    .select(fields)
+    .from(tasks)
+    .where(and(conditions, after ? keysetAfter(filter.sort, filter.descending, after.value === null) : undefined))
+    .orderBy(orderOf(filter.sort, filter.descending), direction(tasks.id))
+    .limit(sql.placeholder('limit'));
+  return filter.keyset ? query : query.offset(sql.placeholder('offset'));
+}
+
 export function createTasksRepository(db: Database) {
   // The hot reads are prepared statements: SQL built once, planned once per connection.
   const byIdStatements = {
@@ -153,59 +211,7 @@ export function createTasksRepository(db: Database) {
 
   // One prepared statement per shape of list (which filters are present, which sort), made on first use.
   const listStatements = new Map<string, ReturnType<typeof prepareList>>();
-  const prepareList = (filter: TaskFilter, name: string) => {
-    const direction = filter.descending ? desc : asc;
-    const pattern = sql.placeholder('pattern');
-    // The total comes from the counters when the filters are ones they keep (owner, status, priority),
-    // so a page costs the same however many tasks match; a text search or a due-date filter has to
-    // count its matches.
-    const countedTotal = and(
-      filter.ownerId === undefined ? undefined : eq(taskCounts.userId, sql.placeholder('ownerId')),
-      filter.statuses ? sql`${taskCounts.status} = any(${sql.placeholder('statuses')})` : undefined,
-      filter.priorities ? sql`${taskCounts.priority} = any(${sql.placeholder('priorities')})` : undefined,
-    );
-    const conditions = and(
-      filter.ownerId === undefined ? undefined : eq(tasks.userId, sql.placeholder('ownerId')),
-      filter.statuses ? sql`${tasks.status} = any(${sql.placeholder('statuses')})` : undefined,
-      filter.priorities ? sql`${tasks.priority} = any(${sql.placeholder('priorities')})` : undefined,
-      filter.q === undefined ? undefined : textSearch(filter.ownerId === undefined, pattern),
-      // Every label named: the tasks that carry as many of the named labels as there are distinct names.
-      filter.labels
-        ? sql`${tasks.id} IN (SELECT tl.task_id FROM ${labels} l JOIN ${taskLabels} tl ON tl.label_id = l.id
-            WHERE l.user_id = ${tasks.userId}
-              AND lower(l.name) IN (SELECT lower(n) FROM unnest(${sql.placeholder('labels')}::text[]) AS n)
-            GROUP BY tl.task_id
-            HAVING count(*) = (SELECT count(DISTINCT lower(n)) FROM unnest(${sql.placeholder('labels')}::text[]) AS n))`
-        : undefined,
-      filter.dueAfter === undefined ? undefined : sql`${tasks.dueAt} >= ${sql.placeholder('dueAfter')}::timestamptz`,
-      filter.dueBefore === undefined ? undefined : sql`${tasks.dueAt} < ${sql.placeholder('dueBefore')}::timestamptz`,
-      // Not overdue: no due date, not yet due, or completed.
-      filter.overdue === undefined ? undefined : filter.overdue ? OVERDUE : not(sql`coalesce(${OVERDUE}, false)`),
-      filter.hasDue === undefined ? undefined : filter.hasDue ? isNotNull(tasks.dueAt) : isNull(tasks.dueAt),
-    );
-    const counted = filter.q === undefined && !hasDueFilter(filter) && filter.labels === undefined;
-    const after = filter.keyset?.after;
-    // Labels have no counters either: with a label filter the page counts its matches too. A keyset
-    // page's rows are only those after the cursor, so it counts the filters' matches apart (once, an InitPlan).
-    const total = counted
-      ? sql<number>`(SELECT coalesce(sum(${taskCounts.n}), 0) FROM ${taskCounts} WHERE ${countedTotal ?? sql`true`})`
-      : filter.keyset
-        ? sql<number>`(SELECT count(*) FROM ${tasks} WHERE ${conditions ?? sql`true`})`
-        : sql<number>`count(*) over ()`;
-    const fields = {
-      ...taskFields,
-      total: total.mapWith(Number),
-      // What the next page's cursor carries: the sort value as text, exact to the microsecond.
-      ...(filter.keyset ? { cursorValue: sql<string | null>`${sortColumns[filter.sort]}::text` } : {}),
-    };
-    const query = db
-      .select(fields)
-      .from(tasks)
-      .where(and(conditions, after ? keysetAfter(filter.sort, filter.descending, after.value === null) : undefined))
-      .orderBy(orderOf(filter.sort, filter.descending), direction(tasks.id))
-      .limit(sql.placeholder('limit'));
-    return (filter.keyset ? query : query.offset(sql.placeholder('offset'))).prepare(name);
-  };
+  const prepareList = (filter: TaskFilter, name: string) => listQuery(db, filter).prepare(name);
   const listStatement = (filter: TaskFilter) => {
     // The name is the shape itself, so every repository instance names the same SQL alike.
     const flags = [
