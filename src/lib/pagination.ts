@@ -42,7 +42,8 @@ export const paginationHeaders = {
   Link: Type.String({
     maxLength: 16_384,
     pattern: '^<\\/[^/>][^>]*>; rel="(first|prev|next|last)"(, <\\/[^/>][^>]*>; rel="(first|prev|next|last)")*$',
-    description: 'RFC 8288 links: first, prev, next, last; relative (path and query); each keeps the filters',
+    description:
+      'RFC 8288 links: first, prev, next, last (paging by cursor: first and next only); relative (path and query); each keeps the filters',
   }),
 };
 
