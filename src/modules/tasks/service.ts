@@ -140,16 +140,12 @@ export function createTasksService(
         ...pageOf(query),
       };
       if (query.cursor === undefined) return reads.run(user.id, (tasks) => tasks.list(filter));
-      // What a cursor is bound to: the filters as asked (not who is asking: a list's scope is its own business).
-      const { ownerId: _, sort: __, descending: ___, limit: ____, offset: _____, ...asked } = filter;
-      const filters = { ...asked, userId: query.user_id };
-      const after =
-        query.cursor === ''
-          ? undefined
-          : (() => {
-              const position = cursors.decode(query.cursor, filter.sort, descending, filters);
-              return { value: position.value === null ? null : String(position.value), id: position.id };
-            })();
+      // What a cursor is bound to: the filters as asked (not who is asking: which tasks a caller sees is the
+      // list's WHERE, whatever the cursor), normalised as the query uses them. The limit may change mid-walk.
+      const { statuses, priorities, q, dueAfter, dueBefore, overdue, hasDue, labels } = filter;
+      const filters = { statuses, priorities, q, dueAfter, dueBefore, overdue, hasDue, labels, userId: query.user_id };
+      const position = query.cursor === '' ? undefined : cursors.decode(query.cursor, filter.sort, descending, filters);
+      const after = position && { value: position.value === null ? null : String(position.value), id: position.id };
       const page = await reads.run(user.id, (tasks) => tasks.list({ ...filter, offset: 0, keyset: { after } }));
       const next = page.last && cursors.encode({ sort: filter.sort, descending, ...page.last }, filters);
       return { items: page.items, total: page.total, next };
