@@ -4,6 +4,7 @@
  *   npm run bench                      every scenario, 10 s each, 1,000 users × 100 tasks
  *   npm run bench -- --quick           2 s each (CI runs this to keep the harness working)
  *   npm run bench -- --tasks 1000000   also the scale check: 100,000 tasks, then 1,000,000
+ *                                      (an admin's page 1, page 5,000 by offset and by cursor, and q search, at each size)
  *   npm run bench -- --only writes --rounds 3   only POST and PUT, events off and on, three pairs each
  *   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" npm run bench   profiles the servers under test
  *
@@ -26,6 +27,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { runMigrations } from '../src/db/migrate.js';
+import { createCursors } from '../src/lib/cursor.js';
 import { freePort } from '../src/lib/net.js';
 import { createPasswordHasher } from '../src/modules/users/passwords.js';
 import { seed } from './seed.js';
@@ -405,6 +407,68 @@ async function main() {
     // taskset execs the command: the pid is the server's own.
     const serverPid = server.child.pid;
 
+    /**
+     * An admin's list across every user: page 1, page 5,000 by offset and by cursor (the cursor of
+     * row 99,980 in the default order, made as the server makes it, with its secret), and a q search
+     * (a random fragment of the descriptions' md5s: a few matches among all tasks). Ratios to page 1.
+     */
+    const adminPaging = async (at: string) => {
+      const PAGE = 5000;
+      const cursorDb = new pg.Client({ connectionString: databaseUrl });
+      await cursorDb.connect();
+      await cursorDb.query("SET TIME ZONE 'UTC'");
+      const { rows: ends } = await cursorDb.query<{ value: string; id: string }>(
+        'SELECT created_at::text AS value, id FROM tasks ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1',
+        [(PAGE - 1) * 20 - 1],
+      );
+      await cursorDb.end();
+      const end = ends[0];
+      if (!end) return;
+      const cursor = createCursors(secret, 'tasks').encode(
+        { sort: 'created_at', descending: true, value: end.value, id: Number(end.id) },
+        {},
+      );
+      const asAdmin = (target: string) => () => ({ method: 'GET', path: `/api/v1/tasks${target}`, headers: auth(adminToken) });
+      const first = await run(`admin GET /tasks page 1${at}`, server.port, asAdmin('?limit=20'), serverPid);
+      const byCursor = await run(
+        `admin GET /tasks page ${PAGE} by cursor${at}`,
+        server.port,
+        asAdmin(`?limit=20&cursor=${cursor}`),
+        serverPid,
+      );
+      const search = await run(
+        `admin GET /tasks?q= (search)${at}`,
+        server.port,
+        () => ({
+          method: 'GET',
+          path: `/api/v1/tasks?limit=20&q=${randomBytes(3).toString('hex').slice(0, 5)}`,
+          headers: auth(adminToken),
+        }),
+        serverPid,
+      );
+      // Last: its slow requests would otherwise still hold the pool when the next scenario starts.
+      const byOffset = await run(
+        `admin GET /tasks page ${PAGE} by offset${at}`,
+        server.port,
+        asAdmin(`?limit=20&offset=${(PAGE - 1) * 20}`),
+        serverPid,
+      );
+      for (const row of [byOffset, byCursor, search]) {
+        row.ratio = row.p50_ms / first.p50_ms;
+        row.ratio_to = `p50 of admin page 1${at}`;
+      }
+      paging.push({
+        tasks: at,
+        page1_p50_ms: first.p50_ms,
+        offset_p50_ms: byOffset.p50_ms,
+        cursor_p50_ms: byCursor.p50_ms,
+        cursor_p50_ratio: byCursor.p50_ms / first.p50_ms,
+        search_p50_ms: search.p50_ms,
+        search_p99_ms: search.p99_ms,
+      });
+    };
+    const paging: Array<Record<string, number | string>> = [];
+
     // Warm both servers up (JIT, pools, caches) before measuring.
     if (baseline) await load(baseline.port, () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }), 1);
     await load(server.port, () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }), 1);
@@ -423,6 +487,7 @@ async function main() {
         () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }),
         serverPid,
       );
+      await adminPaging('');
       await run(
         'GET /tasks?status&sort',
         server.port,
@@ -552,6 +617,7 @@ async function main() {
         }),
         serverPid,
       );
+      await adminPaging(` @ ${totalTasks}`);
       bigList.ratio = bigList.p50_ms / list.p50_ms;
       bigList.ratio_to = `p50 of GET /tasks @ ${firstSize}`;
       scale = {
@@ -595,6 +661,10 @@ async function main() {
       console.log(
         `start-up to first answer: ${startup.initialising} ms (initialising the embedded database), ${startup.initialised} ms (initialised)`,
       );
+    for (const p of paging)
+      console.log(
+        `admin paging${p.tasks}: page 5000 by cursor p50 ${p.cursor_p50_ms} ms (${Number(p.cursor_p50_ratio).toFixed(2)}× page 1, ${p.page1_p50_ms} ms), by offset ${p.offset_p50_ms} ms; q search p50 ${p.search_p50_ms} ms, p99 ${p.search_p99_ms} ms`,
+      );
     if (scale)
       console.log(
         `scale: GET /tasks p50 at ${totalTasks} is ${scale.list_p50_ratio?.toFixed(2)}× its p50 at ${firstSize}; uncached stats p99 ${scale.stats_p99_ms} ms`,
@@ -623,6 +693,7 @@ async function main() {
       startup_ms: startup,
       raw_bcrypt_per_sec: loginRow ? bcryptRate : undefined,
       scale,
+      admin_paging: paging,
       events_on_off: eventsOnOff,
     };
     const file = path.join(

@@ -86,6 +86,9 @@ export const tasks = pgTable(
     index('tasks_user_id_due_at_idx').on(t.userId, t.dueAt, t.id),
     // The same across users (an admin's list) and the statistics' overdue count (a range below now()).
     index('tasks_due_at_idx').on(t.dueAt, t.id),
+    // q (ILIKE '%text%') across every user's tasks: pg_trgm's GIN indexes (the extension: migration 0016).
+    index('tasks_title_trgm_idx').using('gin', t.title.op('gin_trgm_ops')),
+    index('tasks_description_trgm_idx').using('gin', t.description.op('gin_trgm_ops')),
     check('tasks_title_length', sql`char_length(${t.title}) BETWEEN 1 AND 200`),
   ],
 );
@@ -105,6 +108,8 @@ export const labels = pgTable(
   },
   (t) => [
     uniqueIndex('labels_user_id_lower_name_key').on(t.userId, sql`lower(${t.name})`),
+    // q matches label names too (ILIKE '%text%'): pg_trgm's GIN index.
+    index('labels_name_trgm_idx').using('gin', t.name.op('gin_trgm_ops')),
     check('labels_name_length', sql`char_length(${t.name}) BETWEEN 1 AND 50`),
   ],
 );

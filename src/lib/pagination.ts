@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { AppError } from './errors.js';
 import { originForm } from './request-target.js';
 
 export const DEFAULT_LIMIT = 20;
@@ -41,7 +42,8 @@ export const paginationHeaders = {
   Link: Type.String({
     maxLength: 16_384,
     pattern: '^<\\/[^/>][^>]*>; rel="(first|prev|next|last)"(, <\\/[^/>][^>]*>; rel="(first|prev|next|last)")*$',
-    description: 'RFC 8288 links: first, prev, next, last; relative (path and query); each keeps the filters',
+    description:
+      'RFC 8288 links: first, prev, next, last (paging by cursor: first and next only); relative (path and query); each keeps the filters',
   }),
 };
 
@@ -80,3 +82,45 @@ export function setPaginationHeaders(request: FastifyRequest, reply: FastifyRepl
 
 /** Escapes LIKE wildcards so a search for "50%" finds the text "50%", not everything. */
 export const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, '\\$&')}%`;
+
+/** Whether the request target itself names `offset` (the validator fills in its default either way). */
+export function sendsOffset(url: string): boolean {
+  return new URLSearchParams(originForm(url).query).has('offset');
+}
+
+/** A cursor together with offset: one way of paging at a time. */
+export function refuseCursorWithOffset(url: string): void {
+  if (sendsOffset(url)) {
+    throw new AppError(422, 'Validation failed: cursor', {
+      errors: [{ location: 'querystring', field: 'cursor', message: 'cursor and offset cannot be used together' }],
+    });
+  }
+}
+
+/**
+ * Keyset paging's links: first (an empty cursor) and, when there is a next page, next (its cursor);
+ * no prev or last, which a keyset cannot know without reading the pages between.
+ */
+export function cursorLinks(url: string, limit: number, next: string | undefined): string {
+  const { path, query } = originForm(url);
+  const params = new URLSearchParams(query);
+  params.delete('offset');
+  params.set('limit', String(limit));
+  const link = (cursor: string, rel: string) => {
+    params.set('cursor', cursor);
+    return `<${path}?${params.toString()}>; rel="${rel}"`;
+  };
+  const links = [link('', 'first')];
+  if (next !== undefined) links.push(link(next, 'next'));
+  return links.join(', ');
+}
+
+/** X-Total-Count and the keyset Link header (cursorLinks). */
+export function setCursorPaginationHeaders(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  page: { total: number; limit: number; next: string | undefined },
+): void {
+  reply.header('x-total-count', String(page.total));
+  reply.header('link', cursorLinks(request.url, page.limit, page.next));
+}

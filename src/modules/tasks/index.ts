@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { createCursors } from '../../lib/cursor.js';
 import { createLabelsRepository } from './labels/repository.js';
 import labelsRoutes from './labels/routes.js';
 import { createLabelsService } from './labels/service.js';
@@ -23,6 +24,7 @@ async function tasks(app: FastifyInstance) {
     'tasksService',
     createTasksService(repository, {
       unitOfWork: app.unitOfWork,
+      cursors: createCursors(app.config.jwtSecret, 'tasks'),
       reads: app.replicas.router(createTasksRepository, repository),
     }),
   );

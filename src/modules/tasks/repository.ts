@@ -57,6 +57,14 @@ export interface TaskFilter extends Scope {
   descending: boolean;
   limit: number;
   offset: number;
+  /** Keyset paging (a cursor request): `after` is where the previous page ended (absent: the first page). */
+  keyset?: { after?: KeysetPosition | undefined } | undefined;
+}
+
+/** The last row of a page under its sort: the sort column's value as PostgreSQL writes it (text, exact) and the id. */
+export interface KeysetPosition {
+  value: string | null;
+  id: number;
 }
 
 /** Past its due date and not completed; now() is the statement's (its transaction's) time. */
@@ -67,6 +75,24 @@ const orderOf = (key: TaskSortKey, descending: boolean): SQL => {
   const column = sortColumns[key];
   if (column.notNull) return (descending ? desc : asc)(column);
   return descending ? sql`${column} DESC NULLS LAST` : sql`${column} ASC NULLS LAST`;
+};
+
+/**
+ * The rows after `(value, id)` in the list's order (sort column, then id, the same direction). A
+ * nullable column (due_at) has its nulls last both ways: after a value come the later values and
+ * then every null; after a null, only the nulls with a later id.
+ */
+const keysetAfter = (key: TaskSortKey, descending: boolean, afterNull: boolean): SQL => {
+  const column = sortColumns[key];
+  const id = sql.placeholder('afterId');
+  if (afterNull)
+    return descending ? sql`(${column} IS NULL AND ${tasks.id} < ${id})` : sql`(${column} IS NULL AND ${tasks.id} > ${id})`;
+  // The value comes back as the text the page's cursor_value gave: cast to the column's own type.
+  const value = sql`CAST(${sql.placeholder('afterValue')} AS ${sql.raw(column.getSQLType())})`;
+  const after = descending
+    ? sql`(${column}, ${tasks.id}) < (${value}, ${id})`
+    : sql`(${column}, ${tasks.id}) > (${value}, ${id})`;
+  return column.notNull ? after : sql`(${after} OR ${column} IS NULL)`;
 };
 
 /** The task's row, within the caller's scope, for the hand-written statements below (unqualified columns). */
@@ -82,8 +108,84 @@ const settable = (body: { properties: object }) => Object.keys(body.properties).
 const CREATABLE = settable(TaskCreateBody);
 const UPDATABLE = new Set(settable(TaskUpdateBody));
 
+/**
+ * q: the pattern in the title, the description or one of the task's label names. Across every user
+ * (an admin's search) as a union of three index searches (pg_trgm GIN indexes on each searched
+ * column; an OR with a label's EXISTS would make it a scan of the tasks); within one user's tasks,
+ * which that user's index already narrows, the same test row by row.
+ */
+const textSearch = (acrossUsers: boolean, pattern: ReturnType<typeof sql.placeholder>): SQL =>
+  acrossUsers
+    ? sql`${tasks.id} IN (SELECT t.id FROM ${tasks} t WHERE t.title ILIKE ${pattern}
+        UNION ALL SELECT t.id FROM ${tasks} t WHERE t.description ILIKE ${pattern}
+        UNION ALL SELECT tl.task_id FROM ${labels} l JOIN ${taskLabels} tl ON tl.label_id = l.id WHERE l.name ILIKE ${pattern})`
+    : (or(
+        ilike(tasks.title, pattern),
+        ilike(tasks.description, pattern),
+        sql`EXISTS (SELECT 1 FROM ${taskLabels} tl JOIN ${labels} l ON l.id = tl.label_id
+          WHERE tl.task_id = ${tasks.id} AND l.name ILIKE ${pattern})`,
+      ) as SQL);
+
 const hasDueFilter = (filter: TaskFilter) =>
   filter.dueAfter !== undefined || filter.dueBefore !== undefined || filter.overdue !== undefined || filter.hasDue !== undefined;
+
+/**
+ * A list's statement for one shape of filter (placeholders for the values): offset paging, or keyset
+ * paging without an offset. Exported for the test that EXPLAINs it.
+ */
+export function listQuery(db: Database, filter: TaskFilter) {
+  const direction = filter.descending ? desc : asc;
+  const pattern = sql.placeholder('pattern');
+  // The total comes from the counters when the filters are ones they keep (owner, status, priority),
+  // so a page costs the same however many tasks match; a text search or a due-date filter has to
+  // count its matches.
+  const countedTotal = and(
+    filter.ownerId === undefined ? undefined : eq(taskCounts.userId, sql.placeholder('ownerId')),
+    filter.statuses ? sql`${taskCounts.status} = any(${sql.placeholder('statuses')})` : undefined,
+    filter.priorities ? sql`${taskCounts.priority} = any(${sql.placeholder('priorities')})` : undefined,
+  );
+  const conditions = and(
+    filter.ownerId === undefined ? undefined : eq(tasks.userId, sql.placeholder('ownerId')),
+    filter.statuses ? sql`${tasks.status} = any(${sql.placeholder('statuses')})` : undefined,
+    filter.priorities ? sql`${tasks.priority} = any(${sql.placeholder('priorities')})` : undefined,
+    filter.q === undefined ? undefined : textSearch(filter.ownerId === undefined, pattern),
+    // Every label named: the tasks that carry as many of the named labels as there are distinct names.
+    filter.labels
+      ? sql`${tasks.id} IN (SELECT tl.task_id FROM ${labels} l JOIN ${taskLabels} tl ON tl.label_id = l.id
+          WHERE l.user_id = ${tasks.userId}
+            AND lower(l.name) IN (SELECT lower(n) FROM unnest(${sql.placeholder('labels')}::text[]) AS n)
+          GROUP BY tl.task_id
+          HAVING count(*) = (SELECT count(DISTINCT lower(n)) FROM unnest(${sql.placeholder('labels')}::text[]) AS n))`
+      : undefined,
+    filter.dueAfter === undefined ? undefined : sql`${tasks.dueAt} >= ${sql.placeholder('dueAfter')}::timestamptz`,
+    filter.dueBefore === undefined ? undefined : sql`${tasks.dueAt} < ${sql.placeholder('dueBefore')}::timestamptz`,
+    // Not overdue: no due date, not yet due, or completed.
+    filter.overdue === undefined ? undefined : filter.overdue ? OVERDUE : not(sql`coalesce(${OVERDUE}, false)`),
+    filter.hasDue === undefined ? undefined : filter.hasDue ? isNotNull(tasks.dueAt) : isNull(tasks.dueAt),
+  );
+  const counted = filter.q === undefined && !hasDueFilter(filter) && filter.labels === undefined;
+  const after = filter.keyset?.after;
+  // Labels have no counters either: with a label filter the page counts its matches too. A keyset
+  // page's rows are only those after the cursor, so it counts the filters' matches apart (once, an InitPlan).
+  const total = counted
+    ? sql<number>`(SELECT coalesce(sum(${taskCounts.n}), 0) FROM ${taskCounts} WHERE ${countedTotal ?? sql`true`})`
+    : filter.keyset
+      ? sql<number>`(SELECT count(*) FROM ${tasks} WHERE ${conditions ?? sql`true`})`
+      : sql<number>`count(*) over ()`;
+  const fields = {
+    ...taskFields,
+    total: total.mapWith(Number),
+    // What the next page's cursor carries: the sort value as text, exact to the microsecond.
+    ...(filter.keyset ? { cursorValue: sql<string | null>`${sortColumns[filter.sort]}::text` } : {}),
+  };
+  const query = db
+    .select(fields)
+    .from(tasks)
+    .where(and(conditions, after ? keysetAfter(filter.sort, filter.descending, after.value === null) : undefined))
+    .orderBy(orderOf(filter.sort, filter.descending), direction(tasks.id))
+    .limit(sql.placeholder('limit'));
+  return filter.keyset ? query : query.offset(sql.placeholder('offset'));
+}
 
 export function createTasksRepository(db: Database) {
   // The hot reads are prepared statements: SQL built once, planned once per connection.
@@ -109,58 +211,7 @@ export function createTasksRepository(db: Database) {
 
   // One prepared statement per shape of list (which filters are present, which sort), made on first use.
   const listStatements = new Map<string, ReturnType<typeof prepareList>>();
-  const prepareList = (filter: TaskFilter, name: string) => {
-    const direction = filter.descending ? desc : asc;
-    const pattern = sql.placeholder('pattern');
-    // The total comes from the counters when the filters are ones they keep (owner, status, priority),
-    // so a page costs the same however many tasks match; a text search or a due-date filter has to
-    // count its matches.
-    const countedTotal = and(
-      filter.ownerId === undefined ? undefined : eq(taskCounts.userId, sql.placeholder('ownerId')),
-      filter.statuses ? sql`${taskCounts.status} = any(${sql.placeholder('statuses')})` : undefined,
-      filter.priorities ? sql`${taskCounts.priority} = any(${sql.placeholder('priorities')})` : undefined,
-    );
-    // Labels have no counters either: with a label filter the page counts its matches too.
-    const total =
-      filter.q === undefined && !hasDueFilter(filter) && filter.labels === undefined
-        ? sql<number>`(SELECT coalesce(sum(${taskCounts.n}), 0) FROM ${taskCounts} WHERE ${countedTotal ?? sql`true`})`
-        : sql<number>`count(*) over ()`;
-    return db
-      .select({ ...taskFields, total: total.mapWith(Number) })
-      .from(tasks)
-      .where(
-        and(
-          filter.ownerId === undefined ? undefined : eq(tasks.userId, sql.placeholder('ownerId')),
-          filter.statuses ? sql`${tasks.status} = any(${sql.placeholder('statuses')})` : undefined,
-          filter.priorities ? sql`${tasks.priority} = any(${sql.placeholder('priorities')})` : undefined,
-          filter.q
-            ? or(
-                ilike(tasks.title, pattern),
-                ilike(tasks.description, pattern),
-                sql`EXISTS (SELECT 1 FROM ${taskLabels} tl JOIN ${labels} l ON l.id = tl.label_id
-                  WHERE tl.task_id = ${tasks.id} AND l.name ILIKE ${pattern})`,
-              )
-            : undefined,
-          // Every label named: the tasks that carry as many of the named labels as there are distinct names.
-          filter.labels
-            ? sql`${tasks.id} IN (SELECT tl.task_id FROM ${labels} l JOIN ${taskLabels} tl ON tl.label_id = l.id
-                WHERE l.user_id = ${tasks.userId}
-                  AND lower(l.name) IN (SELECT lower(n) FROM unnest(${sql.placeholder('labels')}::text[]) AS n)
-                GROUP BY tl.task_id
-                HAVING count(*) = (SELECT count(DISTINCT lower(n)) FROM unnest(${sql.placeholder('labels')}::text[]) AS n))`
-            : undefined,
-          filter.dueAfter === undefined ? undefined : sql`${tasks.dueAt} >= ${sql.placeholder('dueAfter')}::timestamptz`,
-          filter.dueBefore === undefined ? undefined : sql`${tasks.dueAt} < ${sql.placeholder('dueBefore')}::timestamptz`,
-          // Not overdue: no due date, not yet due, or completed.
-          filter.overdue === undefined ? undefined : filter.overdue ? OVERDUE : not(sql`coalesce(${OVERDUE}, false)`),
-          filter.hasDue === undefined ? undefined : filter.hasDue ? isNotNull(tasks.dueAt) : isNull(tasks.dueAt),
-        ),
-      )
-      .orderBy(orderOf(filter.sort, filter.descending), direction(tasks.id))
-      .limit(sql.placeholder('limit'))
-      .offset(sql.placeholder('offset'))
-      .prepare(name);
-  };
+  const prepareList = (filter: TaskFilter, name: string) => listQuery(db, filter).prepare(name);
   const listStatement = (filter: TaskFilter) => {
     // The name is the shape itself, so every repository instance names the same SQL alike.
     const flags = [
@@ -179,7 +230,10 @@ export function createTasksRepository(db: Database) {
       filter.overdue === undefined ? 'x' : Number(filter.overdue),
       filter.hasDue === undefined ? 'x' : Number(filter.hasDue),
     ].join('');
-    const shape = `tasks_list_${flags}_${due}_${filter.sort}_${filter.descending ? 'desc' : 'asc'}`;
+    // Keyset: absent (o, offset paging), a first page (k), after a value (v) or after a null (n).
+    const after = filter.keyset?.after;
+    const keyset = !filter.keyset ? 'o' : !after ? 'k' : after.value === null ? 'n' : 'v';
+    const shape = `tasks_list_${flags}_${due}_${keyset}_${filter.sort}_${filter.descending ? 'desc' : 'asc'}`;
     let statement = listStatements.get(shape);
     if (!statement) {
       statement = prepareList(filter, shape);
@@ -281,8 +335,12 @@ export function createTasksRepository(db: Database) {
 
     findById: findRecord,
 
-    /** One page and its total in one prepared statement (the total from the counters, or a window when searching text). */
-    async list(filter: TaskFilter): Promise<{ items: Task[]; total: number }> {
+    /**
+     * One page and its total in one prepared statement (the total from the counters, or counted when
+     * searching text). A keyset page reads one row more than it shows, to know whether a next page
+     * exists, and gives where it ended (`last`).
+     */
+    async list(filter: TaskFilter): Promise<{ items: Task[]; total: number; last?: KeysetPosition | undefined }> {
       const statement = listStatement(filter);
       const values = {
         ownerId: filter.ownerId,
@@ -293,13 +351,32 @@ export function createTasksRepository(db: Database) {
         dueBefore: filter.dueBefore,
         labels: filter.labels,
       };
+      if (filter.keyset) {
+        const after = filter.keyset.after;
+        const rows = await statement.execute({
+          ...values,
+          limit: filter.limit + 1,
+          afterValue: after?.value ?? undefined,
+          afterId: after?.id,
+        });
+        if (rows.length === 0) {
+          // Past the last page: the total from the same filters' offset statement.
+          const { total } = await this.list({ ...filter, keyset: undefined, limit: 1, offset: 0 });
+          return { items: [], total };
+        }
+        const page = rows.slice(0, filter.limit);
+        const end = page[page.length - 1];
+        const items = page.map(({ total: _, cursorValue: __, ...task }) => task as Task);
+        const last = rows.length > filter.limit && end ? { value: end.cursorValue ?? null, id: end.id } : undefined;
+        return { items, total: rows[0]?.total ?? 0, last };
+      }
       const rows = await statement.execute({ ...values, limit: filter.limit, offset: filter.offset });
       if (rows.length === 0 && filter.offset > 0) {
         // Past the last page the total has no row to ride on: ask the same statement for its first row.
         const [first] = await statement.execute({ ...values, limit: 1, offset: 0 });
         return { items: [], total: first?.total ?? 0 };
       }
-      return { items: rows.map(({ total: _, ...task }) => task), total: rows[0]?.total ?? 0 };
+      return { items: rows.map(({ total: _, ...task }) => task as Task), total: rows[0]?.total ?? 0 };
     },
 
     /**

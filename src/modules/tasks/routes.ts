@@ -1,7 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { taskEtag } from '../../lib/etag.js';
-import { MAX_LIMIT, pageOf, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
+import {
+  MAX_LIMIT,
+  pageOf,
+  paginationHeaders,
+  refuseCursorWithOffset,
+  setCursorPaginationHeaders,
+  setPaginationHeaders,
+} from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
 import { ConditionalHeaders, CreateHeaders, Task, TaskCreateBody, TaskListQuery, TaskUpdateBody } from './schemas.js';
 
@@ -54,7 +61,10 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...common,
         summary: 'List tasks',
         description:
-          "A bare array, one page at a time; X-Total-Count and Link headers describe the rest. Users see their own tasks; admins see everyone's and may narrow with user_id. label keeps the tasks that carry every label named (any case).",
+          "A bare array, one page at a time; X-Total-Count and Link headers describe the rest. Users see their own tasks; admins see everyone's and may narrow with user_id. label keeps the tasks that carry every label named (any case). " +
+          'Two ways of paging: offset and limit (Link first, prev, next, last), or keyset paging with cursor (send `cursor=` for ' +
+          'the first page, then follow Link rel="next", which carries the next cursor; Link first and next only), ' +
+          'which costs the same on every page however deep.',
         querystring: TaskListQuery,
         response: {
           200: Type.Array(Task, { maxItems: MAX_LIMIT, headers: paginationHeaders } as Record<string, unknown>),
@@ -63,8 +73,14 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const { items, total } = await service.list(request.currentUser, request.query);
-      setPaginationHeaders(request, reply, { total, ...pageOf(request.query) });
+      if (request.query.cursor === undefined) {
+        const { items, total } = await service.list(request.currentUser, request.query);
+        setPaginationHeaders(request, reply, { total, ...pageOf(request.query) });
+        return items;
+      }
+      refuseCursorWithOffset(request.url);
+      const { items, total, next } = await service.list(request.currentUser, request.query);
+      setCursorPaginationHeaders(request, reply, { total, limit: pageOf(request.query).limit, next });
       return items;
     },
   );

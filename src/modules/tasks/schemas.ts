@@ -1,5 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { TASK_PRIORITIES, TASK_STATUSES } from '../../db/enums.js';
+import { cursorQuery } from '../../lib/cursor.js';
 import { DATE_TIME_RULE, DateTimeInput } from '../../lib/date-time.js';
 import { paginationQuery } from '../../lib/pagination.js';
 import { OneOf, RowId, SAFE_TEXT, Timestamp, UNSTORABLE } from '../../lib/schemas.js';
@@ -148,6 +149,7 @@ export const TaskListQuery = Type.Object(
       }),
     ),
     ...paginationQuery,
+    ...cursorQuery,
   },
   { additionalProperties: false },
 );

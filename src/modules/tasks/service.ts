@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { retryingDeadlock } from '../../db/errors.js';
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
+import type { Cursors } from '../../lib/cursor.js';
 import { DATE_TIME_RANGE, instantOf } from '../../lib/date-time.js';
 import { AppError, conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
 import { expectedVersion } from '../../lib/etag.js';
@@ -12,6 +13,7 @@ import type { CurrentUser } from '../sessions/current-user.js';
 import type { Scope, TaskRecord, TasksRepository } from './repository.js';
 import {
   DEFAULT_SORT,
+  type Task,
   type TaskCreate,
   type TaskListQuery,
   type TaskPriority,
@@ -70,7 +72,11 @@ export type CreateOutcome = { task: TaskRecord; replayed: false } | { body: unkn
  */
 export function createTasksService(
   repository: TasksRepository,
-  { unitOfWork, reads = primaryReads(repository) }: { unitOfWork: UnitOfWork; reads?: ReadRouter<TasksRepository> },
+  {
+    unitOfWork,
+    cursors,
+    reads = primaryReads(repository),
+  }: { unitOfWork: UnitOfWork; cursors: Cursors; reads?: ReadRouter<TasksRepository> },
 ) {
   /** Applies If-Match: 'any' only requires the task to exist; -1 (no tag for this task) can only fail. */
   const versionFor = (ifMatch: string | undefined, id: number) => {
@@ -112,7 +118,8 @@ export function createTasksService(
       return task;
     },
 
-    list(user: CurrentUser, query: TaskListQuery) {
+    /** A page; with `cursor` (keyset paging) also the next page's cursor, when there is one. */
+    async list(user: CurrentUser, query: TaskListQuery): Promise<{ items: Task[]; total: number; next?: string | undefined }> {
       if (user.role !== 'admin' && query.user_id !== undefined && query.user_id !== user.id) {
         throw forbidden("Only admins can list other users' tasks");
       }
@@ -132,7 +139,16 @@ export function createTasksService(
         descending,
         ...pageOf(query),
       };
-      return reads.run(user.id, (tasks) => tasks.list(filter));
+      if (query.cursor === undefined) return reads.run(user.id, (tasks) => tasks.list(filter));
+      // What a cursor is bound to: the filters as asked (not who is asking: which tasks a caller sees is the
+      // list's WHERE, whatever the cursor), normalised as the query uses them. The limit may change mid-walk.
+      const { statuses, priorities, q, dueAfter, dueBefore, overdue, hasDue, labels } = filter;
+      const filters = { statuses, priorities, q, dueAfter, dueBefore, overdue, hasDue, labels, userId: query.user_id };
+      const position = query.cursor === '' ? undefined : cursors.decode(query.cursor, filter.sort, descending, filters);
+      const after = position && { value: position.value === null ? null : String(position.value), id: position.id };
+      const page = await reads.run(user.id, (tasks) => tasks.list({ ...filter, offset: 0, keyset: { after } }));
+      const next = page.last && cursors.encode({ sort: filter.sort, descending, ...page.last }, filters);
+      return { items: page.items, total: page.total, next };
     },
 
     async update(user: CurrentUser, id: number, changes: TaskUpdate, ifMatch?: string): Promise<TaskRecord> {

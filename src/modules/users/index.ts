@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { createCursors } from '../../lib/cursor.js';
 import { createPasswordHasher, type PasswordHasher } from './passwords.js';
 import { createUsersRepository, type UsersRepository } from './repository.js';
 import usersRoutes from './routes.js';
@@ -35,6 +36,7 @@ async function users(app: FastifyInstance) {
       reads: app.replicas.router(createUsersRepository, repository),
       unitOfWork: app.unitOfWork,
       attempts: app.passwordAttempts,
+      cursors: createCursors(config.jwtSecret, 'users'),
     }),
   );
   await app.register(usersRoutes, { prefix: '/api/v1' });

@@ -1,4 +1,4 @@
-import { and, asc, eq, ilike, isNull, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, ilike, isNull, or, sql } from 'drizzle-orm';
 import { postgresError, UNIQUE_VIOLATION } from '../../db/errors.js';
 import type { Database } from '../../db/pool.js';
 import { authSessions, users } from '../../db/schema.js';
@@ -42,6 +42,8 @@ export interface UserFilter {
   q?: string | undefined;
   limit: number;
   offset: number;
+  /** Keyset paging (a cursor request): `afterId` is the previous page's last id (absent: the first page). */
+  keyset?: { afterId?: number | undefined } | undefined;
 }
 
 /** A user before and after a change of role or activity. */
@@ -99,12 +101,26 @@ export function createUsersRepository(db: Database) {
       return user;
     },
 
-    async list(filter: UserFilter): Promise<{ items: User[]; total: number }> {
+    /** A page and the total; a keyset page (ordered by id, as every page) also tells whether more follow. */
+    async list(filter: UserFilter): Promise<{ items: User[]; total: number; lastId?: number | undefined }> {
       const where = and(
         filter.role === undefined ? undefined : eq(users.role, filter.role),
         filter.isActive === undefined ? undefined : eq(users.isActive, filter.isActive),
         filter.q ? or(ilike(users.username, likePattern(filter.q)), ilike(users.email, likePattern(filter.q))) : undefined,
       );
+      if (filter.keyset) {
+        const afterId = filter.keyset.afterId;
+        // One row more than the page, to know whether a next page exists; the total counts the filters apart.
+        const rows = await db
+          .select({ ...userColumns, total: db.$count(users, where).mapWith(Number) })
+          .from(users)
+          .where(and(where, afterId === undefined ? undefined : gt(users.id, afterId)))
+          .orderBy(asc(users.id))
+          .limit(filter.limit + 1);
+        const page = rows.slice(0, filter.limit).map(({ total: _, ...user }) => user);
+        const total = rows[0]?.total ?? (await db.$count(users, where));
+        return { items: page, total, lastId: rows.length > filter.limit ? page[page.length - 1]?.id : undefined };
+      }
       const rows = await db
         .select({ ...userColumns, total: sql<number>`count(*) over ()`.mapWith(Number) })
         .from(users)

@@ -1,6 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { MAX_LIMIT, pageOf, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
+import {
+  MAX_LIMIT,
+  pageOf,
+  paginationHeaders,
+  refuseCursorWithOffset,
+  setCursorPaginationHeaders,
+  setPaginationHeaders,
+} from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
 import { actorOf } from '../events/events.js';
 import { User, UserAdminUpdate, UserListQuery, UserSelfUpdate } from './schemas.js';
@@ -51,7 +58,9 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         ...adminCommon,
         summary: 'List users (admins)',
-        description: 'Paginated like tasks: X-Total-Count and Link headers. Ordered by id.',
+        description:
+          'Paginated like tasks: X-Total-Count and Link headers, by offset or by cursor (keyset on id: send `cursor=` ' +
+          'for the first page, then follow Link rel="next"). Ordered by id.',
         querystring: UserListQuery,
         response: {
           200: Type.Array(User, { maxItems: MAX_LIMIT, headers: paginationHeaders } as Record<string, unknown>),
@@ -60,8 +69,14 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const { items, total } = await service.list(request.currentUser.id, request.query);
-      setPaginationHeaders(request, reply, { total, ...pageOf(request.query) });
+      if (request.query.cursor === undefined) {
+        const { items, total } = await service.list(request.currentUser.id, request.query);
+        setPaginationHeaders(request, reply, { total, ...pageOf(request.query) });
+        return items;
+      }
+      refuseCursorWithOffset(request.url);
+      const { items, total, next } = await service.list(request.currentUser.id, request.query);
+      setCursorPaginationHeaders(request, reply, { total, limit: pageOf(request.query).limit, next });
       return items;
     },
   );

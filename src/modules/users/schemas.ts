@@ -1,5 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { ROLES } from '../../db/enums.js';
+import { cursorQuery } from '../../lib/cursor.js';
 import { paginationQuery } from '../../lib/pagination.js';
 import { OneOf, RowId, SAFE_TEXT, Timestamp } from '../../lib/schemas.js';
 
@@ -52,6 +53,7 @@ export const UserListQuery = Type.Object(
       Type.String({ minLength: 1, maxLength: 200, pattern: SAFE_TEXT, description: 'Text in the username or email' }),
     ),
     ...paginationQuery,
+    ...cursorQuery,
   },
   { additionalProperties: false },
 );

@@ -1,4 +1,5 @@
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
+import type { Cursors } from '../../lib/cursor.js';
 import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
 import { pageOf } from '../../lib/pagination.js';
 import type { Actor } from '../events/events.js';
@@ -30,6 +31,8 @@ export function createUsersService(deps: {
   unitOfWork: UnitOfWork;
   /** The budget logins spend too: a wrong current_password is a guess like a wrong login (none: unlimited). */
   attempts?: PasswordAttempts;
+  /** The user list's cursors (keyset paging); only the API's service lists users (create-admin does not). */
+  cursors?: Cursors;
 }) {
   const { users, sessions, passwords, unitOfWork } = deps;
   const attempts = deps.attempts ?? noPasswordAttempts;
@@ -44,10 +47,20 @@ export function createUsersService(deps: {
 
   return {
     /** `readerId`: the admin asking, whose own writes the answer must show. */
-    list: (readerId: number, query: UserListQuery) =>
-      reads.run(readerId, (repository) =>
-        repository.list({ role: query.role, isActive: query.is_active, q: query.q, ...pageOf(query) }),
-      ),
+    /** With `cursor` (keyset paging by id) also the next page's cursor, when there is one. */
+    async list(readerId: number, query: UserListQuery): Promise<{ items: User[]; total: number; next?: string | undefined }> {
+      const filter = { role: query.role, isActive: query.is_active, q: query.q, ...pageOf(query) };
+      if (query.cursor === undefined || !deps.cursors) return reads.run(readerId, (repository) => repository.list(filter));
+      const cursors = deps.cursors;
+      const filters = { role: query.role, isActive: query.is_active, q: query.q };
+      const afterId = query.cursor === '' ? undefined : cursors.decode(query.cursor, 'id', false, filters).id;
+      const page = await reads.run(readerId, (repository) => repository.list({ ...filter, offset: 0, keyset: { afterId } }));
+      const next =
+        page.lastId === undefined
+          ? undefined
+          : cursors.encode({ sort: 'id', descending: false, value: null, id: page.lastId }, filters);
+      return { items: page.items, total: page.total, next };
+    },
 
     async get(readerId: number, id: number): Promise<User> {
       const user = await reads.run(readerId, (repository) => repository.findById(id));
