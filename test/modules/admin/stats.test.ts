@@ -41,6 +41,7 @@ describe('GET /tasks/admin/stats', () => {
       tasks_created_last_7_days: 0,
       tasks_completed_last_7_days: 0,
       overdue_tasks: 0,
+      total_projects: 0,
     });
 
     const create = (body: object, token = user.token) => ctx.api.post('/tasks', body, { token }).then((r) => r.body);
