@@ -29,8 +29,16 @@ CREATE TRIGGER projects_set_updated_at BEFORE UPDATE ON projects
 CREATE FUNCTION project_has_one_owner() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-  checked bigint := CASE WHEN TG_TABLE_NAME = 'projects' THEN NEW.id ELSE coalesce(NEW.project_id, OLD.project_id) END;
+  checked bigint;
 BEGIN
+  -- A record's fields are resolved when read: each table's rows are read in a branch of their own.
+  IF TG_TABLE_NAME = 'projects' THEN
+    checked := NEW.id;
+  ELSIF TG_OP = 'DELETE' THEN
+    checked := OLD.project_id;
+  ELSE
+    checked := NEW.project_id;
+  END IF;
   IF EXISTS (SELECT 1 FROM projects WHERE id = checked)
      AND (SELECT count(*) FROM project_members WHERE project_id = checked AND role = 'owner') <> 1 THEN
     RAISE EXCEPTION 'project % must have exactly one owner', checked
