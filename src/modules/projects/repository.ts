@@ -34,6 +34,15 @@ const withOwnerAndViewer = (viewerId: number) => sql`${projects} p
 
 const memberColumns = sql`pm.user_id, u.username, pm.role, pm.created_at`;
 
+// Hand-written statements return bigints as text (the pool's parser is for Drizzle's builders): ids become numbers here.
+type Raw<T, K extends keyof T> = Omit<T, K> & { [P in K]: number | string };
+const toProject = (row: Raw<Project, 'id' | 'owner_id'>): Project => ({
+  ...row,
+  id: Number(row.id),
+  owner_id: Number(row.owner_id),
+});
+const toMember = (row: Raw<Member, 'user_id'>): Member => ({ ...row, user_id: Number(row.user_id) });
+
 // Fixed texts per sort key (one prepared statement each); ties by id in the key's direction.
 const ORDER_BY: Record<ProjectSort, SQL> = {
   created_at: sql`p.created_at, p.id`,
@@ -65,26 +74,26 @@ export async function roleIn(db: Executor, projectId: number, userId: number): P
 
 /** "Which projects can this user see": their ids, in one index range (admins see every project: not asked here). */
 export async function visibleProjectIds(db: Executor, userId: number): Promise<number[]> {
-  const { rows } = await executePrepared<{ project_id: number }>(db, sql`${memberProjectIds(userId)} ORDER BY project_id`);
-  return rows.map((r) => r.project_id);
+  const { rows } = await executePrepared<{ project_id: string }>(db, sql`${memberProjectIds(userId)} ORDER BY project_id`);
+  return rows.map((r) => Number(r.project_id));
 }
 
 export function createProjectsRepository(db: Database) {
   const one = async (executor: Executor, projectId: number, viewerId: number): Promise<Project | undefined> => {
-    const { rows } = await executePrepared<Project>(
+    const { rows } = await executePrepared<Raw<Project, 'id' | 'owner_id'>>(
       executor,
       sql`SELECT ${projectColumns} FROM ${withOwnerAndViewer(viewerId)} WHERE p.id = ${projectId}`,
     );
-    return rows[0];
+    return rows[0] && toProject(rows[0]);
   };
 
   const member = async (tx: Executor, projectId: number, userId: number): Promise<Member | undefined> => {
-    const { rows } = await executePrepared<Member>(
+    const { rows } = await executePrepared<Raw<Member, 'user_id'>>(
       tx,
       sql`SELECT ${memberColumns} FROM ${projectMembers} pm JOIN ${users} u ON u.id = pm.user_id
         WHERE pm.project_id = ${projectId} AND pm.user_id = ${userId}`,
     );
-    return rows[0];
+    return rows[0] && toMember(rows[0]);
   };
 
   return {
@@ -104,19 +113,19 @@ export function createProjectsRepository(db: Database) {
         ],
         sql` AND `,
       );
-      const { rows } = await executePrepared<Project & { total: number }>(
+      const { rows } = await executePrepared<Raw<Project, 'id' | 'owner_id'> & { total: string }>(
         db,
         sql`SELECT ${projectColumns}, count(*) OVER () AS total FROM ${withOwnerAndViewer(viewerId)}
           WHERE ${where} ORDER BY ${ORDER_BY[filter.sort]} LIMIT ${filter.limit} OFFSET ${filter.offset}`,
       );
       if (rows.length === 0 && filter.offset > 0) {
-        const counted = await executePrepared<{ total: number }>(
+        const counted = await executePrepared<{ total: string }>(
           db,
           sql`SELECT count(*) AS total FROM ${withOwnerAndViewer(viewerId)} WHERE ${where}`,
         );
-        return { items: [], total: counted.rows[0]?.total ?? 0 };
+        return { items: [], total: Number(counted.rows[0]?.total ?? 0) };
       }
-      return { items: rows.map(({ total: _, ...project }) => project), total: rows[0]?.total ?? 0 };
+      return { items: rows.map(({ total: _, ...project }) => toProject(project)), total: Number(rows[0]?.total ?? 0) };
     },
 
     /** A new project with `ownerId` as its owner (both rows in the unit's transaction). */
@@ -181,7 +190,7 @@ export function createProjectsRepository(db: Database) {
 
     /** A page of the members: the owner, then editors, then viewers, each by username. */
     async members(projectId: number, page: { limit: number; offset: number }): Promise<{ items: Member[]; total: number }> {
-      const { rows } = await executePrepared<Member & { total: number }>(
+      const { rows } = await executePrepared<Raw<Member, 'user_id'> & { total: string }>(
         db,
         sql`SELECT ${memberColumns}, count(*) OVER () AS total
           FROM ${projectMembers} pm JOIN ${users} u ON u.id = pm.user_id
@@ -189,24 +198,24 @@ export function createProjectsRepository(db: Database) {
           ORDER BY pm.role, lower(u.username), pm.user_id LIMIT ${page.limit} OFFSET ${page.offset}`,
       );
       if (rows.length === 0 && page.offset > 0) {
-        const counted = await executePrepared<{ total: number }>(
+        const counted = await executePrepared<{ total: string }>(
           db,
           sql`SELECT count(*) AS total FROM ${projectMembers} WHERE project_id = ${projectId}`,
         );
-        return { items: [], total: counted.rows[0]?.total ?? 0 };
+        return { items: [], total: Number(counted.rows[0]?.total ?? 0) };
       }
-      return { items: rows.map(({ total: _, ...member }) => member), total: rows[0]?.total ?? 0 };
+      return { items: rows.map(({ total: _, ...member }) => toMember(member)), total: Number(rows[0]?.total ?? 0) };
     },
 
     member,
 
     /** The id of the user with this username (any case), or undefined. */
     async userIdByUsername(tx: Executor, username: string): Promise<number | undefined> {
-      const { rows } = await executePrepared<{ id: number }>(
+      const { rows } = await executePrepared<{ id: string }>(
         tx,
         sql`SELECT id FROM ${users} WHERE lower(username) = lower(${username})`,
       );
-      return rows[0]?.id;
+      return rows[0] && Number(rows[0].id);
     },
 
     /** Adds a member; undefined when the user already is one. */
