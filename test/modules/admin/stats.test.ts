@@ -155,11 +155,12 @@ describe('overdue_tasks', () => {
 
 describe('total_projects', () => {
   it("counts every user's projects, following creates and deletes", async () => {
+    const maker = await registerAndLogin(ctx.api, 'maker');
     const before = (await stats()).total_projects;
-    const a = await ctx.api.post('/projects', { name: 'counted a' }, { token: user.token });
+    const a = await ctx.api.post('/projects', { name: 'counted a' }, { token: maker.token });
     await ctx.api.post('/projects', { name: 'counted b' }, { token: admin.token });
     expect((await stats()).total_projects).toBe(before + 2);
-    await ctx.api.delete(`/projects/${a.body.id}`, { token: user.token });
+    await ctx.api.delete(`/projects/${a.body.id}`, { token: maker.token });
     const { rows } = await ctx.db.pool.query('SELECT count(*)::int AS n FROM projects');
     expect((await stats()).total_projects).toBe(rows[0].n);
     expect(rows[0].n).toBe(before + 1);
