@@ -294,9 +294,9 @@ export class World {
     }
     const member = request.pathIds.user_id;
     if (member && member.kind !== 'literal') {
-      out.user_id = String(
-        projectId === undefined ? owner.id : member.kind === 'own' ? await this.memberOf(projectId, owner) : owner.id,
-      );
+      // Only the caller's own project gains a member behind the API: B's rows change by no one's hand.
+      const mine = projectId !== undefined && owner === self && member.kind === 'own';
+      out.user_id = String(mine ? await this.memberOf(projectId as number, owner) : owner.id);
     } else if (member) {
       out.user_id = await this.redirectLiteral(request, 'users', member.text, async () => String(this.spare.id));
     }
