@@ -18,12 +18,15 @@ function projectData(project: Project): ProjectData {
 }
 
 /** Every event of a project, its members' included, is keyed by the project: consumers see them in order. */
-export const projectEvent = (type: 'project.created' | 'project.updated' | 'project.deleted', actor: Actor, project: Project) =>
-  newEvent(type, actor, { type: 'project', id: project.id }, projectData(project));
+export const projectEvent = (
+  type: Extract<ProjectEventType, `project.${'created' | 'updated' | 'deleted'}`>,
+  actor: Actor,
+  project: Project,
+) => newEvent(type, actor, { type: 'project', id: project.id }, projectData(project));
 
 /** A member event's data: the project's id and the member as GET /projects/{id}/members shows it (for a removal, as it was). */
 export const memberEvent = (
-  type: 'project.member_added' | 'project.member_removed',
+  type: Extract<ProjectEventType, 'project.member_added' | 'project.member_removed'>,
   actor: Actor,
   projectId: number,
   member: Member,

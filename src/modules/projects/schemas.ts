@@ -153,7 +153,6 @@ export const MemberUpdateBody = Type.Object(
   },
   { additionalProperties: false },
 );
-export type MemberUpdate = Static<typeof MemberUpdateBody>;
 
 export const MemberParams = Type.Object(
   {
