@@ -146,17 +146,19 @@ export function createProjectsRepository(db: Database) {
      * write of a project takes this lock first, so two hand-overs (or a hand-over and a removal) of one
      * project run one after the other, each deciding on what the other committed. `forDelete`: the
      * stronger lock a delete needs. Undefined: no such project.
+     *
+     * Two statements: a statement that waited for the lock still sees the rows of other tables as they
+     * were when it began, so the caller's role is read by a second one, after the lock is held.
      */
     async lock(tx: Executor, projectId: number, callerId: number, forDelete = false): Promise<ProjectAccess | undefined> {
-      const { rows } = await executePrepared<ProjectAccess>(
+      const { rows } = await executePrepared<{ id: string }>(
         tx,
         forDelete
-          ? sql`SELECT m.role FROM ${projects} p LEFT JOIN ${projectMembers} m ON m.project_id = p.id AND m.user_id = ${callerId}
-              WHERE p.id = ${projectId} FOR UPDATE OF p`
-          : sql`SELECT m.role FROM ${projects} p LEFT JOIN ${projectMembers} m ON m.project_id = p.id AND m.user_id = ${callerId}
-              WHERE p.id = ${projectId} FOR NO KEY UPDATE OF p`,
+          ? sql`SELECT id FROM ${projects} WHERE id = ${projectId} FOR UPDATE`
+          : sql`SELECT id FROM ${projects} WHERE id = ${projectId} FOR NO KEY UPDATE`,
       );
-      return rows[0];
+      if (rows.length === 0) return undefined;
+      return { role: (await roleIn(tx, projectId, callerId)) ?? null };
     },
 
     /** Changes the fields given; the project as `viewerId` sees it afterwards. */
