@@ -105,6 +105,7 @@ export const ProjectListQuery = Type.Object(
         enum: PROJECT_SORT_KEYS.flatMap((k) => [k, `-${k}`]),
         default: DEFAULT_PROJECT_SORT,
         description: 'Sort key; a leading - sorts descending. Ties are broken by id. name sorts case-insensitively.',
+        examples: ['name'],
       }),
     ),
     ...paginationQuery,
