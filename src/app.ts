@@ -9,6 +9,7 @@ import { REDACTED_PATHS } from './logger.js';
 import admin from './modules/admin/index.js';
 import auth from './modules/auth/index.js';
 import events from './modules/events/index.js';
+import projects from './modules/projects/index.js';
 import sessions from './modules/sessions/index.js';
 import tasks from './modules/tasks/index.js';
 import users from './modules/users/index.js';
@@ -128,6 +129,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(users);
   await app.register(auth);
   await app.register(tasks);
+  await app.register(projects);
   await app.register(admin);
   // After the modules whose repositories it prunes through.
   await app.register(maintenance);

@@ -98,7 +98,7 @@ function moduleCycles(sources: Sources): string[][] {
 }
 
 /** Modules composed by their own index.ts (a Fastify plugin that builds the repository and service once). */
-const COMPOSED_MODULES = ['tasks', 'admin', 'users', 'sessions', 'auth', 'events'];
+const COMPOSED_MODULES = ['tasks', 'admin', 'users', 'sessions', 'auth', 'events', 'projects'];
 
 /** Each composed module's repository factories (`export function create…Repository`), by name. */
 function repositoryFactories(sources: Sources, modules = COMPOSED_MODULES): Array<{ name: string; module: string }> {
@@ -133,6 +133,7 @@ describe('one composition pattern', () => {
         { name: 'createUsersRepository', module: 'users' },
         { name: 'createSessionsRepository', module: 'sessions' },
         { name: 'createOutboxRepository', module: 'events' },
+        { name: 'createProjectsRepository', module: 'projects' },
       ]),
     );
   });

@@ -7,7 +7,10 @@
 export const TASK_STATUSES = ['pending', 'in_progress', 'completed'] as const;
 export const TASK_PRIORITIES = ['low', 'medium', 'high'] as const;
 export const ROLES = ['user', 'admin'] as const;
+/** A member's role in a project: the one owner, editors (may rename and describe), viewers (may read). */
+export const PROJECT_ROLES = ['owner', 'editor', 'viewer'] as const;
 
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export type TaskPriority = (typeof TASK_PRIORITIES)[number];
 export type Role = (typeof ROLES)[number];
+export type ProjectRole = (typeof PROJECT_ROLES)[number];

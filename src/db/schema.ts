@@ -18,7 +18,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { ROLES, TASK_PRIORITIES, TASK_STATUSES } from './enums.js';
+import { PROJECT_ROLES, ROLES, TASK_PRIORITIES, TASK_STATUSES } from './enums.js';
 
 const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
 
@@ -32,6 +32,7 @@ export const userRole = pgEnum('user_role', ROLES);
 // Enum order is the sort order: sorting by priority or status follows it.
 export const taskStatus = pgEnum('task_status', TASK_STATUSES);
 export const taskPriority = pgEnum('task_priority', TASK_PRIORITIES);
+export const projectRole = pgEnum('project_role', PROJECT_ROLES);
 
 export const users = pgTable(
   'users',
@@ -127,6 +128,50 @@ export const taskLabels = pgTable(
   },
   // The primary key serves "the labels of a task"; the index, "the tasks with label X".
   (t) => [primaryKey({ columns: [t.taskId, t.labelId] }), index('task_labels_label_id_task_id_idx').on(t.labelId, t.taskId)],
+);
+
+/**
+ * A project: a name and a description. Its owner is not a column here but the one member whose role is
+ * `owner` (project_members): the fact is written once, so a hand-over changes two member rows and
+ * nothing can disagree with them.
+ */
+export const projects = pgTable(
+  'projects',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    name: text('name').notNull(),
+    description: text('description'),
+    ...timestamps,
+  },
+  (t) => [
+    check('projects_name_length', sql`char_length(${t.name}) BETWEEN 1 AND 100`),
+    check('projects_description_length', sql`char_length(${t.description}) <= 10000`),
+  ],
+);
+
+/**
+ * Who is in a project, and as what. At most one owner per project (the partial unique index); at
+ * least one is checked at commit by the project_members_one_owner constraint trigger (migration
+ * 0016), so a hand-over may demote and promote within its transaction.
+ */
+export const projectMembers = pgTable(
+  'project_members',
+  {
+    projectId: bigint('project_id', { mode: 'number' })
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    role: projectRole('role').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    // The key answers "this user's role in project P"; the index, "the projects this user is in".
+    primaryKey({ columns: [t.projectId, t.userId] }),
+    index('project_members_user_id_project_id_idx').on(t.userId, t.projectId),
+    uniqueIndex('project_members_one_owner_key').on(t.projectId).where(sql`${t.role} = 'owner'`),
+  ],
 );
 
 /**

@@ -42,6 +42,11 @@ async function docs(app: FastifyInstance) {
           name: 'labels',
           description: "The caller's own task labels (admins too see only theirs): list, rename or merge, delete",
         },
+        {
+          name: 'projects',
+          description:
+            'Projects and their members (owner, editors, viewers): a project the caller is not in is a 404; admins see and change all',
+        },
         { name: 'admin', description: 'Admins only: user management and statistics' },
         { name: 'ops', description: 'Liveness, readiness and metrics, for load balancers and monitoring' },
       ],

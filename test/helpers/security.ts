@@ -65,6 +65,33 @@ export async function createLabel(api: HttpClient, token: string, prefix = 'labe
   return name;
 }
 
+/** A project of the caller's (its owner): its id. */
+export async function createProject(api: HttpClient, token: string, name = 'a project'): Promise<number> {
+  const res = await api.post('/projects', { name }, { token });
+  if (res.status !== 201) throw new Error(`create project: ${res.status} ${res.text}`);
+  return res.body.id;
+}
+
+/** A project of the owner's with a new user added as a viewer: both ids. */
+export async function createProjectWithMember(
+  api: HttpClient,
+  ownerToken: string,
+): Promise<{ projectId: number; userId: number }> {
+  const projectId = await createProject(api, ownerToken, 'a project with a member');
+  const member = await registerAndLogin(api, 'member');
+  const res = await api.post(
+    `/projects/${projectId}/members`,
+    { username: member.username, role: 'viewer' },
+    { token: ownerToken },
+  );
+  if (res.status !== 201) throw new Error(`add member: ${res.status} ${res.text}`);
+  return { projectId, userId: member.id };
+}
+
+/** A path with each of its parameters filled from `values`, by name (`{id}`, `{user_id}`). */
+export const fillPathParams = (path: string, values: Record<string, number | string>) =>
+  path.replace(/\{([^}]+)\}/g, (_, name: string) => String(values[name]));
+
 /**
  * One valid request per route, as its caller (anonymous, a user, or an admin for admin routes).
  * A route missing here fails the tests that use it, so a new route gets a valid example on the day it appears.
@@ -91,7 +118,33 @@ export async function validRequest(world: World, op: Operation, caller?: Account
     case 'GET /api/v1/tasks':
     case 'GET /api/v1/tasks/admin/stats':
     case 'GET /api/v1/labels':
+    case 'GET /api/v1/projects':
       return { path: op.path, token };
+    case 'POST /api/v1/projects':
+      return { path: op.path, token, body: { name: 'valid project' } };
+    case 'GET /api/v1/projects/{id}':
+    case 'DELETE /api/v1/projects/{id}':
+    case 'GET /api/v1/projects/{id}/members':
+      return { path: fillPath(op.path, await createProject(api, alice.token)), token };
+    case 'PATCH /api/v1/projects/{id}':
+      return { path: fillPath(op.path, await createProject(api, alice.token)), token, body: { name: 'renamed project' } };
+    case 'POST /api/v1/projects/{id}/members': {
+      const member = await registerAndLogin(api, 'joiner');
+      return {
+        path: fillPath(op.path, await createProject(api, alice.token)),
+        token,
+        body: { username: member.username, role: 'viewer' },
+      };
+    }
+    case 'PATCH /api/v1/projects/{id}/members/{user_id}':
+    case 'DELETE /api/v1/projects/{id}/members/{user_id}': {
+      const { projectId, userId } = await createProjectWithMember(api, alice.token);
+      return {
+        path: fillPathParams(op.path, { id: projectId, user_id: userId }),
+        token,
+        ...(op.method === 'PATCH' ? { body: { role: 'editor' } } : {}),
+      };
+    }
     case 'PATCH /api/v1/users/me':
       return { path: op.path, token, body: { email: uniqueUser('mail').email, current_password: alice.password } };
     case 'GET /api/v1/users/{id}':

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { limitsOutOfReach, setupTestApp, type TestContext } from '../helpers/app.js';
+import { limitsOutOfReach, setupTestApp, type TestContext, uniqueUser } from '../helpers/app.js';
 import { Contract, exchangeOf } from './fuzz/contract.js';
 import { type Document, type JsonSchema, operationsOf } from './fuzz/openapi.js';
 import type { Actor, FuzzRequest } from './fuzz/requests.js';
@@ -103,6 +103,16 @@ describe('the OpenAPI document is a contract the server keeps', () => {
       };
       if (request.actor === 'admin' && operation.path.includes('/users/{id}'))
         request.pathIds = { id: { kind: 'other', pick: 0 } };
+      if (operation.method === 'POST' && operation.path.endsWith('/members') && request.body.kind === 'json') {
+        // The user to add must be one who is not a member yet (the caller owns the project): a new account.
+        const joiner = uniqueUser('joiner');
+        expect((await ctx.api.post('/auth/register', joiner)).status).toBe(201);
+        const entries = (request.body.value as Obj).entries.map(([k, v]): [string, Value] => [
+          k,
+          k === 'username' ? joiner.username : v,
+        ]);
+        request.body = { kind: 'json', value: new Obj(entries) };
+      }
       let sent = await world.build(request);
       let response = await send(ctx.baseUrl, sent);
       if (response.status === 422 && jsonBody) {

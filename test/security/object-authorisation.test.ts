@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { describeOp, fillPath, hasIdParam, isAdminRoute, queryParams } from '../helpers/openapi.js';
-import { createLabel, createTask, expectProblem, send, useWorldAndOperations, validRequest } from '../helpers/security.js';
+import {
+  createLabel,
+  createProject,
+  createProjectWithMember,
+  createTask,
+  expectProblem,
+  fillPathParams,
+  send,
+  useWorldAndOperations,
+  validRequest,
+} from '../helpers/security.js';
 
 // OWASP API1:2023 (broken object-level authorisation): every route that takes an object id or a
 // user_id, read from /openapi.json, is tried by one user on another user's object.
@@ -12,7 +22,13 @@ const suite = useWorldAndOperations();
  */
 const owned: Record<
   string,
-  { create: (token: string) => Promise<number | string>; read: (id: number | string) => Promise<unknown>; adminActsOnAll?: false }
+  {
+    create: (token: string) => Promise<number | string>;
+    read: (id: number | string) => Promise<unknown>;
+    adminActsOnAll?: false;
+    /** The path for the object made by `create` (default: every parameter is its id). */
+    fill?: (path: string, id: number | string) => string;
+  }
 > = {
   '/api/v1/tasks/{id}': {
     create: async (token) => (await createTask(suite.world.api, token, 'alice private task')).id,
@@ -32,7 +48,31 @@ const owned: Record<
       ).rows,
     adminActsOnAll: false,
   },
+  // A project is alice's (its owner's); bob, who is not a member, must not learn it exists.
+  '/api/v1/projects/{id}': { create: (token) => createProject(suite.world.api, token), read: (id) => projectState(Number(id)) },
+  '/api/v1/projects/{id}/members': {
+    create: (token) => createProject(suite.world.api, token),
+    read: (id) => projectState(Number(id)),
+  },
+  '/api/v1/projects/{id}/members/{user_id}': {
+    create: async (token) => {
+      const { projectId, userId } = await createProjectWithMember(suite.world.api, token);
+      return `${projectId}/${userId}`;
+    },
+    read: (ids) => projectState(Number(String(ids).split('/')[0])),
+    fill: (path, ids) => {
+      const [id, userId] = String(ids).split('/');
+      return fillPathParams(path, { id: id as string, user_id: userId ?? (id as string) });
+    },
+  },
 };
+
+/** A project's row and its memberships. */
+async function projectState(id: number) {
+  const project = await suite.world.db.pool.query('SELECT * FROM projects WHERE id = $1', [id]);
+  const members = await suite.world.db.pool.query('SELECT * FROM project_members WHERE project_id = $1 ORDER BY user_id', [id]);
+  return { project: project.rows, members: members.rows };
+}
 
 // Admin routes are for admins over every object by design; function-authorisation.test.ts covers them.
 const objectRoutes = () => suite.ops.filter((op) => hasIdParam(op) && !isAdminRoute(op));
@@ -47,12 +87,13 @@ describe('routes with an object id in the path', () => {
     for (const op of objectRoutes()) {
       const fixture = owned[op.path];
       if (!fixture) throw new Error(`no fixture for ${op.path}`);
+      const pathOf = fixture.fill ?? fillPath;
       const id = await fixture.create(suite.world.alice.token);
       const before = await fixture.read(id);
       const example = await validRequest(suite.world, op);
-      const foreign = await send(suite.world, op, example, { path: fillPath(op.path, id), token: suite.world.bob.token });
+      const foreign = await send(suite.world, op, example, { path: pathOf(op.path, id), token: suite.world.bob.token });
       const missing = await send(suite.world, op, example, {
-        path: fillPath(op.path, 2 ** 31 - 1),
+        path: pathOf(op.path, 2 ** 31 - 1),
         token: suite.world.bob.token,
       });
       expectProblem(foreign, 404);
@@ -61,18 +102,18 @@ describe('routes with an object id in the path', () => {
       expect(foreign.headers.get('etag')).toBeNull();
       expect(await fixture.read(id), describeOp(op)).toEqual(before);
       // With an If-Match or If-None-Match naming the object's real version, still nothing.
-      const conditional = await suite.world.root.request(op.method, fillPath(op.path, id), example.body, {
+      const conditional = await suite.world.root.request(op.method, pathOf(op.path, id), example.body, {
         token: suite.world.bob.token,
         headers: { 'if-match': '*', 'if-none-match': '*' },
       });
       expect(conditional.status, describeOp(op)).toBe(404);
       expect(await fixture.read(id), describeOp(op)).toEqual(before);
       // The owner (and an admin) are let through: the 404s above are about ownership.
-      const own = await send(suite.world, op, example, { path: fillPath(op.path, id), token: suite.world.alice.token });
+      const own = await send(suite.world, op, example, { path: pathOf(op.path, id), token: suite.world.alice.token });
       expect(own.status, `${describeOp(op)}: ${own.text}`).toBeLessThan(300);
       const adminId = await fixture.create(suite.world.alice.token);
       const adminBefore = await fixture.read(adminId);
-      const admin = await send(suite.world, op, example, { path: fillPath(op.path, adminId), token: suite.world.admin.token });
+      const admin = await send(suite.world, op, example, { path: pathOf(op.path, adminId), token: suite.world.admin.token });
       if (fixture.adminActsOnAll === false) {
         // Admins too act only on their own: alice's object is theirs no more than bob's.
         expectProblem(admin, 404);

@@ -27,6 +27,7 @@ export function createAdminRepository(db: Database) {
         SELECT
           (SELECT count(*) FROM users) AS total_users,
           (SELECT count(*) FROM users WHERE is_active) AS active_users,
+          (SELECT count(*) FROM projects) AS total_projects,
           coalesce(sum(n), 0) AS total_tasks,
           ${sql.join([...sumsBy('status', TASK_STATUSES), ...sumsBy('priority', TASK_PRIORITIES)], sql`, `)},
           (SELECT count(*) FROM tasks WHERE created_at >= now() - interval '7 days') AS created_7d,
@@ -49,6 +50,7 @@ export function createAdminRepository(db: Database) {
         tasks_created_last_7_days: n(r.created_7d),
         tasks_completed_last_7_days: n(r.completed_7d),
         overdue_tasks: n(r.overdue),
+        total_projects: n(r.total_projects),
       };
     },
   };

@@ -34,6 +34,13 @@ export const Stats = Type.Object(
       description: 'Tasks past their due date (due_at before now) that are not completed',
       examples: [3],
     }),
+    total_projects: Type.Integer({
+      format: 'int64',
+      minimum: 0,
+      maximum: Number.MAX_SAFE_INTEGER,
+      description: 'Projects, of every user',
+      examples: [12],
+    }),
   },
   { title: 'Stats', additionalProperties: false },
 );

@@ -41,6 +41,7 @@ describe('GET /tasks/admin/stats', () => {
       tasks_created_last_7_days: 0,
       tasks_completed_last_7_days: 0,
       overdue_tasks: 0,
+      total_projects: 0,
     });
 
     const create = (body: object, token = user.token) => ctx.api.post('/tasks', body, { token }).then((r) => r.body);
@@ -149,5 +150,19 @@ describe('overdue_tasks', () => {
     expect(s.overdue_tasks).toBe(rows[0].n);
     expect(listed.headers.get('x-total-count')).toBe(String(s.overdue_tasks));
     expect(s.overdue_tasks).toBeGreaterThan(0);
+  });
+});
+
+describe('total_projects', () => {
+  it("counts every user's projects, following creates and deletes", async () => {
+    const maker = await registerAndLogin(ctx.api, 'maker');
+    const before = (await stats()).total_projects;
+    const a = await ctx.api.post('/projects', { name: 'counted a' }, { token: maker.token });
+    await ctx.api.post('/projects', { name: 'counted b' }, { token: admin.token });
+    expect((await stats()).total_projects).toBe(before + 2);
+    await ctx.api.delete(`/projects/${a.body.id}`, { token: maker.token });
+    const { rows } = await ctx.db.pool.query('SELECT count(*)::int AS n FROM projects');
+    expect((await stats()).total_projects).toBe(rows[0].n);
+    expect(rows[0].n).toBe(before + 1);
   });
 });

@@ -148,6 +148,10 @@ export class World {
         );
         if (created.status !== 201) throw new Error(`task setup failed: ${created.status} ${created.text}`);
       }
+      // And a project each, owned: B's carries the marker.
+      const name = `${account === this.victim ? this.marker : 'project'} of ${account.username}`;
+      const project = await this.api.post('/projects', { name }, { token: account.token });
+      if (project.status !== 201) throw new Error(`project setup failed: ${project.status} ${project.text}`);
     }
   }
 
@@ -184,7 +188,9 @@ export class World {
          'idempotency', (SELECT json_agg(i ORDER BY i.key) FROM idempotency_keys i WHERE user_id = $1),
          'counts', (SELECT json_agg(c ORDER BY c.status, c.priority, c.shard) FROM task_counts c WHERE user_id = $1),
          'labels', (SELECT json_agg(l ORDER BY l.id) FROM labels l WHERE user_id = $1),
-         'task_labels', (SELECT json_agg(tl ORDER BY tl.task_id, tl.label_id) FROM task_labels tl JOIN labels l ON l.id = tl.label_id WHERE l.user_id = $1)
+         'task_labels', (SELECT json_agg(tl ORDER BY tl.task_id, tl.label_id) FROM task_labels tl JOIN labels l ON l.id = tl.label_id WHERE l.user_id = $1),
+         'projects', (SELECT json_agg(p ORDER BY p.id) FROM projects p WHERE id IN (SELECT project_id FROM project_members WHERE user_id = $1)),
+         'members', (SELECT json_agg(m ORDER BY m.project_id, m.user_id) FROM project_members m WHERE project_id IN (SELECT project_id FROM project_members WHERE user_id = $1))
        )::text AS state`,
       [this.victim.id],
     );
@@ -226,11 +232,92 @@ export class World {
     return name;
   }
 
-  /** Ids an admin's writes must not reach: A's and B's accounts, and B's tasks. */
-  private async protectedFromAdmin(resource: 'users' | 'tasks'): Promise<Set<number>> {
+  /** A project the owner owns (made behind the API when the fuzzer has deleted or handed over them all). */
+  private async projectIdOf(owner: Account, pick: number): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      "SELECT project_id AS id FROM project_members WHERE user_id = $1 AND role = 'owner' ORDER BY project_id",
+      [owner.id],
+    );
+    if (rows.length > 0) return Number(rows[pick % rows.length]?.id);
+    const created = await this.pool.query<{ id: string }>(
+      `WITH p AS (INSERT INTO projects (name) VALUES ('refill') RETURNING id),
+        m AS (INSERT INTO project_members (project_id, user_id, role) SELECT id, $1, 'owner' FROM p)
+       SELECT id FROM p`,
+      [owner.id],
+    );
+    return Number(created.rows[0]?.id);
+  }
+
+  /** A member of the project other than its owner (added, as an editor, when there is none): what member routes act on. */
+  private async memberOf(projectId: number, owner: Account): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      "SELECT user_id AS id FROM project_members WHERE project_id = $1 AND role <> 'owner' ORDER BY user_id LIMIT 1",
+      [projectId],
+    );
+    if (rows[0]) return Number(rows[0].id);
+    const member = owner === this.spare ? this.user : this.spare;
+    await this.pool.query(
+      "INSERT INTO project_members (project_id, user_id, role) VALUES ($1, $2, 'editor') ON CONFLICT DO NOTHING",
+      [projectId, member.id],
+    );
+    return member.id;
+  }
+
+  /** Ids an admin's writes must not reach: A's and B's accounts, B's tasks and the projects B is in. */
+  private async protectedFromAdmin(resource: 'users' | 'tasks' | 'projects'): Promise<Set<number>> {
     if (resource === 'users') return new Set([this.user.id, this.victim.id]);
-    const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM tasks WHERE user_id = $1', [this.victim.id]);
+    const { rows } = await this.pool.query<{ id: string }>(
+      resource === 'tasks'
+        ? 'SELECT id FROM tasks WHERE user_id = $1'
+        : 'SELECT project_id AS id FROM project_members WHERE user_id = $1',
+      [this.victim.id],
+    );
     return new Set(rows.map((r) => Number(r.id)));
+  }
+
+  /** A project route's ids: the project (as tasks' ids are chosen), then a member of the project chosen. */
+  private async resolveProjectIds(request: FuzzRequest): Promise<Record<string, string>> {
+    const self = this.account(request.actor) ?? this.user;
+    const other = request.actor === 'admin' ? this.spare : this.victim;
+    const out: Record<string, string> = {};
+    const project = request.pathIds.id;
+    let projectId: number | undefined;
+    let owner = self;
+    if (project && project.kind !== 'literal') {
+      owner = project.kind === 'own' ? self : other;
+      projectId = await this.projectIdOf(owner, project.pick);
+      out.id = String(projectId);
+    } else if (project) {
+      out.id = await this.redirectLiteral(request, 'projects', project.text, async () =>
+        String(await this.projectIdOf(this.spare, 0)),
+      );
+    }
+    const member = request.pathIds.user_id;
+    if (member && member.kind !== 'literal') {
+      // Only the caller's own project gains a member behind the API: B's rows change by no one's hand.
+      const mine = projectId !== undefined && owner === self && member.kind === 'own';
+      out.user_id = String(mine ? await this.memberOf(projectId as number, owner) : owner.id);
+    } else if (member) {
+      out.user_id = await this.redirectLiteral(request, 'users', member.text, async () => String(this.spare.id));
+    }
+    return out;
+  }
+
+  /** An admin's write naming, as text, a protected row is sent to `spare`'s instead (see resolveId). */
+  private async redirectLiteral(
+    request: FuzzRequest,
+    resource: 'users' | 'tasks' | 'projects',
+    text: string,
+    spare: () => Promise<string>,
+  ): Promise<string> {
+    if (request.actor !== 'admin' || request.operation.method === 'GET') return text;
+    let decoded = text;
+    try {
+      decoded = decodeURIComponent(text);
+    } catch {}
+    const n = Number(decoded);
+    if (decoded.trim() !== '' && Number.isFinite(n) && (await this.protectedFromAdmin(resource)).has(n)) return spare();
+    return text;
   }
 
   private async resolveId(request: FuzzRequest, id: PathId): Promise<string> {
@@ -262,6 +349,9 @@ export class World {
   /** The request as it goes on the wire, with ids and the caller's secrets filled in. */
   async build(request: FuzzRequest): Promise<SentRequest> {
     let path = request.operation.path;
+    if (path.includes('/projects/')) {
+      for (const [name, id] of Object.entries(await this.resolveProjectIds(request))) path = path.replace(`{${name}}`, id);
+    }
     for (const [name, id] of Object.entries(request.pathIds)) path = path.replace(`{${name}}`, await this.resolveId(request, id));
     const account = this.account(request.actor);
     const secrets: Secrets = account ?? { username: 'nobody', email: 'nobody@example.com', password: 'nobody-pw', refresh: 'x' };
