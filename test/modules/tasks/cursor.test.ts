@@ -1,7 +1,7 @@
 import { fillPlaceholders } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { likePattern } from '../../../src/lib/pagination.js';
-import { listQuery } from '../../../src/modules/tasks/repository.js';
+import { listQuery } from '../../../src/modules/tasks/list-query.js';
 import { registerAndLogin, setupTestApp, startApp, type TestContext, testConfig } from '../../helpers/app.js';
 import type { HttpResponse, TaskBody } from '../../helpers/http.js';
 

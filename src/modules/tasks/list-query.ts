@@ -1,0 +1,148 @@
+import { and, asc, desc, eq, ilike, isNotNull, isNull, not, or, type SQL, sql } from 'drizzle-orm';
+import type { Database } from '../../db/pool.js';
+import { labels, taskCounts, taskLabels, tasks } from '../../db/schema.js';
+import { taskColumns, taskFields } from './columns.js';
+import { TASK_SORT_KEYS, type TaskPriority, type TaskSortKey, type TaskStatus } from './schemas.js';
+
+// The list of tasks: its filters, its orders and its keyset, as one statement per shape of filter.
+/** A sort key is a task field's name: its column. */
+const sortColumns = Object.fromEntries(TASK_SORT_KEYS.map((key) => [key, taskColumns[key]])) as {
+  [K in TaskSortKey]: (typeof taskColumns)[K];
+};
+
+/** Which tasks a caller may touch: one owner's, or (admins) everyone's. */
+export interface Scope {
+  ownerId?: number | undefined;
+}
+
+export interface TaskFilter extends Scope {
+  statuses?: TaskStatus[] | undefined;
+  priorities?: TaskPriority[] | undefined;
+  q?: string | undefined;
+  /** Instants in UTC (ISO 8601): due_at >= dueAfter, due_at < dueBefore. */
+  dueAfter?: string | undefined;
+  dueBefore?: string | undefined;
+  overdue?: boolean | undefined;
+  hasDue?: boolean | undefined;
+  /** Labels a task must all carry (any case). */
+  labels?: string[] | undefined;
+  sort: TaskSortKey;
+  descending: boolean;
+  limit: number;
+  offset: number;
+  /** Keyset paging (a cursor request): `after` is where the previous page ended (absent: the first page). */
+  keyset?: { after?: KeysetPosition | undefined } | undefined;
+}
+
+/** The last row of a page under its sort: the sort column's value as PostgreSQL writes it (text, exact) and the id. */
+export interface KeysetPosition {
+  value: string | null;
+  id: number;
+}
+
+/** Past its due date and not completed; now() is the statement's (its transaction's) time. */
+const OVERDUE = sql`(${tasks.dueAt} < now() AND ${tasks.status} <> 'completed')`;
+
+/** A sort key's order: a nullable column (due_at) puts its nulls last in both directions. */
+const orderOf = (key: TaskSortKey, descending: boolean): SQL => {
+  const column = sortColumns[key];
+  if (column.notNull) return (descending ? desc : asc)(column);
+  return descending ? sql`${column} DESC NULLS LAST` : sql`${column} ASC NULLS LAST`;
+};
+
+/**
+ * The rows after `(value, id)` in the list's order (sort column, then id, the same direction). A
+ * nullable column (due_at) has its nulls last both ways: after a value come the later values and
+ * then every null; after a null, only the nulls with a later id.
+ */
+const keysetAfter = (key: TaskSortKey, descending: boolean, afterNull: boolean): SQL => {
+  const column = sortColumns[key];
+  const id = sql.placeholder('afterId');
+  if (afterNull)
+    return descending ? sql`(${column} IS NULL AND ${tasks.id} < ${id})` : sql`(${column} IS NULL AND ${tasks.id} > ${id})`;
+  // The value comes back as the text the page's cursor_value gave: cast to the column's own type.
+  const value = sql`CAST(${sql.placeholder('afterValue')} AS ${sql.raw(column.getSQLType())})`;
+  const after = descending
+    ? sql`(${column}, ${tasks.id}) < (${value}, ${id})`
+    : sql`(${column}, ${tasks.id}) > (${value}, ${id})`;
+  return column.notNull ? after : sql`(${after} OR ${column} IS NULL)`;
+};
+
+/**
+ * q: the pattern in the title, the description or one of the task's label names. Across every user
+ * (an admin's search) as a union of three index searches (pg_trgm GIN indexes on each searched
+ * column; an OR with a label's EXISTS would make it a scan of the tasks); within one user's tasks,
+ * which that user's index already narrows, the same test row by row.
+ */
+const textSearch = (acrossUsers: boolean, pattern: ReturnType<typeof sql.placeholder>): SQL =>
+  acrossUsers
+    ? sql`${tasks.id} IN (SELECT t.id FROM ${tasks} t WHERE t.title ILIKE ${pattern}
+        UNION ALL SELECT t.id FROM ${tasks} t WHERE t.description ILIKE ${pattern}
+        UNION ALL SELECT tl.task_id FROM ${labels} l JOIN ${taskLabels} tl ON tl.label_id = l.id WHERE l.name ILIKE ${pattern})`
+    : (or(
+        ilike(tasks.title, pattern),
+        ilike(tasks.description, pattern),
+        sql`EXISTS (SELECT 1 FROM ${taskLabels} tl JOIN ${labels} l ON l.id = tl.label_id
+          WHERE tl.task_id = ${tasks.id} AND l.name ILIKE ${pattern})`,
+      ) as SQL);
+
+const hasDueFilter = (filter: TaskFilter) =>
+  filter.dueAfter !== undefined || filter.dueBefore !== undefined || filter.overdue !== undefined || filter.hasDue !== undefined;
+
+/**
+ * A list's statement for one shape of filter (placeholders for the values): offset paging, or keyset
+ * paging without an offset. Exported for the test that EXPLAINs it (and for the repository).
+ */
+export function listQuery(db: Database, filter: TaskFilter) {
+  const direction = filter.descending ? desc : asc;
+  const pattern = sql.placeholder('pattern');
+  // The total comes from the counters when the filters are ones they keep (owner, status, priority),
+  // so a page costs the same however many tasks match; a text search or a due-date filter has to
+  // count its matches.
+  const countedTotal = and(
+    filter.ownerId === undefined ? undefined : eq(taskCounts.userId, sql.placeholder('ownerId')),
+    filter.statuses ? sql`${taskCounts.status} = any(${sql.placeholder('statuses')})` : undefined,
+    filter.priorities ? sql`${taskCounts.priority} = any(${sql.placeholder('priorities')})` : undefined,
+  );
+  const conditions = and(
+    filter.ownerId === undefined ? undefined : eq(tasks.userId, sql.placeholder('ownerId')),
+    filter.statuses ? sql`${tasks.status} = any(${sql.placeholder('statuses')})` : undefined,
+    filter.priorities ? sql`${tasks.priority} = any(${sql.placeholder('priorities')})` : undefined,
+    filter.q === undefined ? undefined : textSearch(filter.ownerId === undefined, pattern),
+    // Every label named: the tasks that carry as many of the named labels as there are distinct names.
+    filter.labels
+      ? sql`${tasks.id} IN (SELECT tl.task_id FROM ${labels} l JOIN ${taskLabels} tl ON tl.label_id = l.id
+          WHERE l.user_id = ${tasks.userId}
+            AND lower(l.name) IN (SELECT lower(n) FROM unnest(${sql.placeholder('labels')}::text[]) AS n)
+          GROUP BY tl.task_id
+          HAVING count(*) = (SELECT count(DISTINCT lower(n)) FROM unnest(${sql.placeholder('labels')}::text[]) AS n))`
+      : undefined,
+    filter.dueAfter === undefined ? undefined : sql`${tasks.dueAt} >= ${sql.placeholder('dueAfter')}::timestamptz`,
+    filter.dueBefore === undefined ? undefined : sql`${tasks.dueAt} < ${sql.placeholder('dueBefore')}::timestamptz`,
+    // Not overdue: no due date, not yet due, or completed.
+    filter.overdue === undefined ? undefined : filter.overdue ? OVERDUE : not(sql`coalesce(${OVERDUE}, false)`),
+    filter.hasDue === undefined ? undefined : filter.hasDue ? isNotNull(tasks.dueAt) : isNull(tasks.dueAt),
+  );
+  const counted = filter.q === undefined && !hasDueFilter(filter) && filter.labels === undefined;
+  const after = filter.keyset?.after;
+  // Labels have no counters either: with a label filter the page counts its matches too. A keyset
+  // page's rows are only those after the cursor, so it counts the filters' matches apart (once, an InitPlan).
+  const total = counted
+    ? sql<number>`(SELECT coalesce(sum(${taskCounts.n}), 0) FROM ${taskCounts} WHERE ${countedTotal ?? sql`true`})`
+    : filter.keyset
+      ? sql<number>`(SELECT count(*) FROM ${tasks} WHERE ${conditions ?? sql`true`})`
+      : sql<number>`count(*) over ()`;
+  const fields = {
+    ...taskFields,
+    total: total.mapWith(Number),
+    // What the next page's cursor carries: the sort value as text, exact to the microsecond.
+    ...(filter.keyset ? { cursorValue: sql<string | null>`${sortColumns[filter.sort]}::text` } : {}),
+  };
+  const query = db
+    .select(fields)
+    .from(tasks)
+    .where(and(conditions, after ? keysetAfter(filter.sort, filter.descending, after.value === null) : undefined))
+    .orderBy(orderOf(filter.sort, filter.descending), direction(tasks.id))
+    .limit(sql.placeholder('limit'));
+  return filter.keyset ? query : query.offset(sql.placeholder('offset'));
+}
