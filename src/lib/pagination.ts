@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from './errors.js';
 import { originForm } from './request-target.js';
+import { Count } from './schemas.js';
 
 export const DEFAULT_LIMIT = 20;
 export const MAX_LIMIT = 100;
@@ -32,12 +33,7 @@ export function pageOf(query: { limit?: number; offset?: number }): { limit: num
 }
 
 export const paginationHeaders = {
-  'X-Total-Count': Type.Integer({
-    format: 'int64',
-    minimum: 0,
-    maximum: Number.MAX_SAFE_INTEGER,
-    description: 'Items matching the filters, on all pages',
-  }),
+  'X-Total-Count': Count({ description: 'Items matching the filters, on all pages' }),
   // Four links, each repeating the longest valid query (a 200-character q is up to 1,800 once encoded).
   Link: Type.String({
     maxLength: 16_384,

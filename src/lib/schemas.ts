@@ -67,6 +67,10 @@ export const Timestamp = Type.Unsafe<Date>({
   examples: ['2026-11-24T10:30:00.000Z'],
 });
 
+/** A count (of tasks, users, projects…): a non-negative 64-bit integer within JavaScript's exact range. */
+export const Count = (options: { description?: string; examples?: number[] } = {}) =>
+  Type.Integer({ format: 'int64', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, ...options });
+
 /** A row id as the API returns it: a positive 64-bit integer within JavaScript's exact range. */
 export const RowId = (examples: number[]) =>
   Type.Integer({ format: 'int64', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, examples });

@@ -1,7 +1,8 @@
 import { type Static, Type } from 'typebox';
 import { TASK_PRIORITIES, TASK_STATUSES } from '../../db/enums.js';
+import { Count as CountOf } from '../../lib/schemas.js';
 
-const Count = Type.Integer({ format: 'int64', minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const Count = CountOf();
 /** A count per value of an enum list, keyed by the value. */
 const CountPer = <const T extends readonly string[]>(values: T) =>
   Type.Object(Object.fromEntries(values.map((value) => [value, Count])) as { [K in T[number]]: typeof Count });
@@ -21,23 +22,14 @@ export const Stats = Type.Object(
     tasks_by_status: CountPer(TASK_STATUSES),
     tasks_by_priority: CountPer(TASK_PRIORITIES),
     tasks_created_last_7_days: Count,
-    tasks_completed_last_7_days: Type.Integer({
-      format: 'int64',
-      minimum: 0,
-      maximum: Number.MAX_SAFE_INTEGER,
+    tasks_completed_last_7_days: CountOf({
       description: 'Tasks that became completed in the last 7 days and still are',
     }),
-    overdue_tasks: Type.Integer({
-      format: 'int64',
-      minimum: 0,
-      maximum: Number.MAX_SAFE_INTEGER,
+    overdue_tasks: CountOf({
       description: 'Tasks past their due date (due_at before now) that are not completed',
       examples: [3],
     }),
-    total_projects: Type.Integer({
-      format: 'int64',
-      minimum: 0,
-      maximum: Number.MAX_SAFE_INTEGER,
+    total_projects: CountOf({
       description: 'Projects, of every user',
       examples: [12],
     }),

@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox';
-import { SAFE_TEXT, UNSTORABLE } from '../../../lib/schemas.js';
+import { Count, SAFE_TEXT, UNSTORABLE } from '../../../lib/schemas.js';
 import { WHITE_SPACE } from '../../../lib/text.js';
 
 /** Labels a task may carry, and the longest label, counted after trimming. */
@@ -64,10 +64,7 @@ export const LabelFilter = Type.String({
 export const LabelSummary = Type.Object(
   {
     name: ShownLabel,
-    task_count: Type.Integer({
-      format: 'int64',
-      minimum: 0,
-      maximum: Number.MAX_SAFE_INTEGER,
+    task_count: Count({
       description: "How many of the caller's tasks carry the label (0: in the vocabulary, on no task)",
       examples: [3],
     }),
