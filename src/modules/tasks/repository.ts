@@ -209,9 +209,9 @@ export function createTasksRepository(db: Database) {
           afterId: after?.id,
         });
         if (rows.length === 0) {
-          // Past the last page: the total from the same filters' offset statement.
-          const { total } = await this.list({ ...filter, keyset: undefined, limit: 1, offset: 0 });
-          return { items: [], total };
+          // Past the last page: the total from the same filters' offset statement, on its first row.
+          const [first] = await listStatement({ ...filter, keyset: undefined }).execute({ ...values, limit: 1, offset: 0 });
+          return { items: [], total: first?.total ?? 0 };
         }
         const page = rows.slice(0, filter.limit);
         const end = page[page.length - 1];

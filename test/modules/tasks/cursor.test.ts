@@ -142,6 +142,23 @@ describe('walking by cursor', () => {
     expect(exact.totals).toHaveLength(3);
   });
 
+  it("a cursor past every remaining task gives an empty page with the filters' exact total", async () => {
+    const owner = await registerAndLogin(ctx.api, 'emptied');
+    await seed(owner.id, 12, 3);
+    const first = await get(owner, `/tasks?${new URLSearchParams({ sort: 'title', limit: '5', cursor: '' })}`);
+    const next = links(first).next?.searchParams.get('cursor');
+    expect(next).toBeTruthy();
+    // Everything after the first page goes: the cursor now points past the last task.
+    await ctx.db.pool.query('DELETE FROM tasks WHERE user_id = $1 AND NOT (id = ANY($2::bigint[]))', [
+      owner.id,
+      first.body.map((t) => t.id),
+    ]);
+    const past = await get(owner, `/tasks?${new URLSearchParams({ sort: 'title', limit: '5', cursor: next as string })}`);
+    expect(past.status).toBe(200);
+    expect(past.body).toEqual([]);
+    expect(past.headers.get('x-total-count')).toBe('5');
+  });
+
   it('filters are kept: a filtered walk is the filtered offset order, with its own total', async () => {
     const query = { status: 'pending,completed', q: 'REPORT', has_due: 'true', sort: '-due_at' };
     const expected = await byOffset(walker, '/tasks', query);
