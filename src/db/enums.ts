@@ -9,6 +9,8 @@ export const TASK_PRIORITIES = ['low', 'medium', 'high'] as const;
 export const ROLES = ['user', 'admin'] as const;
 /** A member's role in a project: the one owner, editors (may rename and describe), viewers (may read). */
 export const PROJECT_ROLES = ['owner', 'editor', 'viewer'] as const;
+/** The roles that may change a project and create, change, move and delete its tasks; the others only read. */
+export const PROJECT_EDITING_ROLES = ['owner', 'editor'] as const satisfies readonly (typeof PROJECT_ROLES)[number][];
 
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export type TaskPriority = (typeof TASK_PRIORITIES)[number];

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   bigint,
   bigserial,
   boolean,
@@ -75,12 +76,20 @@ export const tasks = pgTable(
     ...timestamps,
     // When the task is due, or null (no due date). Written to the millisecond, as the API shows it.
     dueAt: timestamp('due_at', { withTimezone: true, mode: 'date' }),
+    // The project the task is in, or null: then it is its creator's alone. A project with tasks cannot
+    // be deleted under them (RESTRICT): its tasks are deleted first, each with its event.
+    projectId: bigint('project_id', { mode: 'number' }).references((): AnyPgColumn => projects.id, { onDelete: 'restrict' }),
   },
   (t) => [
     // Serves the default listing (a user's tasks, newest first) straight from the index.
     index('tasks_user_id_created_at_idx').on(t.userId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
     index('tasks_user_id_status_idx').on(t.userId, t.status),
-    index('tasks_created_at_idx').on(t.createdAt),
+    // Every user's tasks newest first (an admin's default list, by offset or cursor) and the statistics' 7-day range.
+    index('tasks_created_at_id_idx').on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    // A project's tasks, newest first; only tasks in a project have an entry.
+    index('tasks_project_id_created_at_idx')
+      .on(t.projectId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst())
+      .where(sql`${t.projectId} IS NOT NULL`),
     index('tasks_completed_at_idx').on(t.completedAt).where(sql`${t.completedAt} IS NOT NULL`),
     // A user's list filtered by due date (ranges, overdue, has_due) or sorted by it: ascending (nulls
     // last, ties by id) is this index's own order; descending is a sort of that user's tasks.
@@ -152,7 +161,7 @@ export const projects = pgTable(
 /**
  * Who is in a project, and as what. At most one owner per project (the partial unique index); at
  * least one is checked at commit by the project_members_one_owner constraint trigger (migration
- * 0016), so a hand-over may demote and promote within its transaction.
+ * 0017), so a hand-over may demote and promote within its transaction.
  */
 export const projectMembers = pgTable(
   'project_members',
@@ -239,12 +248,19 @@ export const taskCounts = pgTable(
     userId: bigint('user_id', { mode: 'number' })
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
+    // The tasks' project, 0 for tasks in none (a key column cannot be null). No foreign key: a
+    // project's rows go to 0 with its tasks and stay as harmless zeros, as a user's do.
+    projectId: bigint('project_id', { mode: 'number' }).notNull().default(0),
     shard: smallint('shard').notNull(),
     status: taskStatus('status').notNull(),
     priority: taskPriority('priority').notNull(),
     n: bigint('n', { mode: 'number' }).notNull().default(0),
   },
-  (t) => [primaryKey({ columns: [t.userId, t.status, t.priority, t.shard] })],
+  // The key answers a creator's counts (with or outside projects); the index, a project's.
+  (t) => [
+    primaryKey({ columns: [t.userId, t.projectId, t.status, t.priority, t.shard] }),
+    index('task_counts_project_id_idx').on(t.projectId).where(sql`${t.projectId} <> 0`),
+  ],
 );
 
 /**

@@ -1,18 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { createProjectsRepository, type ProjectsRepository } from './repository.js';
+import { createProjectsRepository } from './repository.js';
 import projectsRoutes from './routes.js';
 import { createProjectsService, type ProjectsService } from './service.js';
 
-export { memberProjectIds, roleIn, visibleProjectIds } from './repository.js';
-
 declare module 'fastify' {
   interface FastifyInstance {
-    /**
-     * The primary's projects repository, built once here: other modules ask it "what is this user's role
-     * in project P" (roleIn) and "which projects can this user see" (visibleProjectIds, memberProjectIds).
-     */
-    projectsRepository: ProjectsRepository;
     projectsService: ProjectsService;
   }
 }
@@ -24,10 +17,10 @@ declare module 'fastify' {
  */
 async function projects(app: FastifyInstance) {
   const repository = createProjectsRepository(app.db);
-  const service = createProjectsService(repository, { unitOfWork: app.unitOfWork });
-  app.decorate('projectsRepository', repository);
+  // A project's tasks are the tasks module's: counted and deleted (with their events) through its repository.
+  const service = createProjectsService(repository, { unitOfWork: app.unitOfWork, tasks: app.tasksRepository });
   app.decorate('projectsService', service);
   await app.register(projectsRoutes, { prefix: '/api/v1', service });
 }
 
-export default fp(projects, { name: 'projects', dependencies: ['db', 'sessions', 'events'] });
+export default fp(projects, { name: 'projects', dependencies: ['db', 'sessions', 'events', 'tasks'] });

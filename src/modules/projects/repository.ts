@@ -54,28 +54,15 @@ const ORDER_BY: Record<ProjectSort, SQL> = {
 };
 
 /**
- * The projects `userId` is a member of, as a subquery: what the tasks module's queries put in their
- * WHERE clause (`project_id IN (…)`) to keep a user to the tasks of their projects. Served by the
- * (user_id, project_id) index.
- */
-export const memberProjectIds = (userId: number): SQL => sql`SELECT project_id FROM ${projectMembers} WHERE user_id = ${userId}`;
-
-/**
  * "What is this user's role in project P": one primary-key lookup, never cached, so a removal or a
  * role change applies to the very next request on every instance. Undefined: not a member (or no such project).
  */
-export async function roleIn(db: Executor, projectId: number, userId: number): Promise<ProjectRole | undefined> {
+async function roleIn(db: Executor, projectId: number, userId: number): Promise<ProjectRole | undefined> {
   const { rows } = await executePrepared<{ role: ProjectRole }>(
     db,
     sql`SELECT role FROM ${projectMembers} WHERE project_id = ${projectId} AND user_id = ${userId}`,
   );
   return rows[0]?.role;
-}
-
-/** "Which projects can this user see": their ids, in one index range (admins see every project: not asked here). */
-export async function visibleProjectIds(db: Executor, userId: number): Promise<number[]> {
-  const { rows } = await executePrepared<{ project_id: string }>(db, sql`${memberProjectIds(userId)} ORDER BY project_id`);
-  return rows.map((r) => Number(r.project_id));
 }
 
 export function createProjectsRepository(db: Database) {
@@ -98,7 +85,6 @@ export function createProjectsRepository(db: Database) {
 
   return {
     roleIn: (projectId: number, userId: number) => roleIn(db, projectId, userId),
-    visibleProjectIds: (userId: number) => visibleProjectIds(db, userId),
 
     /** The project as `viewerId` sees it (their role; null if not a member); undefined if there is none. */
     find: (projectId: number, viewerId: number, executor: Executor = db) => one(executor, projectId, viewerId),
@@ -172,15 +158,6 @@ export function createProjectsRepository(db: Database) {
         WHERE id = ${projectId}`,
       );
       return { before, after: (await one(tx, projectId, viewerId)) as Project };
-    },
-
-    /**
-     * How many tasks the project has. Tasks cannot be in a project yet (no tasks.project_id): the slice
-     * that adds the column counts them here (`SELECT count(*) FROM tasks WHERE project_id = …`), and the
-     * delete's 409 and `with_tasks` take effect with no other change.
-     */
-    async taskCount(_tx: Executor, _projectId: number): Promise<number> {
-      return 0;
     },
 
     /** Deletes the project and its memberships (cascade); what it was, as `viewerId` saw it. */

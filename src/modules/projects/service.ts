@@ -2,7 +2,7 @@ import type { ProjectRole } from '../../db/enums.js';
 import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
 import { pageOf } from '../../lib/pagination.js';
 import { trimWhiteSpace } from '../../lib/text.js';
-import { actorOf } from '../events/events.js';
+import { type Actor, actorOf } from '../events/events.js';
 import type { UnitOfWork, Work } from '../events/unit-of-work.js';
 import type { CurrentUser } from '../sessions/current-user.js';
 import { memberEvent, memberRoleChanged, projectEvent } from './events.js';
@@ -23,13 +23,22 @@ const MEMBER_NOT_FOUND = 'Member not found';
 
 const isAdmin = (user: CurrentUser) => user.role === 'admin';
 
+/** A project's tasks, which the tasks module keeps: how many there are, and deleting them all with their events. */
+export interface ProjectTasks {
+  countInProject(work: Work, projectId: number): Promise<number>;
+  deleteInProject(work: Work, projectId: number, actor: Actor): Promise<number>;
+}
+
 /**
  * Projects and their members. Who may do what is decided on every request from the database (the
  * caller's membership row, read in the write's own transaction after the project's lock): nothing is
  * cached, so a removal or a role change applies to that user's very next request on every instance.
  * Outsiders get 404 on every route; members without the right get 403; admins may do everything.
  */
-export function createProjectsService(repository: ProjectsRepository, { unitOfWork }: { unitOfWork: UnitOfWork }) {
+export function createProjectsService(
+  repository: ProjectsRepository,
+  { unitOfWork, tasks }: { unitOfWork: UnitOfWork; tasks: ProjectTasks },
+) {
   /** Locks the project and returns the caller's role (null: an admin who is not a member); 404 for an outsider. */
   const access = async (work: Work, user: CurrentUser, projectId: number, forDelete = false): Promise<ProjectAccess> => {
     const found = await repository.lock(work.db, projectId, user.id, forDelete);
@@ -84,18 +93,21 @@ export function createProjectsService(repository: ProjectsRepository, { unitOfWo
     },
 
     /**
-     * The owner (or an admin) deletes; a project with tasks only `withTasks` (its tasks go with it). The
-     * count is the repository's taskCount: 0 until tasks can be in projects.
+     * The owner (or an admin) deletes; a project with tasks only `withTasks`: its tasks go first, each
+     * with its task.deleted event, then the project, in one transaction. The project's lock (FOR UPDATE)
+     * keeps a task from being added or moved in meanwhile (their foreign key check waits for it).
      */
     async remove(user: CurrentUser, projectId: number, withTasks: boolean): Promise<void> {
       await unitOfWork.run(async (work) => {
         requireOwner(user, await access(work, user, projectId, true), 'delete it');
-        const tasks = await repository.taskCount(work.db, projectId);
-        if (tasks > 0 && !withTasks) {
-          throw conflict(`The project has ${tasks} task(s): delete them first, or send with_tasks=true to delete them with it`);
+        const count = await tasks.countInProject(work, projectId);
+        if (count > 0 && !withTasks) {
+          throw conflict(`The project has ${count} task(s): delete them first, or send with_tasks=true to delete them with it`);
         }
+        const actor = actorOf(user);
+        if (count > 0) await tasks.deleteInProject(work, projectId, actor);
         const deleted = await repository.delete(work.db, projectId, user.id);
-        if (deleted) await work.record(() => [projectEvent('project.deleted', actorOf(user), deleted)]);
+        if (deleted) await work.record(() => [projectEvent('project.deleted', actor, deleted)]);
       });
     },
 

@@ -15,6 +15,7 @@ export const taskColumns = {
   status: tasks.status,
   priority: tasks.priority,
   due_at: tasks.dueAt,
+  project_id: tasks.projectId,
   created_at: tasks.createdAt,
   updated_at: tasks.updatedAt,
 };

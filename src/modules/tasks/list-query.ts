@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, ilike, isNotNull, isNull, not, or, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
 import { labels, taskCounts, taskLabels, tasks } from '../../db/schema.js';
+import { memberProjects, visibleTo } from './access.js';
 import { taskColumns, taskFields } from './columns.js';
 import { TASK_SORT_KEYS, type TaskPriority, type TaskSortKey, type TaskStatus } from './schemas.js';
 
@@ -10,12 +11,16 @@ const sortColumns = Object.fromEntries(TASK_SORT_KEYS.map((key) => [key, taskCol
   [K in TaskSortKey]: (typeof taskColumns)[K];
 };
 
-/** Which tasks a caller may touch: one owner's, or (admins) everyone's. */
+/** Whose view of the tasks: a user's (their own and their projects', access.ts), or (undefined: an admin's) everyone's. */
 export interface Scope {
-  ownerId?: number | undefined;
+  viewerId?: number | undefined;
 }
 
 export interface TaskFilter extends Scope {
+  /** The tasks one user created (user_id). */
+  userId?: number | undefined;
+  /** The tasks of one project, or of none ('none'). */
+  project?: number | 'none' | undefined;
   statuses?: TaskStatus[] | undefined;
   priorities?: TaskPriority[] | undefined;
   q?: string | undefined;
@@ -99,16 +104,32 @@ export function listQuery(db: Database, filter: TaskFilter) {
   // The total comes from the counters when the filters are ones they keep (owner, status, priority),
   // so a page costs the same however many tasks match; a text search or a due-date filter has to
   // count its matches.
+  const viewer = sql.placeholder('viewerId');
+  const projectId = sql.placeholder('projectId');
   const countedTotal = and(
-    filter.ownerId === undefined ? undefined : eq(taskCounts.userId, sql.placeholder('ownerId')),
+    filter.viewerId === undefined
+      ? undefined
+      : sql`((${taskCounts.userId} = ${viewer} AND ${taskCounts.projectId} = 0) OR ${taskCounts.projectId} IN (${memberProjects(viewer)}))`,
+    filter.userId === undefined ? undefined : eq(taskCounts.userId, sql.placeholder('userId')),
+    filter.project === undefined
+      ? undefined
+      : filter.project === 'none'
+        ? eq(taskCounts.projectId, 0)
+        : sql`${taskCounts.projectId} = ${projectId}`,
     filter.statuses ? sql`${taskCounts.status} = any(${sql.placeholder('statuses')})` : undefined,
     filter.priorities ? sql`${taskCounts.priority} = any(${sql.placeholder('priorities')})` : undefined,
   );
   const conditions = and(
-    filter.ownerId === undefined ? undefined : eq(tasks.userId, sql.placeholder('ownerId')),
+    filter.viewerId === undefined ? undefined : visibleTo(viewer),
+    filter.userId === undefined ? undefined : eq(tasks.userId, sql.placeholder('userId')),
+    filter.project === undefined
+      ? undefined
+      : filter.project === 'none'
+        ? isNull(tasks.projectId)
+        : sql`${tasks.projectId} = ${projectId}`,
     filter.statuses ? sql`${tasks.status} = any(${sql.placeholder('statuses')})` : undefined,
     filter.priorities ? sql`${tasks.priority} = any(${sql.placeholder('priorities')})` : undefined,
-    filter.q === undefined ? undefined : textSearch(filter.ownerId === undefined, pattern),
+    filter.q === undefined ? undefined : textSearch(filter.viewerId === undefined && filter.userId === undefined, pattern),
     // Every label named: the tasks that carry as many of the named labels as there are distinct names.
     filter.labels
       ? sql`${tasks.id} IN (SELECT tl.task_id FROM ${labels} l JOIN ${taskLabels} tl ON tl.label_id = l.id

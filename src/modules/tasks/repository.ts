@@ -1,10 +1,12 @@
 import { and, eq, type SQL, sql } from 'drizzle-orm';
+import { PROJECT_EDITING_ROLES, type ProjectRole } from '../../db/enums.js';
 import type { Database } from '../../db/pool.js';
 import { executePrepared } from '../../db/prepared.js';
-import { idempotencyKeys, tasks } from '../../db/schema.js';
+import { idempotencyKeys, projectMembers, projects, tasks } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
 import type { Actor } from '../events/events.js';
-import type { Work } from '../events/unit-of-work.js';
+import type { Executor, Work } from '../events/unit-of-work.js';
+import { editableBy, editableProjects, visibleTo } from './access.js';
 import { columnOf, fromDriver, recordFields, returnedColumns, returnedRecord, taskColumns } from './columns.js';
 import { taskOutbox } from './events.js';
 import { setTaskLabels } from './labels/repository.js';
@@ -17,15 +19,42 @@ const valueOr = (value: unknown, fallback: SQL): SQL => (value === undefined ? f
 /** A task and its version (the ETag), which the API body does not show. */
 export type TaskRecord = Task & { version: number };
 
+/**
+ * Why a write changed nothing: no task the caller can see (404), one they may not change (403),
+ * another version than If-Match named (412), or a project it may not move into.
+ */
+export type Refusal = 'not_found' | 'forbidden' | 'stale' | 'project_refused';
+
 export type IdempotentCreate =
   | { kind: 'created'; task: TaskRecord }
   | { kind: 'replay'; status: number; body: unknown }
   | { kind: 'mismatch' }
   | { kind: 'in_progress' };
 
-/** The task's row, within the caller's scope, for the hand-written statements below (unqualified columns). */
-const scoped = (id: number, scope: Scope): SQL =>
-  scope.ownerId === undefined ? sql`id = ${id}` : sql`id = ${id} AND user_id = ${scope.ownerId}`;
+/** The task's row, if the caller may change it, for the hand-written writes below. */
+const editable = (id: number, scope: Scope): SQL =>
+  scope.viewerId === undefined ? sql`${tasks.id} = ${id}` : sql`${tasks.id} = ${id} AND ${editableBy(scope.viewerId)}`;
+
+/**
+ * A move into project `target` (undefined: no move into a project) is allowed: the caller edits in
+ * that project, or (an admin) it exists. Checked in the write's own statement.
+ */
+const mayMoveInto = (target: number | null | undefined, scope: Scope): SQL =>
+  target === undefined || target === null
+    ? sql``
+    : scope.viewerId === undefined
+      ? sql` AND EXISTS (SELECT 1 FROM ${projects} WHERE id = ${target})`
+      : sql` AND ${target}::bigint IN (${editableProjects(scope.viewerId)})`;
+
+/** What the caller may do with a task that exists: see it (else it is a 404), change it (else a 403). */
+export interface TaskAccess {
+  version: number;
+  visible: boolean;
+  editable: boolean;
+}
+
+/** What a caller may do in a project: edit its tasks, only read them, or nothing (not a member, or no such project). */
+export type ProjectAccess = 'edit' | 'read' | 'none';
 
 /** What the writes return: a TaskRecord's columns, under the API's names (RETURNING), then with its labels (the final SELECT). */
 const RETURNED = returnedColumns();
@@ -39,11 +68,11 @@ const UPDATABLE = new Set(settable(TaskUpdateBody));
 export function createTasksRepository(db: Database) {
   // The hot reads are prepared statements: SQL built once, planned once per connection.
   const byIdStatements = {
-    owned: db
+    visible: db
       .select(recordFields)
       .from(tasks)
-      .where(and(eq(tasks.id, sql.placeholder('id')), eq(tasks.userId, sql.placeholder('ownerId'))))
-      .prepare('tasks_by_id_owned'),
+      .where(and(eq(tasks.id, sql.placeholder('id')), visibleTo(sql.placeholder('viewerId'))))
+      .prepare('tasks_by_id_visible'),
     any: db
       .select(recordFields)
       .from(tasks)
@@ -52,10 +81,33 @@ export function createTasksRepository(db: Database) {
   };
   const findRecord = async (id: number, scope: Scope): Promise<TaskRecord | undefined> => {
     const [task] =
-      scope.ownerId === undefined
+      scope.viewerId === undefined
         ? await byIdStatements.any.execute({ id })
-        : await byIdStatements.owned.execute({ id, ownerId: scope.ownerId });
+        : await byIdStatements.visible.execute({ id, viewerId: scope.viewerId });
     return task;
+  };
+
+  /** What the caller may do with a task: undefined when they cannot see it (or there is none). */
+  const accessTo = async (work: Work, id: number, scope: Scope): Promise<TaskAccess | undefined> => {
+    const viewer = scope.viewerId;
+    const { rows } = await executePrepared<TaskAccess>(
+      work.db,
+      viewer === undefined
+        ? sql`SELECT version, true AS visible, true AS editable FROM ${tasks} WHERE id = ${id}`
+        : sql`SELECT version, ${visibleTo(viewer)} AS visible, ${editableBy(viewer)} AS editable FROM ${tasks} WHERE id = ${id}`,
+    );
+    const [found] = rows;
+    return found?.visible ? found : undefined;
+  };
+
+  /** Why a write whose statement found no task changed nothing (read after it, in its unit of work). */
+  const refusal = async (work: Work, id: number, scope: Scope, version: number | undefined): Promise<Refusal> => {
+    const access = await accessTo(work, id, scope);
+    if (!access) return 'not_found';
+    if (!access.editable) return 'forbidden';
+    if (version !== undefined && access.version !== version) return 'stale';
+    // Found and changeable at that version: what refused it was the project it was to move into.
+    return 'project_refused';
   };
 
   // One prepared statement per shape of list (which filters are present, which sort), made on first use.
@@ -64,7 +116,8 @@ export function createTasksRepository(db: Database) {
   const listStatement = (filter: TaskFilter) => {
     // The name is the shape itself, so every repository instance names the same SQL alike.
     const flags = [
-      filter.ownerId !== undefined,
+      filter.viewerId !== undefined,
+      filter.userId !== undefined,
       !!filter.statuses,
       !!filter.priorities,
       filter.q !== undefined,
@@ -82,7 +135,8 @@ export function createTasksRepository(db: Database) {
     // Keyset: absent (o, offset paging), a first page (k), after a value (v) or after a null (n).
     const after = filter.keyset?.after;
     const keyset = !filter.keyset ? 'o' : !after ? 'k' : after.value === null ? 'n' : 'v';
-    const shape = `tasks_list_${flags}_${due}_${keyset}_${filter.sort}_${filter.descending ? 'desc' : 'asc'}`;
+    const project = filter.project === undefined ? 'x' : filter.project === 'none' ? 'n' : 'p';
+    const shape = `tasks_list_${flags}${project}_${due}_${keyset}_${filter.sort}_${filter.descending ? 'desc' : 'asc'}`;
     let statement = listStatements.get(shape);
     if (!statement) {
       statement = prepareList(filter, shape);
@@ -192,7 +246,9 @@ export function createTasksRepository(db: Database) {
     async list(filter: TaskFilter): Promise<{ items: Task[]; total: number; last?: KeysetPosition | undefined }> {
       const statement = listStatement(filter);
       const values = {
-        ownerId: filter.ownerId,
+        viewerId: filter.viewerId,
+        userId: filter.userId,
+        projectId: typeof filter.project === 'number' ? filter.project : undefined,
         statuses: filter.statuses,
         priorities: filter.priorities,
         pattern: filter.q === undefined ? undefined : likePattern(filter.q),
@@ -234,7 +290,8 @@ export function createTasksRepository(db: Database) {
      * event: the row is locked and its version read first (`before`), so an update that changes
      * nothing (the version trigger leaves the version alone) records no event. With `labels` (in a
      * unit of work's transaction) the task is locked and its labels written first; a changed label
-     * list alone moves the version on, so it too is a change, with its event.
+     * list alone moves the version on, so it too is a change, with its event. Only a task the caller
+     * may change is found, and a move into a project only where the caller may edit (access.ts).
      */
     async update(
       work: Work,
@@ -243,25 +300,26 @@ export function createTasksRepository(db: Database) {
       changes: TaskUpdate,
       version: number | undefined,
       actor: Actor,
-    ): Promise<TaskRecord | 'stale' | undefined> {
+    ): Promise<TaskRecord | Refusal> {
       const assignments = Object.entries(changes)
         .filter(([field, value]) => value !== undefined && UPDATABLE.has(field))
         .map(([field, value]) => sql`${sql.identifier(columnOf(field))} = ${value}`);
+      const found = sql`${editable(id, scope)}${mayMoveInto(changes.project_id, scope)}`;
       if (changes.labels !== undefined) {
         const { rows } = await executePrepared<{ user_id: number }>(
           work.db,
           sql`SELECT user_id FROM ${tasks}
-            WHERE ${scoped(id, scope)}${version === undefined ? sql`` : sql` AND version = ${version}`} FOR UPDATE`,
+            WHERE ${found}${version === undefined ? sql`` : sql` AND version = ${version}`} FOR UPDATE`,
         );
         const [locked] = rows;
-        if (!locked) return version !== undefined && (await findRecord(id, scope)) ? 'stale' : undefined;
+        if (!locked) return refusal(work, id, scope, version);
         // The owner's vocabulary, whoever edits the task.
         if (await setTaskLabels(work, id, locked.user_id, changes.labels)) assignments.push(sql`version = ${tasks}.version + 1`);
       }
       const [task] = await records(
         work,
         sql`WITH before AS (
-          SELECT id, version FROM ${tasks} WHERE ${scoped(id, scope)} FOR UPDATE
+          SELECT id, version FROM ${tasks} WHERE ${found} FOR UPDATE
         ), changed AS (
           UPDATE ${tasks} SET ${assignments.length > 0 ? sql.join(assignments, sql`, `) : sql`title = ${tasks}.title`}
           FROM before
@@ -270,23 +328,56 @@ export function createTasksRepository(db: Database) {
         ), ${work.outbox({ ...taskOutbox('task.updated', actor), where: sql`changed.version <> changed.version_before` })}
         SELECT ${RECORD} FROM changed`,
       );
-      if (task || version === undefined) return task;
-      return (await findRecord(id, scope)) ? 'stale' : undefined;
+      return task ?? refusal(work, id, scope, version);
     },
 
     /** The deletion and its event (the task's last state), one statement. */
-    async delete(work: Work, id: number, scope: Scope, version: number | undefined, actor: Actor): Promise<boolean | 'stale'> {
+    async delete(work: Work, id: number, scope: Scope, version: number | undefined, actor: Actor): Promise<true | Refusal> {
       const [deleted] = await records(
         work,
         sql`WITH changed AS (
           DELETE FROM ${tasks}
-          WHERE ${scoped(id, scope)}${version === undefined ? sql`` : sql` AND version = ${version}`}
+          WHERE ${editable(id, scope)}${version === undefined ? sql`` : sql` AND version = ${version}`}
           RETURNING ${RETURNED}
         ), ${work.outbox(taskOutbox('task.deleted', actor))}
         SELECT id FROM changed`,
       );
-      if (deleted || version === undefined) return deleted !== undefined;
-      return (await findRecord(id, scope)) ? 'stale' : false;
+      return deleted ? true : refusal(work, id, scope, version);
+    },
+
+    /** What the caller may do in a project (a create or a move into it is allowed with 'edit'). */
+    async projectAccess(projectId: number, scope: Scope, executor: Executor = db): Promise<ProjectAccess> {
+      if (scope.viewerId === undefined) {
+        const { rows } = await executePrepared(executor, sql`SELECT 1 FROM ${projects} WHERE id = ${projectId}`);
+        return rows.length > 0 ? 'edit' : 'none';
+      }
+      const { rows } = await executePrepared<{ role: ProjectRole }>(
+        executor,
+        sql`SELECT role FROM ${projectMembers} WHERE project_id = ${projectId} AND user_id = ${scope.viewerId}`,
+      );
+      const role = rows[0]?.role;
+      return role === undefined ? 'none' : (PROJECT_EDITING_ROLES as readonly ProjectRole[]).includes(role) ? 'edit' : 'read';
+    },
+
+    /** How many tasks a project has (in the transaction that holds the project's lock). */
+    async countInProject(work: Work, projectId: number): Promise<number> {
+      const { rows } = await executePrepared<{ n: number }>(
+        work.db,
+        sql`SELECT count(*)::int AS n FROM ${tasks} WHERE project_id = ${projectId}`,
+      );
+      return rows[0]?.n ?? 0;
+    },
+
+    /** Deletes every task of a project, each with its task.deleted event, in one statement; how many went. */
+    async deleteInProject(work: Work, projectId: number, actor: Actor): Promise<number> {
+      const { rows } = await executePrepared<{ n: number }>(
+        work.db,
+        sql`WITH changed AS (
+          DELETE FROM ${tasks} WHERE project_id = ${projectId} RETURNING ${RETURNED}
+        ), ${work.outbox(taskOutbox('task.deleted', actor))}
+        SELECT count(*)::int AS n FROM changed`,
+      );
+      return rows[0]?.n ?? 0;
     },
 
     /** Drops stored Idempotency-Key responses older than 24 hours. */

@@ -32,6 +32,9 @@ export const Task = Type.Object(
       description: 'When the task is due, in UTC; null when it has no due date',
       examples: ['2026-12-24T17:00:00.000Z'],
     }),
+    project_id: Type.Union([RowId([7]), Type.Null()], {
+      description: "The project the task is in; null when it is in none (then it is its creator's alone)",
+    }),
     created_at: Timestamp,
     updated_at: Timestamp,
     labels: TaskLabels,
@@ -60,6 +63,10 @@ const DueAt = Type.Union(
   ],
   { description: DUE_AT, examples: ['2026-12-24T18:00:00+01:00'] },
 );
+const PROJECT_ID =
+  'The project to put the task in (you must be its owner or an editor), or null for none. A project you are not a member of, ' +
+  'or that does not exist, is a 422; one you only view is a 403.';
+const ProjectId = Type.Union([RowId([7]), Type.Null()], { description: PROJECT_ID });
 const Description = Type.Union([Type.String({ maxLength: 10_000, pattern: SAFE_TEXT }), Type.Null()], {
   description: 'Up to 10,000 characters, or null',
 });
@@ -72,6 +79,7 @@ export const TaskCreateBody = Type.Object(
     priority: Type.Optional({ ...Priority, default: 'medium' }),
     due_at: Type.Optional({ ...DueAt, default: null }),
     labels: Type.Optional({ ...TaskLabelsInput, default: [] }),
+    project_id: Type.Optional({ ...ProjectId, default: null }),
   },
   { additionalProperties: false },
 );
@@ -85,6 +93,10 @@ export const TaskUpdateBody = Type.Object(
     priority: Type.Optional(Priority),
     due_at: Type.Optional({ ...DueAt, description: `${DUE_AT} null removes the due date.` }),
     labels: Type.Optional(TaskLabelsInput),
+    project_id: Type.Optional({
+      ...ProjectId,
+      description: `Moves the task. ${PROJECT_ID} Moving a task needs the right to change it where it is and, into a project, the right to edit there; null moves it out (it becomes its creator's alone).`,
+    }),
   },
   { additionalProperties: false, minProperties: 1, description: 'The fields to change (at least one); the others are kept' },
 );
@@ -131,6 +143,14 @@ export const TaskListQuery = Type.Object(
       Type.Boolean({ description: 'true: tasks with a due date; false: tasks without one', examples: [false] }),
     ),
     label: Type.Optional(LabelFilter),
+    project_id: Type.Optional(
+      Type.String({
+        pattern: '^(none|[1-9][0-9]{0,14})$',
+        description:
+          "The tasks of one project (its id), or none: the tasks in no project. A project you are not a member of (or that does not exist) lists nothing. Without it: every task you can see, your own and your projects'.",
+        examples: ['7', 'none'],
+      }),
+    ),
     sort: Type.Optional(
       Type.Unsafe<TaskSort>({
         type: 'string',
@@ -145,7 +165,7 @@ export const TaskListQuery = Type.Object(
         format: 'int64',
         minimum: 1,
         maximum: Number.MAX_SAFE_INTEGER,
-        description: 'Admins only: the tasks of one user',
+        description: 'The tasks one user created; users may name only themselves, admins anyone',
       }),
     ),
     ...paginationQuery,

@@ -241,6 +241,7 @@ describe('a publisher and another one’s claim', () => {
         status: 'pending' as const,
         priority: 'medium' as const,
         due_at: null,
+        project_id: null,
         created_at: new Date(),
         updated_at: new Date(),
         labels: [],

@@ -72,6 +72,7 @@ describe('createUnitOfWork', () => {
     status: 'pending' as const,
     priority: 'medium' as const,
     due_at: null,
+    project_id: null,
     created_at: new Date(),
     updated_at: new Date(),
     labels: [],

@@ -172,6 +172,7 @@ describe('GET /tasks', () => {
       'id',
       'labels',
       'priority',
+      'project_id',
       'status',
       'title',
       'updated_at',

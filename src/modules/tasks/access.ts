@@ -1,0 +1,32 @@
+import { type Placeholder, type SQL, sql } from 'drizzle-orm';
+import { PROJECT_EDITING_ROLES } from '../../db/enums.js';
+import { projectMembers, tasks } from '../../db/schema.js';
+
+/**
+ * Who may see and change a task, written once as SQL for every statement that reads or writes tasks
+ * (lists, reads by id, updates, deletes, label counts). A task in no project is its creator's alone;
+ * a task in a project is seen by every member and changed by its editors and owner. Memberships are
+ * read by the statement itself, never cached, so a removal or a demotion applies to the next request.
+ * `viewer` is a user id: a value or a prepared statement's placeholder. Admins are not asked here:
+ * their statements have no such condition.
+ */
+
+/** A user id: a value, or a prepared statement's placeholder. */
+type Viewer = SQL | Placeholder | number;
+
+/** The projects `viewer` is a member of (any role, or one of `roles`): the (user_id, project_id) index. */
+export const memberProjects = (viewer: Viewer, roles?: readonly string[]): SQL =>
+  roles
+    ? sql`SELECT project_id FROM ${projectMembers} WHERE user_id = ${viewer} AND role IN (${sql.raw(roles.map((r) => `'${r}'`).join(', '))})`
+    : sql`SELECT project_id FROM ${projectMembers} WHERE user_id = ${viewer}`;
+
+/** The projects whose tasks `viewer` may create, change, move and delete. */
+export const editableProjects = (viewer: Viewer): SQL => memberProjects(viewer, PROJECT_EDITING_ROLES);
+
+const own = (viewer: Viewer): SQL => sql`(${tasks.userId} = ${viewer} AND ${tasks.projectId} IS NULL)`;
+
+/** The task (a row of `tasks`) is one `viewer` may see. */
+export const visibleTo = (viewer: Viewer): SQL => sql`(${own(viewer)} OR ${tasks.projectId} IN (${memberProjects(viewer)}))`;
+
+/** The task is one `viewer` may change, move or delete. */
+export const editableBy = (viewer: Viewer): SQL => sql`(${own(viewer)} OR ${tasks.projectId} IN (${editableProjects(viewer)}))`;
