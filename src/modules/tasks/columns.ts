@@ -1,5 +1,5 @@
 import { type SQL, sql } from 'drizzle-orm';
-import { PgTimestamp } from 'drizzle-orm/pg-core';
+import { PgBigInt53, PgTimestamp } from 'drizzle-orm/pg-core';
 import { isoTimestamp } from '../../db/json.js';
 import { labels, taskLabels, tasks } from '../../db/schema.js';
 
@@ -39,6 +39,7 @@ export const recordFields = { ...taskFields, version: tasks.version };
 type Field = keyof typeof recordColumns;
 const RECORD_FIELDS = Object.keys(recordColumns) as Field[];
 const isTimestamp = (field: Field) => recordColumns[field] instanceof PgTimestamp;
+const isBigint = (field: Field) => recordColumns[field] instanceof PgBigInt53;
 
 /** `RETURNING`/`SELECT` list of a hand-written statement: a record's columns under the API's names, optionally qualified. */
 export function returnedColumns(qualifier?: string): SQL {
@@ -55,11 +56,13 @@ export function returnedColumns(qualifier?: string): SQL {
 export const returnedRecord = (relation: string): SQL =>
   sql`${returnedColumns()}, ${labelsOf(sql.raw(`${relation}.id`))} AS labels`;
 
-/** A hand-written statement's row (timestamps come raw from pg) mapped as Drizzle maps its columns. */
+/** A hand-written statement's row (timestamps and bigints come raw from pg) mapped as Drizzle maps its columns. */
 export function fromDriver<T extends Record<Field, unknown>>(row: Record<Field, unknown>): T {
   const mapped: Record<string, unknown> = { ...row };
   for (const field of RECORD_FIELDS) {
-    if (isTimestamp(field)) mapped[field] = recordColumns[field].mapFromDriverValue(row[field] as never);
+    const value = row[field];
+    if (value === null || value === undefined) continue;
+    if (isTimestamp(field) || isBigint(field)) mapped[field] = recordColumns[field].mapFromDriverValue(value as never);
   }
   return mapped as T;
 }

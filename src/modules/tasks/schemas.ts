@@ -145,6 +145,7 @@ export const TaskListQuery = Type.Object(
     label: Type.Optional(LabelFilter),
     project_id: Type.Optional(
       Type.String({
+        maxLength: 15,
         pattern: '^(none|[1-9][0-9]{0,14})$',
         description:
           "The tasks of one project (its id), or none: the tasks in no project. A project you are not a member of (or that does not exist) lists nothing. Without it: every task you can see, your own and your projects'.",

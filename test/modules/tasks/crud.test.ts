@@ -13,7 +13,19 @@ type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 type Task = TaskBody;
 
-const TASK_KEYS = ['created_at', 'description', 'due_at', 'id', 'labels', 'priority', 'project_id', 'status', 'title', 'updated_at', 'user_id'];
+const TASK_KEYS = [
+  'created_at',
+  'description',
+  'due_at',
+  'id',
+  'labels',
+  'priority',
+  'project_id',
+  'status',
+  'title',
+  'updated_at',
+  'user_id',
+];
 const MISSING_ID = 999_999_999;
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 

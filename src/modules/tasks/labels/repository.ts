@@ -4,6 +4,7 @@ import { executePrepared } from '../../../db/prepared.js';
 import { labels, taskLabels, tasks } from '../../../db/schema.js';
 import type { Actor } from '../../events/events.js';
 import type { Work } from '../../events/unit-of-work.js';
+import { visibleTo } from '../access.js';
 import { returnedColumns } from '../columns.js';
 import { taskOutbox } from '../events.js';
 import type { LabelSummary } from './schemas.js';
@@ -120,12 +121,16 @@ export function createLabelsRepository(db: Database) {
   };
 
   return {
-    /** The owner's labels, sorted by name (case-insensitively), each with how many tasks carry it. */
+    /**
+     * The owner's labels, sorted by name (case-insensitively), each with how many of the tasks the owner
+     * can see carry it (not a task of a project they have left).
+     */
     async list(ownerId: number): Promise<LabelSummary[]> {
       const { rows } = await executePrepared<LabelSummary>(
         db,
-        sql`SELECT l.name, count(tl.task_id)::int AS task_count
+        sql`SELECT l.name, count(${tasks.id})::int AS task_count
           FROM ${labels} l LEFT JOIN ${taskLabels} tl ON tl.label_id = l.id
+          LEFT JOIN ${tasks} ON ${tasks.id} = tl.task_id AND ${visibleTo(ownerId)}
           WHERE l.user_id = ${ownerId}
           GROUP BY l.id, l.name
           ORDER BY lower(l.name), l.name`,
