@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { createCursors } from '../../lib/cursor.js';
 import { createProjectsRepository, type ProjectsRepository } from './repository.js';
 import projectsRoutes from './routes.js';
 import { createProjectsService, type ProjectsService } from './service.js';
@@ -24,7 +25,10 @@ declare module 'fastify' {
  */
 async function projects(app: FastifyInstance) {
   const repository = createProjectsRepository(app.db);
-  const service = createProjectsService(repository, { unitOfWork: app.unitOfWork });
+  const service = createProjectsService(repository, {
+    unitOfWork: app.unitOfWork,
+    cursors: createCursors(app.config.jwtSecret, 'projects'),
+  });
   app.decorate('projectsRepository', repository);
   app.decorate('projectsService', service);
   await app.register(projectsRoutes, { prefix: '/api/v1', service });

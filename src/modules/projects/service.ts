@@ -1,4 +1,5 @@
 import type { ProjectRole } from '../../db/enums.js';
+import type { Cursors } from '../../lib/cursor.js';
 import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
 import { pageOf } from '../../lib/pagination.js';
 import { trimWhiteSpace } from '../../lib/text.js';
@@ -29,7 +30,10 @@ const isAdmin = (user: CurrentUser) => user.role === 'admin';
  * cached, so a removal or a role change applies to that user's very next request on every instance.
  * Outsiders get 404 on every route; members without the right get 403; admins may do everything.
  */
-export function createProjectsService(repository: ProjectsRepository, { unitOfWork }: { unitOfWork: UnitOfWork }) {
+export function createProjectsService(
+  repository: ProjectsRepository,
+  { unitOfWork, cursors }: { unitOfWork: UnitOfWork; cursors: Cursors },
+) {
   /** Locks the project and returns the caller's role (null: an admin who is not a member); 404 for an outsider. */
   const access = async (work: Work, user: CurrentUser, projectId: number, forDelete = false): Promise<ProjectAccess> => {
     const found = await repository.lock(work.db, projectId, user.id, forDelete);
@@ -52,13 +56,24 @@ export function createProjectsService(repository: ProjectsRepository, { unitOfWo
       });
     },
 
-    list(user: CurrentUser, query: ProjectListQuery) {
-      return repository.list(user.id, isAdmin(user), {
-        q: query.q,
-        roles: query.role?.split(',') as ProjectRole[] | undefined,
-        sort: query.sort ?? DEFAULT_PROJECT_SORT,
-        ...pageOf(query),
-      });
+    /** A page; with `cursor` (keyset paging) also the next page's cursor, when there is one. */
+    async list(
+      user: CurrentUser,
+      query: ProjectListQuery,
+    ): Promise<{ items: Project[]; total: number; next?: string | undefined }> {
+      const sort = query.sort ?? DEFAULT_PROJECT_SORT;
+      const filter = { q: query.q, roles: query.role?.split(',') as ProjectRole[] | undefined, sort, ...pageOf(query) };
+      if (query.cursor === undefined) return repository.list(user.id, isAdmin(user), filter);
+      // What a cursor is bound to: the sort and the filters as asked (not who is asking: which projects a
+      // caller sees is the list's WHERE, whatever the cursor). The limit may change mid-walk.
+      const descending = sort.startsWith('-');
+      const key = descending ? sort.slice(1) : sort;
+      const filters = { q: filter.q, roles: filter.roles };
+      const position = query.cursor === '' ? undefined : cursors.decode(query.cursor, key, descending, filters);
+      const after = position && { value: String(position.value), id: position.id };
+      const page = await repository.list(user.id, isAdmin(user), { ...filter, offset: 0, keyset: { after } });
+      const next = page.last && cursors.encode({ sort: key, descending, ...page.last }, filters);
+      return { items: page.items, total: page.total, next };
     },
 
     async get(user: CurrentUser, projectId: number): Promise<Project> {

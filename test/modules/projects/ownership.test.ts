@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCursors } from '../../../src/lib/cursor.js';
 import { AppError } from '../../../src/lib/errors.js';
 import { createProjectsService } from '../../../src/modules/projects/service.js';
 import type { CurrentUser } from '../../../src/modules/sessions/current-user.js';
@@ -185,7 +186,10 @@ describe('deleting a project that has tasks', () => {
 
   it('is a 409 unless with_tasks, for the owner and an admin alike', async () => {
     const repository = { ...ctx.app.projectsRepository, taskCount: async () => 3 };
-    const service = createProjectsService(repository, { unitOfWork: ctx.app.unitOfWork });
+    const service = createProjectsService(repository, {
+      unitOfWork: ctx.app.unitOfWork,
+      cursors: createCursors(ctx.config.jwtSecret, 'projects'),
+    });
     const user = await asUser(owner);
     for (const caller of [user, await asUser(admin)]) {
       const project = await service.create(user, { name: 'with tasks', description: null });
