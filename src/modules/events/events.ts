@@ -17,7 +17,10 @@ export interface Actor {
 export interface EventBody<Data = unknown> {
   /** Unique per event: consumers de-duplicate on it (delivery is at least once). */
   id: string;
-  /** `<subject>.<change>`: task.created, user.role_changed (the modules' TaskEventType, UserEventType). */
+  /**
+   * `<subject>.<change>`: task.created, user.role_changed (the modules' TaskEventType, UserEventType, …); a
+   * label event (label.renamed) has its owner as subject, as a label has no id of its own in the API.
+   */
   type: string;
   occurred_at: string;
   actor: Actor | null;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { createCursors } from '../../lib/cursor.js';
 import { createProjectsRepository } from './repository.js';
 import projectsRoutes from './routes.js';
 import { createProjectsService, type ProjectsService } from './service.js';
@@ -18,7 +19,11 @@ declare module 'fastify' {
 async function projects(app: FastifyInstance) {
   const repository = createProjectsRepository(app.db);
   // A project's tasks are the tasks module's: counted and deleted (with their events) through its repository.
-  const service = createProjectsService(repository, { unitOfWork: app.unitOfWork, tasks: app.tasksRepository });
+  const service = createProjectsService(repository, {
+    unitOfWork: app.unitOfWork,
+    cursors: createCursors(app.config.jwtSecret, 'projects'),
+    tasks: app.tasksRepository,
+  });
   app.decorate('projectsService', service);
   await app.register(projectsRoutes, { prefix: '/api/v1', service });
 }

@@ -5,7 +5,7 @@ import { executePrepared } from '../../db/prepared.js';
 import { projectMembers, projects, users } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
 import type { Executor } from '../events/unit-of-work.js';
-import type { Member, Project, ProjectSort } from './schemas.js';
+import type { Member, Project, ProjectSort, ProjectSortKey } from './schemas.js';
 
 /** A project as an event shows it: the project object without the caller's role. */
 export type ProjectData = Omit<Project, 'role'>;
@@ -21,6 +21,14 @@ export interface ProjectFilter {
   sort: ProjectSort;
   limit: number;
   offset: number;
+  /** Keyset paging (a cursor request): `after` is where the previous page ended (absent: the first page). */
+  keyset?: { after?: ProjectPosition | undefined } | undefined;
+}
+
+/** The last row of a page under its sort: the sort expression's value as PostgreSQL writes it (text, exact) and the id. */
+export interface ProjectPosition {
+  value: string;
+  id: number;
 }
 
 /**
@@ -43,14 +51,39 @@ const toProject = (row: Raw<Project, 'id' | 'owner_id'>): Project => ({
 });
 const toMember = (row: Raw<Member, 'user_id'>): Member => ({ ...row, user_id: Number(row.user_id) });
 
+/**
+ * What each sort key orders by, and the type its value is cast back to from a cursor's text: name
+ * sorts case-insensitively, so its keyset compares lower(name) too. None is nullable.
+ */
+const SORT_EXPRESSIONS: Record<ProjectSortKey, { expression: SQL; type: SQL }> = {
+  created_at: { expression: sql`p.created_at`, type: sql.raw('timestamptz') },
+  updated_at: { expression: sql`p.updated_at`, type: sql.raw('timestamptz') },
+  name: { expression: sql`lower(p.name)`, type: sql.raw('text') },
+};
+
+const sortOf = (sort: ProjectSort) => {
+  const descending = sort.startsWith('-');
+  return { key: (descending ? sort.slice(1) : sort) as ProjectSortKey, descending };
+};
+
 // Fixed texts per sort key (one prepared statement each); ties by id in the key's direction.
-const ORDER_BY: Record<ProjectSort, SQL> = {
-  created_at: sql`p.created_at, p.id`,
-  '-created_at': sql`p.created_at DESC, p.id DESC`,
-  updated_at: sql`p.updated_at, p.id`,
-  '-updated_at': sql`p.updated_at DESC, p.id DESC`,
-  name: sql`lower(p.name), p.id`,
-  '-name': sql`lower(p.name) DESC, p.id DESC`,
+const orderBy = (sort: ProjectSort): SQL => {
+  const { key, descending } = sortOf(sort);
+  const direction = sql.raw(descending ? ' DESC' : '');
+  return sql`${SORT_EXPRESSIONS[key].expression}${direction}, p.id${direction}`;
+};
+
+/**
+ * The rows after `(value, id)` in the list's order (sort expression, then id, the same direction);
+ * the value comes back as the text the page's cursor_value gave, cast to the expression's own type.
+ */
+const keysetAfter = (sort: ProjectSort, after: ProjectPosition): SQL => {
+  const { key, descending } = sortOf(sort);
+  const { expression, type } = SORT_EXPRESSIONS[key];
+  const value = sql`CAST(${after.value} AS ${type})`;
+  return descending
+    ? sql`(${expression}, p.id) < (${value}, ${after.id}::bigint)`
+    : sql`(${expression}, p.id) > (${value}, ${after.id}::bigint)`;
 };
 
 /**
@@ -89,8 +122,17 @@ export function createProjectsRepository(db: Database) {
     /** The project as `viewerId` sees it (their role; null if not a member); undefined if there is none. */
     find: (projectId: number, viewerId: number, executor: Executor = db) => one(executor, projectId, viewerId),
 
-    /** `all`: every project (an admin's list); otherwise those `viewerId` is a member of. */
-    async list(viewerId: number, all: boolean, filter: ProjectFilter): Promise<{ items: Project[]; total: number }> {
+    /**
+     * `all`: every project (an admin's list); otherwise those `viewerId` is a member of. A keyset page
+     * reads one row more than it shows, to know whether a next page exists, and gives where it ended
+     * (`last`); its total counts the filters' matches apart (once, an InitPlan), as its rows are only
+     * those after the cursor.
+     */
+    async list(
+      viewerId: number,
+      all: boolean,
+      filter: ProjectFilter,
+    ): Promise<{ items: Project[]; total: number; last?: ProjectPosition | undefined }> {
       const where = sql.join(
         [
           all ? sql`true` : sql`m.user_id IS NOT NULL`,
@@ -99,18 +141,38 @@ export function createProjectsRepository(db: Database) {
         ],
         sql` AND `,
       );
-      const { rows } = await executePrepared<Raw<Project, 'id' | 'owner_id'> & { total: string }>(
-        db,
-        sql`SELECT ${projectColumns}, count(*) OVER () AS total FROM ${withOwnerAndViewer(viewerId)}
-          WHERE ${where} ORDER BY ${ORDER_BY[filter.sort]} LIMIT ${filter.limit} OFFSET ${filter.offset}`,
-      );
-      if (rows.length === 0 && filter.offset > 0) {
+      const countAll = async () => {
         const counted = await executePrepared<{ total: string }>(
           db,
           sql`SELECT count(*) AS total FROM ${withOwnerAndViewer(viewerId)} WHERE ${where}`,
         );
-        return { items: [], total: Number(counted.rows[0]?.total ?? 0) };
+        return Number(counted.rows[0]?.total ?? 0);
+      };
+      if (filter.keyset) {
+        const after = filter.keyset.after;
+        const { key } = sortOf(filter.sort);
+        const { rows } = await executePrepared<Raw<Project, 'id' | 'owner_id'> & { total: string; cursor_value: string }>(
+          db,
+          sql`SELECT ${projectColumns}, ${SORT_EXPRESSIONS[key].expression}::text AS cursor_value,
+            (SELECT count(*) FROM ${withOwnerAndViewer(viewerId)} WHERE ${where}) AS total
+          FROM ${withOwnerAndViewer(viewerId)}
+          WHERE ${where} AND ${after ? keysetAfter(filter.sort, after) : sql`true`}
+          ORDER BY ${orderBy(filter.sort)} LIMIT ${filter.limit + 1}`,
+        );
+        // Past the last page the total has no row to ride on: counted apart.
+        if (rows.length === 0) return { items: [], total: after ? await countAll() : 0 };
+        const page = rows.slice(0, filter.limit);
+        const end = page[page.length - 1];
+        const items = page.map(({ total: _, cursor_value: __, ...project }) => toProject(project));
+        const last = rows.length > filter.limit && end ? { value: end.cursor_value, id: Number(end.id) } : undefined;
+        return { items, total: Number(rows[0]?.total ?? 0), last };
       }
+      const { rows } = await executePrepared<Raw<Project, 'id' | 'owner_id'> & { total: string }>(
+        db,
+        sql`SELECT ${projectColumns}, count(*) OVER () AS total FROM ${withOwnerAndViewer(viewerId)}
+          WHERE ${where} ORDER BY ${orderBy(filter.sort)} LIMIT ${filter.limit} OFFSET ${filter.offset}`,
+      );
+      if (rows.length === 0 && filter.offset > 0) return { items: [], total: await countAll() };
       return { items: rows.map(({ total: _, ...project }) => toProject(project)), total: Number(rows[0]?.total ?? 0) };
     },
 

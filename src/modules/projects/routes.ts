@@ -1,6 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { MAX_LIMIT, pageOf, paginationHeaders, setPaginationHeaders } from '../../lib/pagination.js';
+import {
+  MAX_LIMIT,
+  pageOf,
+  paginationHeaders,
+  refuseCursorWithOffset,
+  setCursorPaginationHeaders,
+  setPaginationHeaders,
+} from '../../lib/pagination.js';
 import { BEARER_SECURITY, IdParams, problemResponses } from '../../lib/schemas.js';
 import {
   Member,
@@ -50,14 +57,23 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
         ...common,
         summary: 'List projects',
         description:
-          'The projects the caller is a member of (admins: every project), one page at a time; X-Total-Count and Link headers describe the rest.',
+          'The projects the caller is a member of (admins: every project), one page at a time; X-Total-Count and Link headers describe the rest. ' +
+          'Two ways of paging, as for tasks: offset and limit (Link first, prev, next, last), or keyset paging with cursor (send `cursor=` ' +
+          'for the first page, then follow Link rel="next", which carries the next cursor; Link first and next only). A cursor is valid ' +
+          'only with the sort, q and role it was made for, and never with offset (422).',
         querystring: ProjectListQuery,
         response: { 200: pagedArray(Project), ...problemResponses(401, 422) },
       },
     },
     async (request, reply) => {
-      const { items, total } = await service.list(request.currentUser, request.query);
-      setPaginationHeaders(request, reply, { total, ...pageOf(request.query) });
+      if (request.query.cursor === undefined) {
+        const { items, total } = await service.list(request.currentUser, request.query);
+        setPaginationHeaders(request, reply, { total, ...pageOf(request.query) });
+        return items;
+      }
+      refuseCursorWithOffset(request.url);
+      const { items, total, next } = await service.list(request.currentUser, request.query);
+      setCursorPaginationHeaders(request, reply, { total, limit: pageOf(request.query).limit, next });
       return items;
     },
   );

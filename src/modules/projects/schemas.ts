@@ -1,5 +1,6 @@
 import { type Static, Type } from 'typebox';
 import { PROJECT_ROLES } from '../../db/enums.js';
+import { cursorQuery } from '../../lib/cursor.js';
 import { paginationQuery } from '../../lib/pagination.js';
 import { OneOf, RowId, SAFE_TEXT, Timestamp, UNSTORABLE } from '../../lib/schemas.js';
 import { WHITE_SPACE } from '../../lib/text.js';
@@ -109,6 +110,7 @@ export const ProjectListQuery = Type.Object(
       }),
     ),
     ...paginationQuery,
+    ...cursorQuery,
   },
   { additionalProperties: false },
 );

@@ -1,4 +1,5 @@
 import type { ProjectRole } from '../../db/enums.js';
+import type { Cursors } from '../../lib/cursor.js';
 import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
 import { pageOf } from '../../lib/pagination.js';
 import { trimWhiteSpace } from '../../lib/text.js';
@@ -37,7 +38,7 @@ export interface ProjectTasks {
  */
 export function createProjectsService(
   repository: ProjectsRepository,
-  { unitOfWork, tasks }: { unitOfWork: UnitOfWork; tasks: ProjectTasks },
+  { unitOfWork, cursors, tasks }: { unitOfWork: UnitOfWork; cursors: Cursors; tasks: ProjectTasks },
 ) {
   /** Locks the project and returns the caller's role (null: an admin who is not a member); 404 for an outsider. */
   const access = async (work: Work, user: CurrentUser, projectId: number, forDelete = false): Promise<ProjectAccess> => {
@@ -61,13 +62,24 @@ export function createProjectsService(
       });
     },
 
-    list(user: CurrentUser, query: ProjectListQuery) {
-      return repository.list(user.id, isAdmin(user), {
-        q: query.q,
-        roles: query.role?.split(',') as ProjectRole[] | undefined,
-        sort: query.sort ?? DEFAULT_PROJECT_SORT,
-        ...pageOf(query),
-      });
+    /** A page; with `cursor` (keyset paging) also the next page's cursor, when there is one. */
+    async list(
+      user: CurrentUser,
+      query: ProjectListQuery,
+    ): Promise<{ items: Project[]; total: number; next?: string | undefined }> {
+      const sort = query.sort ?? DEFAULT_PROJECT_SORT;
+      const filter = { q: query.q, roles: query.role?.split(',') as ProjectRole[] | undefined, sort, ...pageOf(query) };
+      if (query.cursor === undefined) return repository.list(user.id, isAdmin(user), filter);
+      // What a cursor is bound to: the sort and the filters as asked (not who is asking: which projects a
+      // caller sees is the list's WHERE, whatever the cursor). The limit may change mid-walk.
+      const descending = sort.startsWith('-');
+      const key = descending ? sort.slice(1) : sort;
+      const filters = { q: filter.q, roles: filter.roles };
+      const position = query.cursor === '' ? undefined : cursors.decode(query.cursor, key, descending, filters);
+      const after = position && { value: String(position.value), id: position.id };
+      const page = await repository.list(user.id, isAdmin(user), { ...filter, offset: 0, keyset: { after } });
+      const next = page.last && cursors.encode({ sort: key, descending, ...page.last }, filters);
+      return { items: page.items, total: page.total, next };
     },
 
     async get(user: CurrentUser, projectId: number): Promise<Project> {

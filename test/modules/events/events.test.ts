@@ -258,6 +258,36 @@ describe('events for each change', () => {
     expect(Object.keys(events[1]?.data ?? {})).toEqual(Object.keys(created.body));
   });
 
+  it("a label rename, merge and delete publish label.renamed and label.deleted, routed by their type, with their tasks' updates", async () => {
+    const seen = (await settled(0)).length;
+    const erin = await registerAndLogin(app.api, 'erin');
+    const one = await app.api.post('/tasks', { title: 'Labelled', labels: ['Home', 'garden'] }, { token: erin.token });
+    expect(one.status).toBe(201);
+    const label = (name: string) => `/labels/${encodeURIComponent(name)}`;
+    expect((await app.api.patch(label('home'), { name: 'House' }, { token: erin.token })).status).toBe(200);
+    expect((await app.api.patch(label('garden'), { name: 'HOUSE' }, { token: erin.token })).status).toBe(200);
+    expect((await app.api.patch(label('house'), { name: 'House' }, { token: erin.token })).status).toBe(200);
+    expect((await app.api.delete(label('House'), { token: erin.token })).status).toBe(204);
+    expect((await app.api.delete(label('House'), { token: erin.token })).status).toBe(404);
+    const events = (await settled(seen)).filter((e) => e.body.type !== 'user.registered');
+    expect(events.map((e) => [e.routingKey, e.body.subject.type, e.body.subject.id])).toEqual([
+      ['task.created', 'task', one.body.id],
+      ['task.updated', 'task', one.body.id],
+      ['label.renamed', 'user', erin.id],
+      ['task.updated', 'task', one.body.id],
+      ['label.renamed', 'user', erin.id],
+      ['task.updated', 'task', one.body.id],
+      ['label.deleted', 'user', erin.id],
+    ]);
+    expect(events.filter((e) => e.body.type.startsWith('label.')).map((e) => e.body.data)).toEqual([
+      { user_id: erin.id, name: 'House', previous_name: 'Home', merged: false, task_count: 1 },
+      { user_id: erin.id, name: 'House', previous_name: 'garden', merged: true, task_count: 1 },
+      { user_id: erin.id, name: 'House', task_count: 1 },
+    ]);
+    expect(events.at(-1)?.body.actor).toEqual({ id: erin.id, username: erin.username, role: 'user' });
+    expect(events.at(-2)?.body.data).toMatchObject({ id: one.body.id, labels: [] });
+  });
+
   it('reports the broker in /readyz for information, and counts what it published in /metrics', async () => {
     const ready = await fetch(`${app.baseUrl}/readyz`);
     expect(ready.status).toBe(200);

@@ -1,7 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppError } from '../../../src/lib/errors.js';
-import { createProjectsService } from '../../../src/modules/projects/service.js';
-import type { CurrentUser } from '../../../src/modules/sessions/current-user.js';
 import { registerAndLogin, setupTestApp, type TestContext } from '../../helpers/app.js';
 import { AMQP_URL, uniqueExchange } from '../../helpers/rabbitmq.js';
 import type { Account } from '../../helpers/security.js';

@@ -38,6 +38,24 @@ async function updates(taskId: number): Promise<unknown[]> {
   return rows.map((r) => r.payload.data.labels);
 }
 
+/** The label events recorded for a user (their subject), oldest first: type, subject, data, and the writing transaction. */
+async function labelEvents(userId: number): Promise<Array<{ type: string; subject: unknown; data: unknown; xid: string }>> {
+  const { rows } = await ctx.db.pool.query<{ type: string; payload: { subject: unknown; data: unknown }; xid: string }>(
+    "SELECT type, payload, xmin::text AS xid FROM event_outbox WHERE aggregate_key = $1 AND type LIKE 'label.%' ORDER BY id",
+    [`user:${userId}`],
+  );
+  return rows.map((r) => ({ type: r.type, subject: r.payload.subject, data: r.payload.data, xid: r.xid }));
+}
+
+/** The transactions that wrote a task's task.updated events, oldest first. */
+async function updateTransactions(taskId: number): Promise<string[]> {
+  const { rows } = await ctx.db.pool.query<{ xid: string }>(
+    "SELECT xmin::text AS xid FROM event_outbox WHERE aggregate_key = $1 AND type = 'task.updated' ORDER BY id",
+    [`task:${taskId}`],
+  );
+  return rows.map((r) => r.xid);
+}
+
 function expectNotFound(res: HttpResponse) {
   expect(res.status, res.text).toBe(404);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
@@ -197,6 +215,89 @@ describe('DELETE /labels/{name}', () => {
   });
 });
 
+describe('label events', () => {
+  it('a rename records label.renamed (owner, old and new name, not merged, tasks now) with its task.updated events, in one transaction', async () => {
+    const user = await registerAndLogin(ctx.api, 'ev-rename');
+    const a = await task(user, ['Errands']);
+    const b = await task(user, ['errands', 'other']);
+    expect((await ctx.api.patch(path('ERRANDS'), { name: ' Shopping ' }, { token: user.token })).status).toBe(200);
+    const [renamed] = await labelEvents(user.id);
+    expect(await labelEvents(user.id)).toHaveLength(1);
+    expect(renamed).toMatchObject({
+      type: 'label.renamed',
+      subject: { type: 'user', id: user.id },
+      data: { user_id: user.id, name: 'Shopping', previous_name: 'Errands', merged: false, task_count: 2 },
+    });
+    expect(Object.keys(renamed?.data as object)).toEqual(['user_id', 'name', 'previous_name', 'merged', 'task_count']);
+    // The task.updated events are kept, and were written by the same transaction as the label event.
+    expect(await updates(a.id)).toEqual([['Shopping']]);
+    expect([...(await updateTransactions(a.id)), ...(await updateTransactions(b.id))]).toEqual([renamed?.xid, renamed?.xid]);
+    const { rows } = await ctx.db.pool.query('SELECT xmin::text AS xid FROM labels WHERE user_id = $1 AND name = $2', [
+      user.id,
+      'Shopping',
+    ]);
+    expect(rows[0]?.xid).toBe(renamed?.xid);
+    // A label no task carries is renamed too, with 0.
+    await ctx.api.patch(`/tasks/${b.id}`, { labels: ['other', 'spare'] }, { token: user.token });
+    await ctx.api.patch(`/tasks/${b.id}`, { labels: ['other'] }, { token: user.token });
+    expect((await ctx.api.patch(path('spare'), { name: 'Spare' }, { token: user.token })).status).toBe(200);
+    expect((await labelEvents(user.id)).map((e) => e.data)).toEqual([
+      renamed?.data,
+      { user_id: user.id, name: 'Spare', previous_name: 'spare', merged: false, task_count: 0 },
+    ]);
+  });
+
+  it('a merge says so, with the kept spelling and how many tasks carry the merged label now', async () => {
+    const user = await registerAndLogin(ctx.api, 'ev-merge');
+    await task(user, ['chores', 'Housework']);
+    await task(user, ['Chores']);
+    await task(user, ['housework']);
+    await task(user, ['housework', 'x']);
+    expect((await ctx.api.patch(path('CHORES'), { name: 'HOUSEWORK' }, { token: user.token })).body).toEqual({
+      name: 'Housework',
+      task_count: 4,
+    });
+    expect((await labelEvents(user.id)).map(({ type, data }) => ({ type, data }))).toEqual([
+      {
+        type: 'label.renamed',
+        data: { user_id: user.id, name: 'Housework', previous_name: 'chores', merged: true, task_count: 4 },
+      },
+    ]);
+  });
+
+  it('a delete records label.deleted (owner, name, how many tasks lost it) with its task.updated events, in one transaction', async () => {
+    const user = await registerAndLogin(ctx.api, 'ev-delete');
+    const a = await task(user, ['Old', 'keep']);
+    const b = await task(user, ['OLD']);
+    await task(user, ['keep']);
+    expect((await ctx.api.delete(path('old'), { token: user.token })).status).toBe(204);
+    const events = await labelEvents(user.id);
+    expect(events.map(({ type, subject, data }) => ({ type, subject, data }))).toEqual([
+      { type: 'label.deleted', subject: { type: 'user', id: user.id }, data: { user_id: user.id, name: 'Old', task_count: 2 } },
+    ]);
+    expect(await updates(b.id)).toEqual([[]]);
+    expect([...(await updateTransactions(a.id)), ...(await updateTransactions(b.id))]).toEqual([events[0]?.xid, events[0]?.xid]);
+  });
+
+  it("records nothing for a rename to exactly the same name, an unknown label, or another user's label (404)", async () => {
+    const user = await registerAndLogin(ctx.api, 'ev-none');
+    const intruder = await registerAndLogin(ctx.api, 'ev-intruder');
+    const t = await task(user, ['Same']);
+    const before = await ctx.db.pool.query('SELECT count(*)::int AS n FROM event_outbox');
+    expect((await ctx.api.patch(path('same'), { name: 'Same' }, { token: user.token })).status).toBe(200);
+    expect((await ctx.api.patch(path('Same'), { name: '  Same ' }, { token: user.token })).status).toBe(200);
+    expectNotFound(await ctx.api.patch(path('never-seen'), { name: 'x' }, { token: user.token }));
+    expectNotFound(await ctx.api.delete(path('never-seen'), { token: user.token }));
+    expectNotFound(await ctx.api.patch(path('same'), { name: 'stolen' }, { token: intruder.token }));
+    expectNotFound(await ctx.api.delete(path('same'), { token: intruder.token }));
+    const after = await ctx.db.pool.query('SELECT count(*)::int AS n FROM event_outbox');
+    expect(after.rows[0].n).toBe(before.rows[0].n);
+    expect(await labelEvents(user.id)).toEqual([]);
+    expect(await labelEvents(intruder.id)).toEqual([]);
+    expect(await updates(t.id)).toEqual([]);
+  });
+});
+
 describe('concurrent writes', () => {
   it('first uses of one new name at once make one label, carried by every task', async () => {
     const user = await registerAndLogin(ctx.api, 'race');
@@ -234,6 +335,9 @@ describe('concurrent writes', () => {
       statuses.join(),
     ).toBe(true);
     expect(statuses.slice(0, tasks.length)).toEqual(Array(tasks.length).fill(200));
+    // One label event for each rename or delete that succeeded (a retried deadlock records none twice).
+    const labelWrites = statuses.slice(tasks.length).filter((s) => s !== 404).length;
+    expect(await labelEvents(user.id)).toHaveLength(labelWrites);
     // What the tasks show is what GET /labels counts.
     const counts = new Map<string, number>();
     for (const t of tasks) for (const name of (await read(user, t.id)).labels) counts.set(name, (counts.get(name) ?? 0) + 1);

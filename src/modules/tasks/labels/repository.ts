@@ -7,6 +7,7 @@ import type { Work } from '../../events/unit-of-work.js';
 import { visibleTo } from '../access.js';
 import { returnedColumns } from '../columns.js';
 import { taskOutbox } from '../events.js';
+import type { LabelDeleted, LabelRenamed } from './events.js';
 import type { LabelSummary } from './schemas.js';
 
 /**
@@ -141,9 +142,16 @@ export function createLabelsRepository(db: Database) {
     /**
      * Renames the owner's label `from` to `to` on every task (run it in a transaction). When another
      * label is already called `to` (any case), the two merge into that one: a task that carried both
-     * keeps one. Undefined when the owner has no label `from`.
+     * keeps one. Undefined when the owner has no label `from`; `change` undefined when the name is
+     * already `to`, exactly (nothing changed).
      */
-    async rename(work: Work, ownerId: number, from: string, to: string, actor: Actor): Promise<LabelSummary | undefined> {
+    async rename(
+      work: Work,
+      ownerId: number,
+      from: string,
+      to: string,
+      actor: Actor,
+    ): Promise<{ label: LabelSummary; change?: LabelRenamed | undefined } | undefined> {
       const found = await find(work, ownerId, from);
       if (!found) return undefined;
       const locked = await lockFor(work, ownerId, found, [from, to]);
@@ -153,10 +161,11 @@ export function createLabelsRepository(db: Database) {
       const affected = await carrying(work, source.id);
       if (!target) {
         // Only the spelling changes (perhaps only its case); the same name as now changes nothing.
-        if (source.name === to) return { name: source.name, task_count: affected.length };
+        if (source.name === to) return { label: { name: source.name, task_count: affected.length } };
         await executePrepared(work.db, sql`UPDATE ${labels} SET name = ${to} WHERE id = ${source.id}`);
         await touch(work, affected, actor);
-        return { name: to, task_count: affected.length };
+        const label = { name: to, task_count: affected.length };
+        return { label, change: { name: to, previousName: source.name, merged: false, taskCount: affected.length } };
       }
       await executePrepared(
         work.db,
@@ -166,19 +175,23 @@ export function createLabelsRepository(db: Database) {
       );
       await executePrepared(work.db, sql`DELETE FROM ${labels} WHERE id = ${source.id}`);
       await touch(work, affected, actor);
-      return { name: target.name, task_count: await taskCount(work, target.id) };
+      const label = { name: target.name, task_count: await taskCount(work, target.id) };
+      return { label, change: { name: label.name, previousName: source.name, merged: true, taskCount: label.task_count } };
     },
 
-    /** Removes the owner's label from every task and from the vocabulary; false when there is no such label. */
-    async delete(work: Work, ownerId: number, name: string, actor: Actor): Promise<boolean> {
+    /**
+     * Removes the owner's label from every task and from the vocabulary: its name and how many tasks
+     * carried it; undefined when there is no such label.
+     */
+    async delete(work: Work, ownerId: number, name: string, actor: Actor): Promise<LabelDeleted | undefined> {
       const found = await find(work, ownerId, name);
-      if (!found) return false;
+      if (!found) return undefined;
       const [label] = await lockFor(work, ownerId, found, [name]);
-      if (!label) return false;
+      if (!label) return undefined;
       const affected = await carrying(work, label.id);
       await executePrepared(work.db, sql`DELETE FROM ${labels} WHERE id = ${label.id}`);
       await touch(work, affected, actor);
-      return true;
+      return { name: label.name, taskCount: affected.length };
     },
   };
 }

@@ -36,7 +36,8 @@ const labelsRoutes: FastifyPluginAsyncTypebox<{ service: LabelsService }> = asyn
         description:
           'Renames one of your labels (named in any case) on every task that carries it. If you already have a label of the new name ' +
           '(in any case), the two merge into that one, keeping its spelling: a task that carried both keeps one. Each task whose labels ' +
-          'change gets a new ETag and a task.updated event. Unknown label: 404.',
+          'change gets a new ETag and a task.updated event, and the rename one label.renamed event (none when the name is already exactly ' +
+          'the new one). Unknown label: 404.',
         params: LabelParams,
         body: LabelRenameBody,
         response: { 200: LabelSummary, ...problemResponses(400, 401, 404, 413, 415, 422) },
@@ -53,7 +54,7 @@ const labelsRoutes: FastifyPluginAsyncTypebox<{ service: LabelsService }> = asyn
         summary: 'Delete a label',
         description:
           'Removes one of your labels (named in any case) from every task and from your labels. Each task that carried it gets a new ETag ' +
-          'and a task.updated event. Unknown label: 404.',
+          'and a task.updated event, and the delete one label.deleted event. Unknown label: 404.',
         params: LabelParams,
         response: { 204: Type.Null({ description: 'Deleted' }), ...problemResponses(401, 404, 422) },
       },

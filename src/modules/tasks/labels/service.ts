@@ -5,6 +5,7 @@ import { trimWhiteSpace } from '../../../lib/text.js';
 import { actorOf } from '../../events/events.js';
 import type { UnitOfWork } from '../../events/unit-of-work.js';
 import type { CurrentUser } from '../../sessions/current-user.js';
+import { labelDeletedEvent, labelRenamedEvent } from './events.js';
 import type { LabelsRepository } from './repository.js';
 import type { LabelSummary } from './schemas.js';
 
@@ -26,17 +27,30 @@ export function createLabelsService(
       return reads.run(user.id, (labels) => labels.list(user.id));
     },
 
+    /** A rename or a merge records label.renamed, with its tasks' task.updated events, in its transaction. */
     async rename(user: CurrentUser, name: string, to: string): Promise<LabelSummary> {
       const renamed = await retryingDeadlock(() =>
-        unitOfWork.run((work) => repository.rename(work, user.id, trimWhiteSpace(name), trimWhiteSpace(to), actorOf(user))),
+        unitOfWork.run(async (work) => {
+          const actor = actorOf(user);
+          const result = await repository.rename(work, user.id, trimWhiteSpace(name), trimWhiteSpace(to), actor);
+          const change = result?.change;
+          if (change) await work.record(() => [labelRenamedEvent(actor, user.id, change)]);
+          return result;
+        }),
       );
       if (!renamed) throw notFound(LABEL_NOT_FOUND);
-      return renamed;
+      return renamed.label;
     },
 
+    /** A delete records label.deleted, with its tasks' task.updated events, in its transaction. */
     async remove(user: CurrentUser, name: string): Promise<void> {
       const deleted = await retryingDeadlock(() =>
-        unitOfWork.run((work) => repository.delete(work, user.id, trimWhiteSpace(name), actorOf(user))),
+        unitOfWork.run(async (work) => {
+          const actor = actorOf(user);
+          const result = await repository.delete(work, user.id, trimWhiteSpace(name), actor);
+          if (result) await work.record(() => [labelDeletedEvent(actor, user.id, result)]);
+          return result;
+        }),
       );
       if (!deleted) throw notFound(LABEL_NOT_FOUND);
     },
