@@ -1,5 +1,16 @@
 import type { Lsn } from './replica-monitor.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /**
+     * Users besides the caller whose next reads must see this request's write, as the caller's do (a
+     * member removed from a project must not read its tasks from a replica that has not replayed the
+     * removal). With replicas, each is given the caller's write mark; without, nothing is done.
+     */
+    alsoWrittenFor?: number[];
+  }
+}
+
 /**
  * Runs a read that tolerates replication lag, on behalf of a user: `read` gets the repository of
  * the database chosen for it (a replica that has replayed that user's writes, or the primary).

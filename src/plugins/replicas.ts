@@ -162,6 +162,7 @@ async function replicas(app: FastifyInstance) {
       }
     }
     await marks.record(userId, position);
+    for (const other of request.alsoWrittenFor ?? []) if (other !== userId) await marks.record(other, position);
     return payload;
   });
 

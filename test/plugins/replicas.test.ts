@@ -213,6 +213,38 @@ describe('routing', () => {
       await pair.resumeReplay();
     }
   });
+
+  it('a member removed from a project reads none of its tasks on their next request, whatever the replica shows', async () => {
+    const app = await start({ maxLagMs: 60_000 });
+    const { api } = app;
+    const owner = await registerAndLogin(api, 'powner');
+    const member = await registerAndLogin(api, 'pmember');
+    const project = (await api.post('/projects', { name: 'shared' }, { token: owner.token })).body.id;
+    await api.post(`/projects/${project}/members`, { username: member.username, role: 'viewer' }, { token: owner.token });
+    const task = (await api.post('/tasks', { title: 'secret plan', project_id: project }, { token: owner.token }))
+      .body as TaskBody;
+    await pair.waitForCatchUp();
+    // The member reads from the replica, and sees the project's task there.
+    await waitFor('the member to read from the replica', async () => {
+      const fromReplica = await replicaReads(app);
+      expect((await api.get(`/tasks/${task.id}`, { token: member.token })).status).toBe(200);
+      return (await replicaReads(app)) > fromReplica;
+    });
+    await pair.pauseReplay();
+    try {
+      expect((await api.delete(`/projects/${project}/members/${member.id}`, { token: owner.token })).status).toBe(204);
+      // The replica still has the membership: had the member's reads gone there, they would see the task.
+      const { rows } = await pair.replica.query('SELECT 1 FROM project_members WHERE project_id = $1 AND user_id = $2', [
+        project,
+        member.id,
+      ]);
+      expect(rows).toHaveLength(1);
+      expect((await api.get(`/tasks/${task.id}`, { token: member.token })).status).toBe(404);
+      expect((await api.get('/tasks', { token: member.token })).body).toEqual([]);
+    } finally {
+      await pair.resumeReplay();
+    }
+  });
 });
 
 describe.each([

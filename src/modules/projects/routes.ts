@@ -195,6 +195,8 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
     },
     async (request, reply) => {
       await service.removeMember(request.currentUser, request.params.id, request.params.user_id);
+      // Their next read, wherever it runs, sees the removal: never the project's tasks from a lagging replica.
+      request.alsoWrittenFor = [request.params.user_id];
       return reply.code(204).send(null);
     },
   );
