@@ -30,6 +30,7 @@ import { runMigrations } from '../src/db/migrate.js';
 import { createCursors } from '../src/lib/cursor.js';
 import { freePort } from '../src/lib/net.js';
 import { createPasswordHasher } from '../src/modules/users/passwords.js';
+import { timeMigrations } from './migrations.js';
 import { seed } from './seed.js';
 
 /**
@@ -41,6 +42,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SERVER = path.join(ROOT, 'dist/server.js');
 const BASELINE = path.join(ROOT, 'bench/baseline.ts');
 const PASSWORD = 'bench-password-1';
+/** The migrations timed are the ones after this (those of the task-model issue). */
+const MIGRATIONS_AFTER = '0013_event_outbox_pending';
 /** The events-on server publishes to a scratch exchange on this broker (unreachable: events wait in the outbox). */
 const amqpUrl = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const exchange = `task-api-bench.${randomBytes(4).toString('hex')}`;
@@ -55,7 +58,11 @@ const { values: args } = parseArgs({
     duration: { type: 'string' },
     connections: { type: 'string', default: '50' },
     'bcrypt-cost': { type: 'string', default: '10' },
-    /** Scenario groups to run, comma-separated: reads (and the baseline), writes, stats, login, startup. */
+    /**
+     * Scenario groups to run, comma-separated: reads (and the baseline), writes, stats, login, startup,
+     * migrations (the task model's migrations timed on a database of --tasks tasks: by default only with
+     * the scale check, --tasks above 100,000).
+     */
     only: { type: 'string' },
     /** How many off/on pairs of each write scenario; the events on/off ratio is their median. */
     rounds: { type: 'string', default: '1' },
@@ -66,7 +73,7 @@ const totalTasks = Number(args.tasks);
 const duration = Number(args.duration ?? (args.quick ? 2 : 10));
 const connections = Number(args.connections);
 const bcryptCost = Number(args['bcrypt-cost']);
-const GROUPS = ['reads', 'writes', 'stats', 'login', 'startup'] as const;
+const GROUPS = ['reads', 'writes', 'stats', 'login', 'startup', 'migrations'] as const;
 const only = args.only?.split(',').map((g) => g.trim());
 const unknownGroup = only?.find((g) => !(GROUPS as readonly string[]).includes(g));
 if (unknownGroup) throw new Error(`--only: unknown group ${unknownGroup} (one of ${GROUPS.join(', ')})`);
@@ -647,6 +654,27 @@ async function main() {
       };
     }
 
+    // The migrations since the one-write-path issue (due dates, labels, search indexes, projects), each
+    // timed on a scratch database that already holds --tasks tasks, and whether it rewrote the table.
+    let migrations: Awaited<ReturnType<typeof timeMigrations>> | undefined;
+    if (wants('migrations') && (totalTasks > firstSize || only?.includes('migrations'))) {
+      const scratch = `${dbName}_migrations`;
+      await admin.query(`CREATE DATABASE ${scratch}`);
+      const scratchUrl = new URL(adminUrl);
+      scratchUrl.pathname = `/${scratch}`;
+      console.log(`timing the migrations after ${MIGRATIONS_AFTER} on ${totalTasks} tasks…`);
+      try {
+        migrations = await timeMigrations(scratchUrl.toString(), {
+          after: MIGRATIONS_AFTER,
+          users,
+          tasksPerUser: Math.round(totalTasks / users),
+          hash,
+        });
+      } finally {
+        await admin.query(`DROP DATABASE ${scratch}`);
+      }
+    }
+
     // Start-up to first answer, with an initialised embedded database.
     let startup: { initialising: number; initialised: number } | undefined;
     if (wants('startup')) {
@@ -685,6 +713,11 @@ async function main() {
       console.log(
         `admin paging${p.tasks}: page 5000 by cursor p50 ${p.cursor_p50_ms} ms (${Number(p.cursor_p50_ratio).toFixed(2)}× page 1, ${p.page1_p50_ms} ms), by offset ${p.offset_p50_ms} ms; q search p50 ${p.search_p50_ms} ms, p99 ${p.search_p99_ms} ms`,
       );
+    if (migrations)
+      for (const m of migrations.timings)
+        console.log(
+          `migration ${m.tag} on ${migrations.seeded} tasks: ${m.seconds.toFixed(2)} s${m.rewroteTasks ? ' (REWROTE the tasks table)' : ', tasks not rewritten'}`,
+        );
     if (scale)
       console.log(
         `scale: GET /tasks p50 at ${totalTasks} is ${scale.list_p50_ratio?.toFixed(2)}× its p50 at ${firstSize}; uncached stats p99 ${scale.stats_p99_ms} ms`,
@@ -714,6 +747,7 @@ async function main() {
       raw_bcrypt_per_sec: loginRow ? bcryptRate : undefined,
       scale,
       admin_paging: paging,
+      migrations,
       events_on_off: eventsOnOff,
     };
     const file = path.join(
