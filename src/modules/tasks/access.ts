@@ -23,10 +23,13 @@ export const memberProjects = (viewer: Viewer, roles?: readonly string[]): SQL =
 /** The projects whose tasks `viewer` may create, change, move and delete. */
 export const editableProjects = (viewer: Viewer): SQL => memberProjects(viewer, PROJECT_EDITING_ROLES);
 
-const own = (viewer: Viewer): SQL => sql`(${tasks.userId} = ${viewer} AND ${tasks.projectId} IS NULL)`;
+/** The two disjoint parts of what `viewer` sees: their own tasks outside projects, and their projects' tasks. */
+export const ownTasks = (viewer: Viewer): SQL => sql`(${tasks.userId} = ${viewer} AND ${tasks.projectId} IS NULL)`;
+export const projectTasks = (viewer: Viewer): SQL => sql`${tasks.projectId} IN (${memberProjects(viewer)})`;
 
 /** The task (a row of `tasks`) is one `viewer` may see. */
-export const visibleTo = (viewer: Viewer): SQL => sql`(${own(viewer)} OR ${tasks.projectId} IN (${memberProjects(viewer)}))`;
+export const visibleTo = (viewer: Viewer): SQL => sql`(${ownTasks(viewer)} OR ${projectTasks(viewer)})`;
 
 /** The task is one `viewer` may change, move or delete. */
-export const editableBy = (viewer: Viewer): SQL => sql`(${own(viewer)} OR ${tasks.projectId} IN (${editableProjects(viewer)}))`;
+export const editableBy = (viewer: Viewer): SQL =>
+  sql`(${ownTasks(viewer)} OR ${tasks.projectId} IN (${editableProjects(viewer)}))`;

@@ -1,7 +1,7 @@
-import { and, asc, desc, eq, ilike, isNotNull, isNull, not, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, Column, desc, eq, ilike, is, isNotNull, isNull, not, or, type Placeholder, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
 import { labels, taskCounts, taskLabels, tasks } from '../../db/schema.js';
-import { memberProjects, visibleTo } from './access.js';
+import { memberProjects, ownTasks, projectTasks } from './access.js';
 import { taskColumns, taskFields } from './columns.js';
 import { TASK_SORT_KEYS, type TaskPriority, type TaskSortKey, type TaskStatus } from './schemas.js';
 
@@ -91,6 +91,56 @@ const textSearch = (acrossUsers: boolean, pattern: ReturnType<typeof sql.placeho
           WHERE tl.task_id = ${tasks.id} AND l.name ILIKE ${pattern})`,
       ) as SQL);
 
+/**
+ * Where a list reads its rows, and which counter rows total them. An admin reads the table (narrowed to
+ * a project, or to none, by a condition). A user sees two disjoint parts (access.ts): their own tasks
+ * outside projects, and their projects' tasks. Asked for both, no one index serves their OR, so the
+ * rows come from a UNION ALL of the two, each an index range (`tasks (user_id, created_at …)` and
+ * `tasks (project_id, created_at …)`), aliased as the table itself so every condition, order and
+ * keyset below applies unchanged; the counters likewise sum the two parts' rows.
+ */
+function visibleRows(
+  filter: TaskFilter,
+  viewer: Placeholder,
+  projectId: Placeholder,
+): { from: SQL | typeof tasks; visible?: SQL; counters: Array<SQL | undefined> } {
+  const inProject = sql`${taskCounts.projectId} <> 0`;
+  const ownCounters = sql`${taskCounts.userId} = ${viewer} AND ${taskCounts.projectId} = 0`;
+  const projectCounters = sql`${inProject} AND ${taskCounts.projectId} IN (${memberProjects(viewer)})`;
+  if (filter.viewerId === undefined) {
+    if (filter.project === undefined) return { from: tasks, counters: [undefined] };
+    if (filter.project === 'none')
+      return { from: tasks, visible: isNull(tasks.projectId), counters: [eq(taskCounts.projectId, 0)] };
+    return {
+      from: tasks,
+      visible: sql`${tasks.projectId} = ${projectId}`,
+      counters: [sql`${inProject} AND ${taskCounts.projectId} = ${projectId}`],
+    };
+  }
+  if (filter.project === 'none') return { from: tasks, visible: ownTasks(viewer), counters: [ownCounters] };
+  if (filter.project !== undefined) {
+    return {
+      from: tasks,
+      visible: sql`${tasks.projectId} = ${projectId} AND ${projectTasks(viewer)}`,
+      counters: [sql`${projectCounters} AND ${taskCounts.projectId} = ${projectId}`],
+    };
+  }
+  return {
+    from: sql`(SELECT * FROM ${tasks} WHERE ${ownTasks(viewer)} UNION ALL SELECT * FROM ${tasks} WHERE ${projectTasks(viewer)}) AS ${tasks}`,
+    counters: [ownCounters, projectCounters],
+  };
+}
+
+/**
+ * Fields read from a subquery aliased as the table: Drizzle checks that a selected column's table is
+ * in the query, which it cannot see through `FROM (…) AS tasks`, so each column is selected as the
+ * same expression decoded as that column.
+ */
+const asExpressions = <T extends Record<string, unknown>>(fields: T): T =>
+  Object.fromEntries(
+    Object.entries(fields).map(([name, field]) => [name, is(field, Column) ? sql`${field}`.mapWith(field) : field]),
+  ) as T;
+
 const hasDueFilter = (filter: TaskFilter) =>
   filter.dueAfter !== undefined || filter.dueBefore !== undefined || filter.overdue !== undefined || filter.hasDue !== undefined;
 
@@ -101,32 +151,19 @@ const hasDueFilter = (filter: TaskFilter) =>
 export function listQuery(db: Database, filter: TaskFilter) {
   const direction = filter.descending ? desc : asc;
   const pattern = sql.placeholder('pattern');
-  // The total comes from the counters when the filters are ones they keep (owner, status, priority),
-  // so a page costs the same however many tasks match; a text search or a due-date filter has to
-  // count its matches.
   const viewer = sql.placeholder('viewerId');
-  const projectId = sql.placeholder('projectId');
-  const countedTotal = and(
-    filter.viewerId === undefined
-      ? undefined
-      : sql`((${taskCounts.userId} = ${viewer} AND ${taskCounts.projectId} = 0) OR ${taskCounts.projectId} IN (${memberProjects(viewer)}))`,
+  const { from, visible, counters } = visibleRows(filter, viewer, sql.placeholder('projectId'));
+  // The total comes from the counters when the filters are ones they keep (creator, project, status,
+  // priority), so a page costs the same however many tasks match; a text search, a label or a
+  // due-date filter has to count its matches.
+  const counterFilters = and(
     filter.userId === undefined ? undefined : eq(taskCounts.userId, sql.placeholder('userId')),
-    filter.project === undefined
-      ? undefined
-      : filter.project === 'none'
-        ? eq(taskCounts.projectId, 0)
-        : sql`${taskCounts.projectId} = ${projectId}`,
     filter.statuses ? sql`${taskCounts.status} = any(${sql.placeholder('statuses')})` : undefined,
     filter.priorities ? sql`${taskCounts.priority} = any(${sql.placeholder('priorities')})` : undefined,
   );
   const conditions = and(
-    filter.viewerId === undefined ? undefined : visibleTo(viewer),
+    visible,
     filter.userId === undefined ? undefined : eq(tasks.userId, sql.placeholder('userId')),
-    filter.project === undefined
-      ? undefined
-      : filter.project === 'none'
-        ? isNull(tasks.projectId)
-        : sql`${tasks.projectId} = ${projectId}`,
     filter.statuses ? sql`${tasks.status} = any(${sql.placeholder('statuses')})` : undefined,
     filter.priorities ? sql`${tasks.priority} = any(${sql.placeholder('priorities')})` : undefined,
     filter.q === undefined ? undefined : textSearch(filter.viewerId === undefined && filter.userId === undefined, pattern),
@@ -149,9 +186,15 @@ export function listQuery(db: Database, filter: TaskFilter) {
   // Labels have no counters either: with a label filter the page counts its matches too. A keyset
   // page's rows are only those after the cursor, so it counts the filters' matches apart (once, an InitPlan).
   const total = counted
-    ? sql<number>`(SELECT coalesce(sum(${taskCounts.n}), 0) FROM ${taskCounts} WHERE ${countedTotal ?? sql`true`})`
+    ? sql<number>`(${sql.join(
+        counters.map(
+          (part) =>
+            sql`(SELECT coalesce(sum(${taskCounts.n}), 0) FROM ${taskCounts} WHERE ${and(part, counterFilters) ?? sql`true`})`,
+        ),
+        sql` + `,
+      )})`
     : filter.keyset
-      ? sql<number>`(SELECT count(*) FROM ${tasks} WHERE ${conditions ?? sql`true`})`
+      ? sql<number>`(SELECT count(*) FROM ${from} WHERE ${conditions ?? sql`true`})`
       : sql<number>`count(*) over ()`;
   const fields = {
     ...taskFields,
@@ -160,8 +203,8 @@ export function listQuery(db: Database, filter: TaskFilter) {
     ...(filter.keyset ? { cursorValue: sql<string | null>`${sortColumns[filter.sort]}::text` } : {}),
   };
   const query = db
-    .select(fields)
-    .from(tasks)
+    .select(from === tasks ? fields : asExpressions(fields))
+    .from(from)
     .where(and(conditions, after ? keysetAfter(filter.sort, filter.descending, after.value === null) : undefined))
     .orderBy(orderOf(filter.sort, filter.descending), direction(tasks.id))
     .limit(sql.placeholder('limit'));
