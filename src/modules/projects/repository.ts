@@ -3,9 +3,9 @@ import type { ProjectRole } from '../../db/enums.js';
 import type { Database } from '../../db/pool.js';
 import { executePrepared } from '../../db/prepared.js';
 import { projectMembers, projects, users } from '../../db/schema.js';
-import { likePattern } from '../../lib/pagination.js';
 import type { Executor } from '../events/unit-of-work.js';
-import type { Member, Project, ProjectSort, ProjectSortKey } from './schemas.js';
+import { listStatements, type ProjectFilter, type ProjectPosition, projectColumns, withOwnerAndViewer } from './list-query.js';
+import type { Member, Project } from './schemas.js';
 
 /** A project as an event shows it: the project object without the caller's role. */
 export type ProjectData = Omit<Project, 'role'>;
@@ -14,31 +14,6 @@ export type ProjectData = Omit<Project, 'role'>;
 export interface ProjectAccess {
   role: ProjectRole | null;
 }
-
-export interface ProjectFilter {
-  q?: string | undefined;
-  roles?: ProjectRole[] | undefined;
-  sort: ProjectSort;
-  limit: number;
-  offset: number;
-  /** Keyset paging (a cursor request): `after` is where the previous page ended (absent: the first page). */
-  keyset?: { after?: ProjectPosition | undefined } | undefined;
-}
-
-/** The last row of a page under its sort: the sort expression's value as PostgreSQL writes it (text, exact) and the id. */
-export interface ProjectPosition {
-  value: string;
-  id: number;
-}
-
-/**
- * The project's columns as the API shows them, `viewer`'s role among them; `p` is projects, `o` the
- * owner's membership row, `m` the viewer's (absent for an admin who is not a member).
- */
-const projectColumns = sql`p.id, p.name, p.description, o.user_id AS owner_id, m.role, p.created_at, p.updated_at`;
-const withOwnerAndViewer = (viewerId: number) => sql`${projects} p
-  JOIN ${projectMembers} o ON o.project_id = p.id AND o.role = 'owner'
-  LEFT JOIN ${projectMembers} m ON m.project_id = p.id AND m.user_id = ${viewerId}`;
 
 const memberColumns = sql`pm.user_id, u.username, pm.role, pm.created_at`;
 
@@ -50,41 +25,6 @@ const toProject = (row: Raw<Project, 'id' | 'owner_id'>): Project => ({
   owner_id: Number(row.owner_id),
 });
 const toMember = (row: Raw<Member, 'user_id'>): Member => ({ ...row, user_id: Number(row.user_id) });
-
-/**
- * What each sort key orders by, and the type its value is cast back to from a cursor's text: name
- * sorts case-insensitively, so its keyset compares lower(name) too. None is nullable.
- */
-const SORT_EXPRESSIONS: Record<ProjectSortKey, { expression: SQL; type: SQL }> = {
-  created_at: { expression: sql`p.created_at`, type: sql.raw('timestamptz') },
-  updated_at: { expression: sql`p.updated_at`, type: sql.raw('timestamptz') },
-  name: { expression: sql`lower(p.name)`, type: sql.raw('text') },
-};
-
-const sortOf = (sort: ProjectSort) => {
-  const descending = sort.startsWith('-');
-  return { key: (descending ? sort.slice(1) : sort) as ProjectSortKey, descending };
-};
-
-// Fixed texts per sort key (one prepared statement each); ties by id in the key's direction.
-const orderBy = (sort: ProjectSort): SQL => {
-  const { key, descending } = sortOf(sort);
-  const direction = sql.raw(descending ? ' DESC' : '');
-  return sql`${SORT_EXPRESSIONS[key].expression}${direction}, p.id${direction}`;
-};
-
-/**
- * The rows after `(value, id)` in the list's order (sort expression, then id, the same direction);
- * the value comes back as the text the page's cursor_value gave, cast to the expression's own type.
- */
-const keysetAfter = (sort: ProjectSort, after: ProjectPosition): SQL => {
-  const { key, descending } = sortOf(sort);
-  const { expression, type } = SORT_EXPRESSIONS[key];
-  const value = sql`CAST(${after.value} AS ${type})`;
-  return descending
-    ? sql`(${expression}, p.id) < (${value}, ${after.id}::bigint)`
-    : sql`(${expression}, p.id) > (${value}, ${after.id}::bigint)`;
-};
 
 /**
  * "What is this user's role in project P": one primary-key lookup, never cached, so a removal or a
@@ -133,31 +73,16 @@ export function createProjectsRepository(db: Database) {
       all: boolean,
       filter: ProjectFilter,
     ): Promise<{ items: Project[]; total: number; last?: ProjectPosition | undefined }> {
-      const where = sql.join(
-        [
-          all ? sql`true` : sql`m.user_id IS NOT NULL`,
-          filter.q ? sql`(p.name ILIKE ${likePattern(filter.q)} OR p.description ILIKE ${likePattern(filter.q)})` : sql`true`,
-          filter.roles ? sql`m.role = ANY(${`{${filter.roles.join(',')}}`}::project_role[])` : sql`true`,
-        ],
-        sql` AND `,
-      );
+      const statements = listStatements(viewerId, all, filter);
       const countAll = async () => {
-        const counted = await executePrepared<{ total: string }>(
-          db,
-          sql`SELECT count(*) AS total FROM ${withOwnerAndViewer(viewerId)} WHERE ${where}`,
-        );
+        const counted = await executePrepared<{ total: string }>(db, statements.count);
         return Number(counted.rows[0]?.total ?? 0);
       };
       if (filter.keyset) {
         const after = filter.keyset.after;
-        const { key } = sortOf(filter.sort);
         const { rows } = await executePrepared<Raw<Project, 'id' | 'owner_id'> & { total: string; cursor_value: string }>(
           db,
-          sql`SELECT ${projectColumns}, ${SORT_EXPRESSIONS[key].expression}::text AS cursor_value,
-            (SELECT count(*) FROM ${withOwnerAndViewer(viewerId)} WHERE ${where}) AS total
-          FROM ${withOwnerAndViewer(viewerId)}
-          WHERE ${where} AND ${after ? keysetAfter(filter.sort, after) : sql`true`}
-          ORDER BY ${orderBy(filter.sort)} LIMIT ${filter.limit + 1}`,
+          statements.page,
         );
         // Past the last page the total has no row to ride on: counted apart.
         if (rows.length === 0) return { items: [], total: after ? await countAll() : 0 };
@@ -167,11 +92,7 @@ export function createProjectsRepository(db: Database) {
         const last = rows.length > filter.limit && end ? { value: end.cursor_value, id: Number(end.id) } : undefined;
         return { items, total: Number(rows[0]?.total ?? 0), last };
       }
-      const { rows } = await executePrepared<Raw<Project, 'id' | 'owner_id'> & { total: string }>(
-        db,
-        sql`SELECT ${projectColumns}, count(*) OVER () AS total FROM ${withOwnerAndViewer(viewerId)}
-          WHERE ${where} ORDER BY ${orderBy(filter.sort)} LIMIT ${filter.limit} OFFSET ${filter.offset}`,
-      );
+      const { rows } = await executePrepared<Raw<Project, 'id' | 'owner_id'> & { total: string }>(db, statements.page);
       if (rows.length === 0 && filter.offset > 0) return { items: [], total: await countAll() };
       return { items: rows.map(({ total: _, ...project }) => toProject(project)), total: Number(rows[0]?.total ?? 0) };
     },
