@@ -31,7 +31,7 @@ import { createCursors } from '../src/lib/cursor.js';
 import { freePort } from '../src/lib/net.js';
 import { createPasswordHasher } from '../src/modules/users/passwords.js';
 import { timeMigrations } from './migrations.js';
-import { seed } from './seed.js';
+import { seed, shareProjects } from './seed.js';
 
 /**
  * Node flags for the servers under test (not the baseline's, nor start-up's), space-separated:
@@ -338,6 +338,9 @@ async function main() {
     console.log(`seeding ${users} users and ${firstSize} tasks…`);
     const seedStarted = performance.now();
     await seed(databaseUrl, { users, tasksPerUser: Math.max(1, Math.round(firstSize / users)), hash });
+    // Five users who are editors of two projects shared with them (100 tasks each) besides their own.
+    const sharingUsers = [9, 10, 11, 12, 13].map((n) => `bench_user_${n}`);
+    await shareProjects(databaseUrl, { owners: ['bench_user_7', 'bench_user_8'], members: sharingUsers, tasksPerProject: 100 });
     console.log(`seeded in ${((performance.now() - seedStarted) / 1000).toFixed(1)} s`);
 
     // Raw bcrypt first, on an idle machine, on the CPU the server will use.
@@ -381,6 +384,7 @@ async function main() {
     const benchUsers = [2, 3, 4, 5, 6].map((n) => `bench_user_${n}`);
     const tokens = await Promise.all(benchUsers.map(login));
     const adminToken = await login('bench_user_1');
+    const sharingTokens = await Promise.all(sharingUsers.map(login));
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
     const idsByToken = await Promise.all(
@@ -401,6 +405,11 @@ async function main() {
       return { token: tokens[i] as string, ids: idsByToken[i] as number[] };
     };
     const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+    const asSharingUser = () => ({
+      method: 'GET',
+      path: '/api/v1/tasks',
+      headers: auth(sharingTokens[Math.floor(Math.random() * sharingTokens.length)] as string),
+    });
     const json = { 'content-type': 'application/json' };
 
     const rows: Row[] = [];
@@ -514,6 +523,7 @@ async function main() {
         () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }),
         serverPid,
       );
+      await run('GET /tasks (member of two shared projects)', server.port, asSharingUser, serverPid);
       await adminPaging('');
       await run(
         'GET /tasks?status&sort',
@@ -634,6 +644,7 @@ async function main() {
         () => ({ method: 'GET', path: '/api/v1/tasks', headers: auth(asUser().token) }),
         serverPid,
       );
+      await run(`GET /tasks (member of two shared projects) @ ${totalTasks}`, server.port, asSharingUser, serverPid);
       const bigStats = await run(
         `GET /tasks/admin/stats @ ${totalTasks}`,
         server.port,

@@ -51,10 +51,48 @@ export async function seed(databaseUrl: string, options: SeedOptions): Promise<v
       await client.query("SET session_replication_role = 'origin'");
       await client.query('TRUNCATE task_counts');
       await client.query(
-        'INSERT INTO task_counts (user_id, shard, status, priority, n) SELECT user_id, id % 4, status, priority, count(*) FROM tasks GROUP BY 1, 2, 3, 4',
+        `INSERT INTO task_counts (user_id, project_id, shard, status, priority, n)
+         SELECT user_id, coalesce(project_id, 0), id % 4, status, priority, count(*) FROM tasks GROUP BY 1, 2, 3, 4, 5`,
       );
     }
     await client.query('ANALYZE');
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A project per owner, with `tasksPerProject` tasks its owner created in it, and every one of
+ * `members` an editor of each: the users whose list is their own tasks and their projects'. Through
+ * the row triggers (a few hundred rows), so the counters stay right.
+ */
+export async function shareProjects(
+  databaseUrl: string,
+  options: { owners: string[]; members: string[]; tasksPerProject: number },
+): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    for (const owner of options.owners) {
+      await client.query(
+        `WITH owner AS (SELECT id FROM users WHERE username = $1),
+           project AS (INSERT INTO projects (name) VALUES ('Shared by ' || $1) RETURNING id),
+           members AS (
+             INSERT INTO project_members (project_id, user_id, role)
+             SELECT project.id, owner.id, 'owner'::project_role FROM project, owner
+             UNION ALL
+             SELECT project.id, u.id, 'editor'::project_role FROM project, users u WHERE u.username = ANY($2::text[])
+           )
+         INSERT INTO tasks (user_id, project_id, title, description, status, priority, created_at, updated_at)
+         SELECT owner.id, project.id, 'Shared task ' || g, 'In the project of ' || $1,
+                (ARRAY['pending', 'in_progress', 'completed'])[1 + g % 3]::task_status,
+                (ARRAY['low', 'medium', 'high'])[1 + (g / 3) % 3]::task_priority,
+                now() - make_interval(mins => g * 60), now() - make_interval(mins => g * 60)
+         FROM owner, project, generate_series(1, $3::int) g`,
+        [owner, options.members, options.tasksPerProject],
+      );
+    }
+    await client.query('ANALYZE tasks; ANALYZE task_counts; ANALYZE projects; ANALYZE project_members');
   } finally {
     await client.end();
   }
