@@ -387,16 +387,15 @@ async function main() {
     const sharingTokens = await Promise.all(sharingUsers.map(login));
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
-    const idsByToken = await Promise.all(
-      benchUsers.map(async (u) =>
-        (
-          await client.query<{ id: string }>(
-            'SELECT t.id FROM tasks t JOIN users u ON u.id = t.user_id WHERE u.username = $1 LIMIT 100',
-            [u],
-          )
-        ).rows.map((r) => Number(r.id)),
-      ),
-    );
+    // One query at a time: a pg client runs its queries in turn, and queueing them is deprecated.
+    const idsByToken: number[][] = [];
+    for (const username of benchUsers) {
+      const { rows } = await client.query<{ id: string }>(
+        'SELECT t.id FROM tasks t JOIN users u ON u.id = t.user_id WHERE u.username = $1 LIMIT 100',
+        [username],
+      );
+      idsByToken.push(rows.map((r) => Number(r.id)));
+    }
     await client.end();
 
     const pick = <T>(xs: T[]) => xs[Math.floor(Math.random() * xs.length)] as T;
