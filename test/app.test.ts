@@ -251,3 +251,31 @@ describe('keep-alive', () => {
     }
   });
 });
+
+describe('bytes after a request that are not a request', () => {
+  it("are answered 400 after that request's own answer, which is not lost", async () => {
+    const { api, baseUrl } = await start();
+    const user = await registerAndLogin(api);
+    const task = await api.post('/tasks', { title: 'deleted with an unframed body' }, { token: user.token });
+    expect(task.status).toBe(201);
+    const socket = net.connect({ host: '127.0.0.1', port: Number(new URL(baseUrl).port) });
+    try {
+      let received = '';
+      socket.on('data', (chunk) => {
+        received += chunk.toString();
+      });
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      // A body without Content-Length or Transfer-Encoding: to HTTP/1.1 it is the next request's first line.
+      socket.write(
+        `DELETE /api/v1/tasks/${task.body.id} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${user.token}\r\n\r\n{"reason":"done"}\r\n\r\n`,
+      );
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 5_000))]);
+      const statuses = [...received.matchAll(/^HTTP\/1\.1 (\d{3}) /gm)].map((m) => Number(m[1]));
+      expect(statuses).toEqual([204, 400]);
+      expect(received).toContain('Malformed HTTP request');
+      expect((await api.get(`/tasks/${task.body.id}`, { token: user.token })).status).toBe(404);
+    } finally {
+      socket.destroy();
+    }
+  });
+});

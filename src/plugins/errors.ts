@@ -62,10 +62,25 @@ function describeIssueInFull(location: string, issue: AjvIssue): FieldError {
 /**
  * Errors found before a request exists (a client too slow to send its request, headers too large,
  * an unparsable request line) are answered on the raw socket, still as problem+json.
+ *
+ * The bad bytes may follow a complete request still being served on the same connection (a DELETE
+ * whose body has no Content-Length is read as the start of a second request): that request's answer
+ * goes out first, then this one, in the order HTTP/1.1 requires; answering at once would close the
+ * connection before it and the client would never learn that its delete took place. Node keeps the
+ * response in progress on `socket._httpMessage`, as its own default handler reads it.
  */
 export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
+    return;
+  }
+  const inProgress = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  // Only a request received in full is sure to be answered; one cut off mid-body (a timeout) is not.
+  if (inProgress && !inProgress.writableFinished && inProgress.req.complete) {
+    inProgress.once('finish', () => clientErrorHandler(error, socket));
+    inProgress.once('close', () => {
+      if (!inProgress.writableFinished) socket.destroy();
+    });
     return;
   }
   const status = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
