@@ -34,8 +34,8 @@ interface Case {
   expected: Record<Caller, Outcome>;
   /** The request on `f` as `who`; built again with ids replaced by MISSING for the missing object's answer. */
   request: (f: Fresh, who: Caller) => { path: string; body?: unknown };
-  /** Which of `f`'s ids the missing object's request replaces (default: all). */
-  missing?: (keyof Fresh)[];
+  /** Which of `f`'s ids the missing object's request replaces, for `who` (default: all). */
+  missing?: (who: Caller) => (keyof Fresh)[];
 }
 
 const readers = { outsider: 404, viewer: '2xx', editor: '2xx', owner: '2xx', admin: '2xx' } as const;
@@ -63,7 +63,7 @@ const cases: Record<string, Case> = {
   'PATCH /api/v1/tasks/{id} (into the project)': {
     expected: into,
     request: (f) => ({ path: `/api/v1/tasks/${f.ownTask}`, body: { project_id: f.project } }),
-    missing: ['project'],
+    missing: () => ['project'],
   },
   'POST /api/v1/tasks (into the project)': {
     expected: into,
@@ -108,8 +108,8 @@ const cases: Record<string, Case> = {
   'DELETE /api/v1/projects/{id}/members/{user_id} (themself)': {
     expected: { outsider: 404, viewer: '2xx', editor: '2xx', owner: 409, admin: 404 },
     request: (f) => ({ path: member(f, f.self) }),
-    // The missing object is the member: the project is the caller's to see (for all but the outsider).
-    missing: ['self'],
+    // The missing object: the member for those who see the project, the project for the outsider.
+    missing: (who) => (who === 'outsider' ? ['project'] : ['self']),
   },
   'DELETE /api/v1/projects/{id}/members/{user_id} (the owner)': {
     expected: { outsider: 404, viewer: 403, editor: 403, owner: 409, admin: 409 },
@@ -236,7 +236,7 @@ describe('project routes by caller', () => {
         expect(await stateOf(f), `${where} changed the object`).toEqual(before);
         if (res.status === 404 || res.status === 422) {
           // As a missing object, byte for byte: the same request with the object's ids made unknown.
-          const gone = Object.fromEntries((c.missing ?? (Object.keys(f) as (keyof Fresh)[])).map((k) => [k, MISSING]));
+          const gone = Object.fromEntries((c.missing?.(who) ?? (Object.keys(f) as (keyof Fresh)[])).map((k) => [k, MISSING]));
           const missing = await send(who, methodOf(key), c.request({ ...f, ...gone, label: `${gone.label ?? f.label}` }, who));
           expect(res.text, where).toBe(missing.text);
           expect(res.headers.get('content-length'), where).toBe(missing.headers.get('content-length'));
