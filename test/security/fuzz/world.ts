@@ -117,7 +117,8 @@ export function sessionOf(token: string): string | undefined {
  * `shared.view`, where A is a viewer, with tasks of B's (nothing A sends may change the project, its
  * members or its tasks), and `shared.edit`, where A and C are editors, with tasks of C's (A may change
  * those tasks, and rename or describe the project as editors may, but not its members or the rest of
- * its row). A may leave either project: the membership is put back as it was (restoreShared).
+ * its row). A may leave either project (any member may): A's rows there may be missing, never other
+ * than they were, and restoreShared puts them back before A's next request.
  */
 export class World {
   readonly marker = `mk${randomBytes(6).toString('hex')}`;
@@ -199,14 +200,14 @@ export class World {
     if (count !== 4) throw new Error(`shared setup: A sees ${count} of the 4 shared tasks`);
   }
 
-  /** After A left a shared project (as any member may), the membership as it was: the run goes on with A's roles. */
+  /** A's memberships of the shared projects as they were, if A has left: the run goes on with A's roles. */
   async restoreShared(): Promise<void> {
-    for (const m of this.sharedMemberships) {
-      await this.pool.query(
-        'INSERT INTO project_members (project_id, user_id, role, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
-        [m.project_id, m.user_id, m.role, m.created_at],
-      );
-    }
+    const rows = this.sharedMemberships;
+    await this.pool.query(
+      `INSERT INTO project_members (project_id, user_id, role, created_at)
+       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::project_role[], $4::timestamptz[]) ON CONFLICT DO NOTHING`,
+      [rows.map((m) => m.project_id), rows.map((m) => m.user_id), rows.map((m) => m.role), rows.map((m) => m.created_at)],
+    );
   }
 
   /** Text that a response to A may carry although it names B: B's username, in a shared project's member list. */
@@ -260,11 +261,20 @@ export class World {
          'labels', (SELECT json_agg(l ORDER BY l.id) FROM labels l WHERE user_id = $1),
          'task_labels', (SELECT json_agg(tl ORDER BY tl.task_id, tl.label_id) FROM task_labels tl JOIN labels l ON l.id = tl.label_id WHERE l.user_id = $1),
          'projects', (SELECT json_agg(p ORDER BY p.id) FROM projects p WHERE id IN (SELECT project_id FROM project_members WHERE user_id = $1) AND id <> $3),
-         'members', (SELECT json_agg(m ORDER BY m.project_id, m.user_id) FROM project_members m WHERE project_id IN (SELECT project_id FROM project_members WHERE user_id = $1)),
+         'members', (SELECT json_agg(m ORDER BY m.project_id, m.user_id) FROM project_members m WHERE project_id IN (SELECT project_id FROM project_members WHERE user_id = $1) AND NOT (m.user_id = $4 AND m.project_id IN ($2, $3))),
+         'a_changed', (SELECT json_agg(m) FROM project_members m WHERE m.user_id = $4 AND m.project_id IN ($2, $3) AND (m.project_id, m.role::text, m.created_at::text) NOT IN (SELECT * FROM unnest($5::bigint[], $6::text[], $7::text[]))),
          'edit_project', (SELECT to_jsonb(p) - 'name' - 'description' - 'updated_at' FROM projects p WHERE id = $3)
        )::text AS state,
        (SELECT json_agg(t ORDER BY t.id) FROM tasks t WHERE project_id = $2 AND user_id <> $1)::text AS others`,
-      [this.victim.id, this.shared.view, this.shared.edit],
+      [
+        this.victim.id,
+        this.shared.view,
+        this.shared.edit,
+        this.user.id,
+        this.sharedMemberships.map((m) => m.project_id),
+        this.sharedMemberships.map((m) => m.role),
+        this.sharedMemberships.map((m) => m.created_at),
+      ],
     );
     return { victim: rows[0]?.state ?? '', viewTasks: rows[0]?.others ?? '' };
   }
