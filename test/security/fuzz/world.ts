@@ -4,6 +4,7 @@ import net from 'node:net';
 import type pg from 'pg';
 import type { HttpClient } from '../../helpers/http.js';
 import type { Actor, FuzzRequest, PathId } from './requests.js';
+import { SharedProjects } from './shared.js';
 import { formEncode, type Secrets, writeJson } from './values.js';
 
 export interface Account extends Secrets {
@@ -113,19 +114,11 @@ export function sessionOf(token: string): string | undefined {
  * too; admins may see B, but their writes aimed at A or B are redirected to `spare` (C), so an
  * admin's legitimate change (a promotion of A, a deleted task of B) is not mistaken for a leak.
  *
- * B also owns two shared projects, whose tasks carry `sharedMarker` (A may read those, never `marker`):
- * `shared.view`, where A is a viewer, with tasks of B's (nothing A sends may change the project, its
- * members or its tasks), and `shared.edit`, where A and C are editors, with tasks of C's (A may change
- * those tasks, and rename or describe the project as editors may, but not its members or the rest of
- * its row). A may leave either project (any member may): A's rows there may be missing, never other
- * than they were, and restoreShared puts them back before A's next request.
+ * B also shares two projects with A, one as a viewer and one as an editor (`shared`, fuzz/shared.ts).
  */
 export class World {
   readonly marker = `mk${randomBytes(6).toString('hex')}`;
-  readonly sharedMarker = `sh${randomBytes(6).toString('hex')}`;
-  readonly shared = { view: 0, edit: 0 };
-  /** A's membership rows in the shared projects as set up (what restoreShared puts back). */
-  private sharedMemberships: Array<Record<string, unknown>> = [];
+  readonly shared: SharedProjects;
   user!: Account;
   admin!: Account;
   victim!: Account;
@@ -137,7 +130,9 @@ export class World {
     readonly baseUrl: string,
     readonly api: HttpClient,
     readonly pool: pg.Pool,
-  ) {}
+  ) {
+    this.shared = new SharedProjects(api, pool);
+  }
 
   async setup(): Promise<void> {
     this.user = await this.register('fza');
@@ -164,61 +159,7 @@ export class World {
       const project = await this.api.post('/projects', { name }, { token: account.token });
       if (project.status !== 201) throw new Error(`project setup failed: ${project.status} ${project.text}`);
     }
-    await this.setupShared();
-  }
-
-  /** B's two shared projects (see the class comment), made through the API. */
-  private async setupShared(): Promise<void> {
-    const call = async (method: 'post', path: string, body: unknown, by: Account) => {
-      const res = await this.api[method](path, body, { token: by.token });
-      if (res.status !== 201) throw new Error(`shared setup ${path}: ${res.status} ${res.text}`);
-      return res.body;
-    };
-    for (const [kind, role] of [
-      ['view', 'viewer'],
-      ['edit', 'editor'],
-    ] as const) {
-      const id = (await call('post', '/projects', { name: `shared to ${role}` }, this.victim)).id as number;
-      this.shared[kind] = id;
-      await call('post', `/projects/${id}/members`, { username: this.user.username, role }, this.victim);
-      if (kind === 'edit') await call('post', `/projects/${id}/members`, { username: this.spare.username, role }, this.victim);
-      const creator = kind === 'view' ? this.victim : this.spare;
-      for (let i = 0; i < 2; i++) {
-        const task = { title: `${this.sharedMarker} ${kind} ${i}`, project_id: id, labels: [`${this.sharedMarker}-${i}`] };
-        await call('post', '/tasks', task, creator);
-      }
-    }
-    // As text: a JavaScript Date would drop the timestamp's microseconds.
-    const { rows } = await this.pool.query(
-      'SELECT project_id, user_id, role::text, created_at::text FROM project_members WHERE user_id = $1 AND project_id = ANY($2)',
-      [this.user.id, Object.values(this.shared)],
-    );
-    this.sharedMemberships = rows;
-    // A sees both projects' tasks: the roles are in place before the run.
-    const seen = await this.api.get('/tasks?limit=100', { token: this.user.token });
-    const count = (seen.body as Array<{ title: string }>).filter((t) => t.title.startsWith(this.sharedMarker)).length;
-    if (count !== 4) throw new Error(`shared setup: A sees ${count} of the 4 shared tasks`);
-  }
-
-  /** A's memberships of the shared projects as they were, if A has left: the run goes on with A's roles. */
-  async restoreShared(): Promise<void> {
-    const rows = this.sharedMemberships;
-    await this.pool.query(
-      `INSERT INTO project_members (project_id, user_id, role, created_at)
-       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::project_role[], $4::timestamptz[]) ON CONFLICT DO NOTHING`,
-      [rows.map((m) => m.project_id), rows.map((m) => m.user_id), rows.map((m) => m.role), rows.map((m) => m.created_at)],
-    );
-  }
-
-  /** Text that a response to A may carry although it names B: B's username, in a shared project's member list. */
-  mayShow(request: FuzzRequest, sent: SentRequest): string[] {
-    if (request.actor !== 'user') return [];
-    const members = Object.values(this.shared).map((id) => `/api/v1/projects/${id}/members`);
-    return members.some(
-      (prefix) => sent.path === prefix || sent.path.startsWith(`${prefix}?`) || sent.path.startsWith(`${prefix}/`),
-    )
-      ? [this.victim.username]
-      : [];
+    await this.shared.setup(this.victim, this.user, this.spare);
   }
 
   private async register(prefix: string): Promise<Account> {
@@ -271,9 +212,9 @@ export class World {
         this.shared.view,
         this.shared.edit,
         this.user.id,
-        this.sharedMemberships.map((m) => m.project_id),
-        this.sharedMemberships.map((m) => m.role),
-        this.sharedMemberships.map((m) => m.created_at),
+        this.shared.memberships.map((m) => m.project_id),
+        this.shared.memberships.map((m) => m.role),
+        this.shared.memberships.map((m) => m.created_at),
       ],
     );
     return { victim: rows[0]?.state ?? '', viewTasks: rows[0]?.others ?? '' };
@@ -391,7 +332,7 @@ export class World {
       );
     }
     const member = request.pathIds.user_id;
-    const shared = projectId !== undefined && Object.values(this.shared).includes(projectId) && request.actor === 'user';
+    const shared = projectId !== undefined && this.shared.ids.includes(projectId) && request.actor === 'user';
     if (member && member.kind !== 'literal' && shared) {
       // In a shared project A is a member: A themself (leaving), or any member (B, C, A).
       out.user_id = String(member.kind === 'own' ? self.id : await this.memberAt(projectId as number, member.pick));
@@ -431,7 +372,7 @@ export class World {
       return id.kind === 'literal' ? id.text : this.labelOf(id.kind === 'own' ? self : other, id.pick);
     if (id.kind !== 'literal') {
       const owner = id.kind === 'own' ? self : other;
-      const alsoIn = request.actor === 'admin' || id.kind === 'own' ? [] : Object.values(this.shared);
+      const alsoIn = request.actor === 'admin' || id.kind === 'own' ? [] : this.shared.ids;
       return String(resource === 'users' ? owner.id : await this.taskIdOf(owner, id.pick, alsoIn));
     }
     if (request.actor === 'admin' && request.operation.method !== 'GET') {
