@@ -88,6 +88,21 @@ export async function createProjectWithMember(
   return { projectId, userId: member.id };
 }
 
+/**
+ * A project's row, its memberships, and its tasks with their versions and labels: everything a
+ * refused request on the project or one of its tasks must leave as it was.
+ */
+export async function projectState(pool: World['db']['pool'], id: number) {
+  const project = await pool.query('SELECT * FROM projects WHERE id = $1', [id]);
+  const members = await pool.query('SELECT * FROM project_members WHERE project_id = $1 ORDER BY user_id', [id]);
+  const tasks = await pool.query(
+    `SELECT t.*, array(SELECT label_id FROM task_labels tl WHERE tl.task_id = t.id ORDER BY label_id) AS label_ids
+     FROM tasks t WHERE project_id = $1 ORDER BY id`,
+    [id],
+  );
+  return { project: project.rows, members: members.rows, tasks: tasks.rows };
+}
+
 /** A path with each of its parameters filled from `values`, by name (`{id}`, `{user_id}`). */
 export const fillPathParams = (path: string, values: Record<string, number | string>) =>
   path.replace(/\{([^}]+)\}/g, (_, name: string) => String(values[name]));

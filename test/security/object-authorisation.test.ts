@@ -7,6 +7,7 @@ import {
   createTask,
   expectProblem,
   fillPathParams,
+  projectState as projectStateIn,
   send,
   useWorldAndOperations,
   validRequest,
@@ -67,12 +68,7 @@ const owned: Record<
   },
 };
 
-/** A project's row and its memberships. */
-async function projectState(id: number) {
-  const project = await suite.world.db.pool.query('SELECT * FROM projects WHERE id = $1', [id]);
-  const members = await suite.world.db.pool.query('SELECT * FROM project_members WHERE project_id = $1 ORDER BY user_id', [id]);
-  return { project: project.rows, members: members.rows };
-}
+const projectState = (id: number) => projectStateIn(suite.world.db.pool, id);
 
 // Admin routes are for admins over every object by design; function-authorisation.test.ts covers them.
 const objectRoutes = () => suite.ops.filter((op) => hasIdParam(op) && !isAdminRoute(op));

@@ -1,5 +1,6 @@
+import { registerAndLogin } from '../../helpers/app.js';
 import type { HttpClient } from '../../helpers/http.js';
-import type { Account } from '../../helpers/security.js';
+import type { Account, World } from '../../helpers/security.js';
 
 /** The five kinds of caller a project route is tried by. */
 export type Caller = 'outsider' | 'viewer' | 'editor' | 'owner' | 'admin';
@@ -26,4 +27,15 @@ export async function castProject(api: HttpClient, cast: Cast, name = 'a project
     if (added.status !== 201) throw new Error(`add ${who}: ${added.status} ${added.text}`);
   }
   return id;
+}
+
+/** The cast of a security world: alice owns, bob is the outsider, and a new editor and viewer join. */
+export async function castOfWorld(world: World): Promise<Cast> {
+  return {
+    owner: world.alice,
+    outsider: world.bob,
+    admin: world.admin,
+    editor: await registerAndLogin(world.api, 'editor'),
+    viewer: await registerAndLogin(world.api, 'viewer'),
+  };
 }

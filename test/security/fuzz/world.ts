@@ -4,6 +4,7 @@ import net from 'node:net';
 import type pg from 'pg';
 import type { HttpClient } from '../../helpers/http.js';
 import type { Actor, FuzzRequest, PathId } from './requests.js';
+import { SharedProjects } from './shared.js';
 import { formEncode, type Secrets, writeJson } from './values.js';
 
 export interface Account extends Secrets {
@@ -112,9 +113,12 @@ export function sessionOf(token: string): string | undefined {
  * any response to A or an anonymous caller that carries B's marker is a defect. `admin` is fuzzed
  * too; admins may see B, but their writes aimed at A or B are redirected to `spare` (C), so an
  * admin's legitimate change (a promotion of A, a deleted task of B) is not mistaken for a leak.
+ *
+ * B also shares two projects with A, one as a viewer and one as an editor (`shared`, fuzz/shared.ts).
  */
 export class World {
   readonly marker = `mk${randomBytes(6).toString('hex')}`;
+  readonly shared: SharedProjects;
   user!: Account;
   admin!: Account;
   victim!: Account;
@@ -126,7 +130,9 @@ export class World {
     readonly baseUrl: string,
     readonly api: HttpClient,
     readonly pool: pg.Pool,
-  ) {}
+  ) {
+    this.shared = new SharedProjects(api, pool);
+  }
 
   async setup(): Promise<void> {
     this.user = await this.register('fza');
@@ -153,6 +159,7 @@ export class World {
       const project = await this.api.post('/projects', { name }, { token: account.token });
       if (project.status !== 201) throw new Error(`project setup failed: ${project.status} ${project.text}`);
     }
+    await this.shared.setup(this.victim, this.user, this.spare);
   }
 
   private async register(prefix: string): Promise<Account> {
@@ -177,9 +184,14 @@ export class World {
     return actor === 'user' ? this.user : actor === 'admin' ? this.admin : undefined;
   }
 
-  /** B's rows, everything a request could change about B. */
-  async victimState(): Promise<string> {
-    const { rows } = await this.pool.query<{ state: string }>(
+  /**
+   * `victim`: B's rows, everything a request could change about B, with the shared projects as A's roles
+   * protect them: `shared.view`'s row, members and B's tasks in it, and `shared.edit`'s members and its
+   * row but for what an editor may change (name, description, updated_at). `viewTasks`: the other tasks
+   * in `shared.view`, which an admin may move in or out, and A never.
+   */
+  async states(): Promise<{ victim: string; viewTasks: string }> {
+    const { rows } = await this.pool.query<{ state: string; others: string | null }>(
       `SELECT json_build_object(
          'user', (SELECT row_to_json(u) FROM users u WHERE id = $1),
          'tasks', (SELECT json_agg(t ORDER BY t.id) FROM tasks t WHERE user_id = $1),
@@ -189,12 +201,27 @@ export class World {
          'counts', (SELECT json_agg(c ORDER BY c.status, c.priority, c.shard) FROM task_counts c WHERE user_id = $1),
          'labels', (SELECT json_agg(l ORDER BY l.id) FROM labels l WHERE user_id = $1),
          'task_labels', (SELECT json_agg(tl ORDER BY tl.task_id, tl.label_id) FROM task_labels tl JOIN labels l ON l.id = tl.label_id WHERE l.user_id = $1),
-         'projects', (SELECT json_agg(p ORDER BY p.id) FROM projects p WHERE id IN (SELECT project_id FROM project_members WHERE user_id = $1)),
-         'members', (SELECT json_agg(m ORDER BY m.project_id, m.user_id) FROM project_members m WHERE project_id IN (SELECT project_id FROM project_members WHERE user_id = $1))
-       )::text AS state`,
-      [this.victim.id],
+         'projects', (SELECT json_agg(p ORDER BY p.id) FROM projects p WHERE id IN (SELECT project_id FROM project_members WHERE user_id = $1) AND id <> $3),
+         'members', (SELECT json_agg(m ORDER BY m.project_id, m.user_id) FROM project_members m WHERE project_id IN (SELECT project_id FROM project_members WHERE user_id = $1) AND NOT (m.user_id = $4 AND m.project_id IN ($2, $3))),
+         'a_changed', (SELECT json_agg(m) FROM project_members m WHERE m.user_id = $4 AND m.project_id IN ($2, $3) AND (m.project_id, m.role::text, m.created_at::text) NOT IN (SELECT * FROM unnest($5::bigint[], $6::text[], $7::text[]))),
+         'edit_project', (SELECT to_jsonb(p) - 'name' - 'description' - 'updated_at' FROM projects p WHERE id = $3)
+       )::text AS state,
+       (SELECT json_agg(t ORDER BY t.id) FROM tasks t WHERE project_id = $2 AND user_id <> $1)::text AS others`,
+      [
+        this.victim.id,
+        this.shared.view,
+        this.shared.edit,
+        this.user.id,
+        this.shared.memberships.map((m) => m.project_id),
+        this.shared.memberships.map((m) => m.role),
+        this.shared.memberships.map((m) => m.created_at),
+      ],
     );
-    return rows[0]?.state ?? '';
+    return { victim: rows[0]?.state ?? '', viewTasks: rows[0]?.others ?? '' };
+  }
+
+  async victimState(): Promise<string> {
+    return (await this.states()).victim;
   }
 
   async roleOf(id: number): Promise<{ role: string; is_active: boolean } | undefined> {
@@ -209,8 +236,12 @@ export class World {
     return rows[0]?.revoked ?? true;
   }
 
-  private async taskIdOf(owner: Account, pick: number): Promise<number> {
-    const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM tasks WHERE user_id = $1 ORDER BY id', [owner.id]);
+  /** One of the owner's tasks, or of a task in `projects` (A's other tasks: B's and the shared projects'). */
+  private async taskIdOf(owner: Account, pick: number, projects: number[] = []): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      'SELECT id FROM tasks WHERE user_id = $1 OR project_id = ANY($2) ORDER BY id',
+      [owner.id, projects],
+    );
     if (rows.length > 0) return Number(rows[pick % rows.length]?.id);
     // The fuzzer deleted them all: make another (behind the API: the owner may be logged out).
     const created = await this.pool.query<{ id: string }>(
@@ -263,6 +294,14 @@ export class World {
     return member.id;
   }
 
+  private async memberAt(projectId: number, pick: number): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      'SELECT user_id AS id FROM project_members WHERE project_id = $1 ORDER BY user_id',
+      [projectId],
+    );
+    return Number(rows[pick % Math.max(rows.length, 1)]?.id ?? this.victim.id);
+  }
+
   /** Ids an admin's writes must not reach: A's and B's accounts, B's tasks and the projects B is in. */
   private async protectedFromAdmin(resource: 'users' | 'tasks' | 'projects'): Promise<Set<number>> {
     if (resource === 'users') return new Set([this.user.id, this.victim.id]);
@@ -293,7 +332,11 @@ export class World {
       );
     }
     const member = request.pathIds.user_id;
-    if (member && member.kind !== 'literal') {
+    const shared = projectId !== undefined && this.shared.ids.includes(projectId) && request.actor === 'user';
+    if (member && member.kind !== 'literal' && shared) {
+      // In a shared project A is a member: A themself (leaving), or any member (B, C, A).
+      out.user_id = String(member.kind === 'own' ? self.id : await this.memberAt(projectId as number, member.pick));
+    } else if (member && member.kind !== 'literal') {
       // Only the caller's own project gains a member behind the API: B's rows change by no one's hand.
       const mine = projectId !== undefined && owner === self && member.kind === 'own';
       out.user_id = String(mine ? await this.memberOf(projectId as number, owner) : owner.id);
@@ -329,7 +372,8 @@ export class World {
       return id.kind === 'literal' ? id.text : this.labelOf(id.kind === 'own' ? self : other, id.pick);
     if (id.kind !== 'literal') {
       const owner = id.kind === 'own' ? self : other;
-      return String(resource === 'users' ? owner.id : await this.taskIdOf(owner, id.pick));
+      const alsoIn = request.actor === 'admin' || id.kind === 'own' ? [] : this.shared.ids;
+      return String(resource === 'users' ? owner.id : await this.taskIdOf(owner, id.pick, alsoIn));
     }
     if (request.actor === 'admin' && request.operation.method !== 'GET') {
       // The server reads ids as numbers (Ajv coerces "01", "1e0", "0x1", " 1"): redirect any text
