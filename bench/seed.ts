@@ -50,9 +50,16 @@ export async function seed(databaseUrl: string, options: SeedOptions): Promise<v
     if (bulk) {
       await client.query("SET session_replication_role = 'origin'");
       await client.query('TRUNCATE task_counts');
+      // The migrations' benchmark seeds the schema from before tasks had projects (migration 0018).
+      const byProject = await client.query(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = 'task_counts' AND column_name = 'project_id'",
+      );
       await client.query(
-        `INSERT INTO task_counts (user_id, project_id, shard, status, priority, n)
-         SELECT user_id, coalesce(project_id, 0), id % 4, status, priority, count(*) FROM tasks GROUP BY 1, 2, 3, 4, 5`,
+        byProject.rows.length > 0
+          ? `INSERT INTO task_counts (user_id, project_id, shard, status, priority, n)
+             SELECT user_id, coalesce(project_id, 0), id % 4, status, priority, count(*) FROM tasks GROUP BY 1, 2, 3, 4, 5`
+          : `INSERT INTO task_counts (user_id, shard, status, priority, n)
+             SELECT user_id, id % 4, status, priority, count(*) FROM tasks GROUP BY 1, 2, 3, 4`,
       );
     }
     await client.query('ANALYZE');

@@ -92,43 +92,37 @@ const textSearch = (acrossUsers: boolean, pattern: ReturnType<typeof sql.placeho
       ) as SQL);
 
 /**
- * Where a list reads its rows, and which counter rows total them. An admin reads the table (narrowed to
+ * Which tasks a list may show, and which counter rows total them. An admin sees the table (narrowed to
  * a project, or to none, by a condition). A user sees two disjoint parts (access.ts): their own tasks
  * outside projects, and their projects' tasks. Asked for both, no one index serves their OR, so the
- * rows come from a UNION ALL of the two, each an index range (`tasks (user_id, created_at …)` and
- * `tasks (project_id, created_at …)`), aliased as the table itself so every condition, order and
- * keyset below applies unchanged; the counters likewise sum the two parts' rows.
+ * list reads the two `parts` apart (listQuery), each an index range of its own; the counters likewise
+ * sum the two parts' rows.
  */
 function visibleRows(
   filter: TaskFilter,
   viewer: Placeholder,
   projectId: Placeholder,
-): { from: SQL | typeof tasks; visible?: SQL; counters: Array<SQL | undefined> } {
+): { visible?: SQL; parts?: [SQL, SQL]; counters: Array<SQL | undefined> } {
   const inProject = sql`${taskCounts.projectId} <> 0`;
   const ownCounters = sql`${taskCounts.userId} = ${viewer} AND ${taskCounts.projectId} = 0`;
   const projectCounters = sql`${inProject} AND ${taskCounts.projectId} IN (${memberProjects(viewer)})`;
   if (filter.viewerId === undefined) {
-    if (filter.project === undefined) return { from: tasks, counters: [undefined] };
+    if (filter.project === undefined) return { counters: [undefined] };
     if (filter.project === 'none')
-      return { from: tasks, visible: isNull(tasks.projectId), counters: [eq(taskCounts.projectId, 0)] };
+      return { visible: isNull(tasks.projectId), counters: [eq(taskCounts.projectId, 0)] };
     return {
-      from: tasks,
       visible: sql`${tasks.projectId} = ${projectId}`,
       counters: [sql`${inProject} AND ${taskCounts.projectId} = ${projectId}`],
     };
   }
-  if (filter.project === 'none') return { from: tasks, visible: ownTasks(viewer), counters: [ownCounters] };
+  if (filter.project === 'none') return { visible: ownTasks(viewer), counters: [ownCounters] };
   if (filter.project !== undefined) {
     return {
-      from: tasks,
       visible: sql`${tasks.projectId} = ${projectId} AND ${projectTasks(viewer)}`,
       counters: [sql`${projectCounters} AND ${taskCounts.projectId} = ${projectId}`],
     };
   }
-  return {
-    from: sql`(SELECT * FROM ${tasks} WHERE ${ownTasks(viewer)} UNION ALL SELECT * FROM ${tasks} WHERE ${projectTasks(viewer)}) AS ${tasks}`,
-    counters: [ownCounters, projectCounters],
-  };
+  return { parts: [ownTasks(viewer), projectTasks(viewer)], counters: [ownCounters, projectCounters] };
 }
 
 /**
@@ -152,7 +146,7 @@ export function listQuery(db: Database, filter: TaskFilter) {
   const direction = filter.descending ? desc : asc;
   const pattern = sql.placeholder('pattern');
   const viewer = sql.placeholder('viewerId');
-  const { from, visible, counters } = visibleRows(filter, viewer, sql.placeholder('projectId'));
+  const { visible, parts, counters } = visibleRows(filter, viewer, sql.placeholder('projectId'));
   // The total comes from the counters when the filters are ones they keep (creator, project, status,
   // priority), so a page costs the same however many tasks match; a text search, a label or a
   // due-date filter has to count its matches.
@@ -183,8 +177,31 @@ export function listQuery(db: Database, filter: TaskFilter) {
   );
   const counted = filter.q === undefined && !hasDueFilter(filter) && filter.labels === undefined;
   const after = filter.keyset?.after;
+  const onPage = and(conditions, after ? keysetAfter(filter.sort, filter.descending, after.value === null) : undefined);
+  const order = [orderOf(filter.sort, filter.descending), direction(tasks.id)];
+  const limit = sql.placeholder('limit');
+  const offset = sql.placeholder('offset');
+  // A user's two parts: each part's own first rows of the page, in the page's order (an index range
+  // read only as far as the page needs), then the page from those, in a subquery aliased as the table
+  // so the order and the fields below apply unchanged.
+  const reach = filter.keyset ? limit : sql`CAST(${limit} AS bigint) + CAST(${offset} AS bigint)`;
+  const from = parts
+    ? sql`(${sql.join(
+        parts.map(
+          (part) => sql`(SELECT * FROM ${tasks} WHERE ${and(part, onPage)} ORDER BY ${sql.join(order, sql`, `)} LIMIT ${reach})`,
+        ),
+        sql` UNION ALL `,
+      )}) AS ${tasks}`
+    : tasks;
+  const matches = parts
+    ? sql`(SELECT count(*) FROM (${sql.join(
+        parts.map((part) => sql`SELECT 1 FROM ${tasks} WHERE ${and(part, conditions)}`),
+        sql` UNION ALL `,
+      )}) AS matching)`
+    : sql`(SELECT count(*) FROM ${tasks} WHERE ${conditions ?? sql`true`})`;
   // Labels have no counters either: with a label filter the page counts its matches too. A keyset
-  // page's rows are only those after the cursor, so it counts the filters' matches apart (once, an InitPlan).
+  // page's rows are only those after the cursor (and a user's parts are cut to the page), so it
+  // counts the filters' matches apart (once, an InitPlan).
   const total = counted
     ? sql<number>`(${sql.join(
         counters.map(
@@ -193,8 +210,8 @@ export function listQuery(db: Database, filter: TaskFilter) {
         ),
         sql` + `,
       )})`
-    : filter.keyset
-      ? sql<number>`(SELECT count(*) FROM ${from} WHERE ${conditions ?? sql`true`})`
+    : filter.keyset || parts
+      ? sql<number>`${matches}`
       : sql<number>`count(*) over ()`;
   const fields = {
     ...taskFields,
@@ -202,11 +219,17 @@ export function listQuery(db: Database, filter: TaskFilter) {
     // What the next page's cursor carries: the sort value as text, exact to the microsecond.
     ...(filter.keyset ? { cursorValue: sql<string | null>`${sortColumns[filter.sort]}::text` } : {}),
   };
-  const query = db
-    .select(from === tasks ? fields : asExpressions(fields))
-    .from(from)
-    .where(and(conditions, after ? keysetAfter(filter.sort, filter.descending, after.value === null) : undefined))
-    .orderBy(orderOf(filter.sort, filter.descending), direction(tasks.id))
-    .limit(sql.placeholder('limit'));
-  return filter.keyset ? query : query.offset(sql.placeholder('offset'));
+  const query = parts
+    ? db
+        .select(asExpressions(fields))
+        .from(from)
+        .orderBy(...order)
+        .limit(limit)
+    : db
+        .select(fields)
+        .from(tasks)
+        .where(onPage)
+        .orderBy(...order)
+        .limit(limit);
+  return filter.keyset ? query : query.offset(offset);
 }

@@ -22,7 +22,7 @@ beforeAll(async () => {
     (await ctx.api.post(`/projects/${project}/members`, { username: member.username, role: 'viewer' }, { token: owner.token }))
       .status,
   ).toBe(201);
-  // 400 other users with 100 tasks each, the member with 50 of their own, the project with 200.
+  // 400 other users with 100 tasks each, the member with 2,000 of their own, the project with 200.
   await ctx.db.pool.query(
     `INSERT INTO users (username, email, hashed_password)
      SELECT 'plan' || k, 'plan' || k || '@example.com', 'x' FROM generate_series(1, 400) AS k`,
@@ -31,7 +31,7 @@ beforeAll(async () => {
     `INSERT INTO tasks (user_id, title)
      SELECT u.id, 'task ' || k FROM users u, generate_series(1, 100) AS k WHERE u.username LIKE 'plan%' AND u.username ~ '^plan[0-9]+$'`,
   );
-  await ctx.db.pool.query(`INSERT INTO tasks (user_id, title) SELECT $1, 'mine ' || k FROM generate_series(1, 50) AS k`, [
+  await ctx.db.pool.query(`INSERT INTO tasks (user_id, title) SELECT $1, 'mine ' || k FROM generate_series(1, 2000) AS k`, [
     member.id,
   ]);
   await ctx.db.pool.query(
@@ -42,10 +42,11 @@ beforeAll(async () => {
 });
 afterAll(() => ctx?.close());
 
-/** The generic plan of a list's statement, as a prepared statement caches it. */
+/** The generic plan of a list's statement, as a prepared statement caches it (`analyze`: run, with the rows each node read). */
 async function genericPlan(
   filter: Omit<TaskFilter, 'sort' | 'descending' | 'limit' | 'offset'>,
   values: Record<string, unknown>,
+  analyze = false,
 ) {
   const query = listQuery(ctx.app.db, { sort: 'created_at', descending: true, limit: 20, offset: 0, ...filter }).toSQL();
   const params = fillPlaceholders(query.params, { limit: 21, offset: 0, ...values });
@@ -55,7 +56,8 @@ async function genericPlan(
     await client.query('SET LOCAL plan_cache_mode = force_generic_plan');
     await client.query(`PREPARE list_plan AS ${query.sql}`);
     const literals = params.map((p) => (typeof p === 'number' ? String(p) : `'${String(p)}'`)).join(', ');
-    const { rows } = await client.query(`EXPLAIN EXECUTE list_plan(${literals})`);
+    const { rows } = await client.query(`EXPLAIN ${analyze ? '(ANALYZE, FORMAT JSON) ' : ''}EXECUTE list_plan(${literals})`);
+    if (analyze) return rows[0]['QUERY PLAN'] as PlanNode[];
     return rows.map((r) => r['QUERY PLAN']).join('\n');
   } finally {
     await client.query('ROLLBACK');
@@ -64,7 +66,29 @@ async function genericPlan(
   }
 }
 
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Actual Rows'?: number;
+  Plans?: PlanNode[];
+  Plan?: PlanNode;
+}
+const nodes = (node: PlanNode): PlanNode[] => [
+  node,
+  ...[node.Plan, ...(node.Plans ?? [])].filter((n) => n !== undefined).flatMap(nodes),
+];
+
 describe("a user's list plan", () => {
+  it('reads only as many of their own tasks as the page shows, however many they have', async () => {
+    for (const extra of [{}, { keyset: { after: undefined } }]) {
+      const [root] = (await genericPlan({ viewerId: member.id, ...extra }, { viewerId: member.id }, true)) as PlanNode[];
+      const own = nodes(root as PlanNode).filter((n) => n['Index Name']?.startsWith('tasks_user_id_'));
+      expect(own.length).toBeGreaterThan(0);
+      // The page is 20 (a cursor page reads one more): not the 2,000 the user has.
+      for (const node of own) expect(node['Actual Rows']).toBeLessThanOrEqual(21);
+    }
+  });
+
   it("reads their own tasks and their projects' tasks by index, and totals them from the counters by index", async () => {
     const plan = await genericPlan({ viewerId: member.id }, { viewerId: member.id });
     // Which of the creator's indexes serves the first part is the planner's choice; each is a range of one user.
