@@ -9,6 +9,8 @@ import { REDACTED_PATHS } from './logger.js';
 import admin from './modules/admin/index.js';
 import auth from './modules/auth/index.js';
 import events from './modules/events/index.js';
+import mail from './modules/mail/index.js';
+import passwordReset from './modules/password-reset/index.js';
 import projects from './modules/projects/index.js';
 import sessions from './modules/sessions/index.js';
 import tasks from './modules/tasks/index.js';
@@ -128,6 +130,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   // Module plugins build their repository and service once and register their routes under /api/v1.
   await app.register(users);
   await app.register(auth);
+  await app.register(mail);
+  await app.register(passwordReset);
   await app.register(tasks);
   await app.register(projects);
   await app.register(admin);

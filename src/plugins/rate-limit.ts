@@ -108,7 +108,9 @@ async function rateLimitPlugin(app: FastifyInstance) {
       : noPasswordAttempts,
   );
   app.decorate('budget', (name: string, budget: { max: number; windowMs: number }, refusal: string) =>
-    limits.enabled ? createBudget(name, budget, refusal, app.redis && { client: app.redis, keyPrefix: redisKeyPrefix }) : unlimitedBudget,
+    limits.enabled
+      ? createBudget(name, budget, refusal, app.redis && { client: app.redis, keyPrefix: redisKeyPrefix })
+      : unlimitedBudget,
   );
   if (!limits.enabled) return;
   await app.register(rateLimit, {
