@@ -83,8 +83,17 @@ export function createMailSender(options: SenderOptions) {
       log.warn(about, 'mail dropped unsent: its link expired while it waited');
       return;
     }
+    let rendered: RenderedMail;
     try {
-      await transport.send(mail.recipient, options.render(mail));
+      rendered = options.render(mail);
+    } catch (err) {
+      // Its secret does not open (JWT_SECRET changed since it was queued) or its template is gone: no retry can help.
+      await queue.remove(mail.id);
+      log.error({ ...about, err: failure(err) }, 'mail dropped: it cannot be rendered');
+      return;
+    }
+    try {
+      await transport.send(mail.recipient, rendered);
     } catch (err) {
       if (mail.attempts >= maxAttempts) {
         await queue.remove(mail.id);
