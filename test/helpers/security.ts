@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { AppConfig } from '../../src/config.js';
 import { registerAndLogin, setupTestApp, type TestContext, uniqueUser } from './app.js';
@@ -108,6 +109,18 @@ export async function validRequest(world: World, op: Operation, caller?: Account
     case 'POST /api/v1/auth/refresh': {
       const fresh = await registerAndLogin(api, 'refresh');
       return { path: op.path, body: { refresh_token: fresh.refreshToken } };
+    }
+    case 'POST /api/v1/auth/password-reset':
+      return { path: op.path, body: { email: alice.email } };
+    case 'POST /api/v1/auth/password-reset/confirm': {
+      // A live token of a fresh account (not alice's, whose password the other tests use), as a reset mail carries it.
+      const fresh = await registerAndLogin(api, 'reset');
+      const token = randomBytes(32).toString('base64url');
+      await world.db.pool.query(
+        "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at) VALUES ($1, $2, now() + interval '30 minutes')",
+        [fresh.id, createHash('sha256').update(token).digest()],
+      );
+      return { path: op.path, body: { token, new_password: 'a reset password' } };
     }
     case 'POST /api/v1/auth/logout': {
       const fresh = await registerAndLogin(api, 'logout');
