@@ -89,6 +89,20 @@ export async function createProjectWithMember(
   return { projectId, userId: member.id };
 }
 
+/**
+ * A live password reset token, as a reset mail carries it, of a fresh account (not one of the
+ * world's, whose passwords the tests go on using).
+ */
+export async function liveResetToken(ctx: Pick<TestContext, 'api' | 'db'>): Promise<string> {
+  const fresh = await registerAndLogin(ctx.api, 'reset');
+  const token = randomBytes(32).toString('base64url');
+  await ctx.db.pool.query(
+    "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at) VALUES ($1, $2, now() + interval '30 minutes')",
+    [fresh.id, createHash('sha256').update(token).digest()],
+  );
+  return token;
+}
+
 /** A path with each of its parameters filled from `values`, by name (`{id}`, `{user_id}`). */
 export const fillPathParams = (path: string, values: Record<string, number | string>) =>
   path.replace(/\{([^}]+)\}/g, (_, name: string) => String(values[name]));
@@ -112,16 +126,8 @@ export async function validRequest(world: World, op: Operation, caller?: Account
     }
     case 'POST /api/v1/auth/password-reset':
       return { path: op.path, body: { email: alice.email } };
-    case 'POST /api/v1/auth/password-reset/confirm': {
-      // A live token of a fresh account (not alice's, whose password the other tests use), as a reset mail carries it.
-      const fresh = await registerAndLogin(api, 'reset');
-      const token = randomBytes(32).toString('base64url');
-      await world.db.pool.query(
-        "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at) VALUES ($1, $2, now() + interval '30 minutes')",
-        [fresh.id, createHash('sha256').update(token).digest()],
-      );
-      return { path: op.path, body: { token, new_password: 'a reset password' } };
-    }
+    case 'POST /api/v1/auth/password-reset/confirm':
+      return { path: op.path, body: { token: await liveResetToken(world), new_password: 'a reset password' } };
     case 'POST /api/v1/auth/logout': {
       const fresh = await registerAndLogin(api, 'logout');
       return { path: op.path, token: fresh.token };
