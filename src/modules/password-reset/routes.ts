@@ -2,8 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { problemResponses } from '../../lib/schemas.js';
-import { PasswordResetAccepted, PasswordResetConfirmBody, PasswordResetRequestBody } from './schemas.js';
-import { ACCEPTED } from './service.js';
+import { PASSWORD_RESET_ACCEPTED, PasswordResetAccepted, PasswordResetConfirmBody, PasswordResetRequestBody } from './schemas.js';
 
 const NO_STORE = { 'cache-control': 'no-store', pragma: 'no-cache' };
 
@@ -46,7 +45,7 @@ const passwordResetRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       await service.request(request.body.email);
-      return reply.code(202).headers(NO_STORE).send({ detail: ACCEPTED });
+      return reply.code(202).headers(NO_STORE).send({ detail: PASSWORD_RESET_ACCEPTED });
     },
   );
 

@@ -1,19 +1,16 @@
 import { Type } from 'typebox';
 import { Email, Password } from '../users/schemas.js';
 
+export const PASSWORD_RESET_ACCEPTED = 'If an active account has this email, a link to reset its password is on its way';
+
 export const PasswordResetRequestBody = Type.Object(
   { email: Email },
   { additionalProperties: false, title: 'PasswordResetRequest' },
 );
 
+/** One text whether or not an account has the address (a constant in the document too). */
 export const PasswordResetAccepted = Type.Object(
-  {
-    detail: Type.String({
-      maxLength: 200,
-      description: 'The same text whether or not an account has the address',
-      examples: ['If an active account has this email, a link to reset its password is on its way'],
-    }),
-  },
+  { detail: Type.Literal(PASSWORD_RESET_ACCEPTED) },
   { additionalProperties: false, title: 'PasswordResetAccepted' },
 );
 

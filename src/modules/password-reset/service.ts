@@ -9,7 +9,6 @@ import type { UsersRepository } from '../users/repository.js';
 import type { SessionRevocation } from '../users/service.js';
 import type { PasswordResetRepository } from './repository.js';
 
-export const ACCEPTED = 'If an active account has this email, a link to reset its password is on its way';
 const BAD_TOKEN = 'Invalid or expired password reset token';
 /** 256 random bits in base64url, as issued: anything else is not worth a database lookup. */
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
