@@ -1,4 +1,5 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -285,6 +286,28 @@ describe('password reset by email', () => {
     expect((rows[0].secret as Buffer).toString('latin1')).not.toContain(token);
     expect((rows[0].secret as Buffer).toString('base64url')).not.toContain(token);
     expect((await api.post('/auth/password-reset/confirm', { token, new_password: 'after the outage' })).status).toBe(204);
+  });
+
+  it('a mail server that accepts connections and never answers does not slow the request', async () => {
+    // A TCP server that takes connections and says nothing (no SMTP greeting), as a hung mail server does.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const { api } = await start({ smtpUrl: `smtp://127.0.0.1:${(silent.address() as AddressInfo).port}` });
+      const u = await registerAndLogin(api, 'hung');
+      const began = Date.now();
+      const res = await api.post('/auth/password-reset', { email: u.email });
+      expect(res.status).toBe(202);
+      expect(Date.now() - began).toBeLessThan(1_000);
+      // The sender did try (a connection is open and waiting for a greeting); the mail waits in the queue.
+      for (let i = 0; i < 100 && sockets.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(sockets.length).toBeGreaterThan(0);
+      expect((await db.pool.query('SELECT count(*)::int AS n FROM mail_queue')).rows[0].n).toBe(1);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('without SMTP_URL outside production, mails are .eml files under DATA_DIR/mail with a link to http://127.0.0.1:PORT', async () => {
