@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import os from 'node:os';
@@ -286,6 +287,19 @@ describe('password reset by email', () => {
     expect((rows[0].secret as Buffer).toString('latin1')).not.toContain(token);
     expect((rows[0].secret as Buffer).toString('base64url')).not.toContain(token);
     expect((await api.post('/auth/password-reset/confirm', { token, new_password: 'after the outage' })).status).toBe(204);
+  });
+
+  it('two instances share the queue: every mail goes out once', async () => {
+    const jwtSecret = randomBytes(32).toString('base64url');
+    const passwordPepper = randomBytes(32).toString('base64url');
+    const one = await start({ jwtSecret, passwordPepper });
+    const two = await start({ jwtSecret, passwordPepper });
+    const accounts = await Promise.all(Array.from({ length: 6 }, (_, i) => registerAndLogin(one.api, `twice${i}`)));
+    // Queued by both, claimed by either: each sender polls the other's rows too.
+    await Promise.all(accounts.map((u, i) => (i % 2 ? one : two).api.post('/auth/password-reset', { email: u.email })));
+    await Promise.all(accounts.map((u) => smtp.waitFor(u.email)));
+    await queueDrained();
+    expect(accounts.map((u) => mailsTo(u.email))).toEqual(accounts.map(() => 1));
   });
 
   it('a mail server that accepts connections and never answers does not slow the request', async () => {
