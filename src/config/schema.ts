@@ -377,6 +377,18 @@ export const ConfigSchema = Type.Object({
     emailMax: integer('PASSWORD_RESET_EMAIL_MAX', 3, [1, 1_000_000], { group: 'mail' }),
     windowMs: integer('PASSWORD_RESET_WINDOW_MS', 3_600_000, [1000, 86_400_000], { group: 'mail' }),
   }),
+  emailVerification: Type.Object({
+    tokenHours: integer('EMAIL_VERIFICATION_TOKEN_HOURS', 24, [1, 24 * 30], {
+      group: 'mail',
+      doc: ['How long the link of a verification mail (registration, email change, resend) is valid.'],
+    }),
+    /** Resends per window per user. */
+    resendMax: integer('EMAIL_VERIFICATION_RESEND_MAX', 3, [1, 1_000_000], {
+      group: 'mail',
+      doc: ['POST /auth/verify-email/resend per user per EMAIL_VERIFICATION_RESEND_WINDOW_MS.'],
+    }),
+    resendWindowMs: integer('EMAIL_VERIFICATION_RESEND_WINDOW_MS', 3_600_000, [1000, 86_400_000], { group: 'mail' }),
+  }),
 
   /** The only directory db:backup and db:restore take pg_dump and pg_restore from (unset: PATH and the usual places). */
   pgBinDir: optionalText('PG_BIN_DIR', {
@@ -454,7 +466,7 @@ export const ENV_FILE: EnvFileLayout = {
     },
     {
       id: 'mail',
-      title: 'Mail (password reset)',
+      title: 'Mail (password reset, email verification)',
       intro: ['Mail goes out from a background queue, never on the request path (README, "Password reset").'],
     },
     { id: 'backups', title: 'Backups (npm run db:backup / db:restore)' },

@@ -47,6 +47,9 @@ export const users = pgTable(
     // Bumped by the users_bump_credentials_version trigger (migration 0012) whenever the password
     // changes or the account is deactivated: a login whose session recorded another value is dead.
     credentialsVersion: integer('credentials_version').notNull().default(1),
+    // Whether the current email has been confirmed through the link mailed to it (modules/email-verification);
+    // a change of email makes it false until the new address is confirmed.
+    emailVerified: boolean('email_verified').notNull().default(false),
     ...timestamps,
   },
   (t) => [
@@ -355,4 +358,29 @@ export const mailQueue = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [index('mail_queue_next_attempt_at_idx').on(t.nextAttemptAt)],
+);
+
+/**
+ * Email verification tokens (modules/email-verification): like reset tokens, 256 random bits mailed
+ * to an address and stored as their SHA-256 digest. `email` is the address the token proves: it
+ * verifies the account only while that is still the account's email. A newer token replaces the
+ * account's older ones; the maintenance job deletes expired rows.
+ */
+export const emailVerificationTokens = pgTable(
+  'email_verification_tokens',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    email: text('email').notNull(),
+    tokenHash: bytea('token_hash').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+  },
+  (t) => [
+    uniqueIndex('email_verification_tokens_token_hash_key').on(t.tokenHash),
+    index('email_verification_tokens_user_id_idx').on(t.userId),
+    index('email_verification_tokens_expires_at_idx').on(t.expiresAt),
+  ],
 );

@@ -103,6 +103,17 @@ export async function liveResetToken(ctx: Pick<TestContext, 'api' | 'db'>): Prom
   return token;
 }
 
+/** A live email verification token of a fresh account, for the address it has, as a verification mail carries it. */
+export async function liveVerificationToken(ctx: Pick<TestContext, 'api' | 'db'>): Promise<string> {
+  const fresh = await registerAndLogin(ctx.api, 'verify');
+  const token = randomBytes(32).toString('base64url');
+  await ctx.db.pool.query(
+    "INSERT INTO email_verification_tokens (user_id, email, token_hash, expires_at) VALUES ($1, $2, $3, now() + interval '1 hour')",
+    [fresh.id, fresh.email, createHash('sha256').update(token).digest()],
+  );
+  return token;
+}
+
 /** A path with each of its parameters filled from `values`, by name (`{id}`, `{user_id}`). */
 export const fillPathParams = (path: string, values: Record<string, number | string>) =>
   path.replace(/\{([^}]+)\}/g, (_, name: string) => String(values[name]));
@@ -128,6 +139,13 @@ export async function validRequest(world: World, op: Operation, caller?: Account
       return { path: op.path, body: { email: alice.email } };
     case 'POST /api/v1/auth/password-reset/confirm':
       return { path: op.path, body: { token: await liveResetToken(world), new_password: 'a reset password' } };
+    case 'POST /api/v1/auth/verify-email':
+      return { path: op.path, body: { token: await liveVerificationToken(world) } };
+    case 'POST /api/v1/auth/verify-email/resend': {
+      // A fresh account: still unverified (a verified one is a 409).
+      const fresh = await registerAndLogin(api, 'resend');
+      return { path: op.path, token: fresh.token };
+    }
     case 'POST /api/v1/auth/logout': {
       const fresh = await registerAndLogin(api, 'logout');
       return { path: op.path, token: fresh.token };

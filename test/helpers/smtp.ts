@@ -13,8 +13,8 @@ export interface TestSmtpServer {
   port: number;
   url: string;
   received: ReceivedMail[];
-  /** Resolves with the first mail (from now on, or already received) to `to` past the first `skip` of theirs. */
-  waitFor(to: string, options?: { skip?: number; timeoutMs?: number }): Promise<ReceivedMail>;
+  /** Resolves with the first mail (from now on, or already received) to `to` past the first `skip` of theirs (of that subject). */
+  waitFor(to: string, options?: { skip?: number; subject?: string; timeoutMs?: number }): Promise<ReceivedMail>;
   /** Stops listening (a mail server that is down); `start` listens again on the same port. */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -67,10 +67,12 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
       return `smtp://127.0.0.1:${port}`;
     },
     received,
-    async waitFor(to, { skip = 0, timeoutMs = 10_000 } = {}) {
+    async waitFor(to, { skip = 0, subject, timeoutMs = 10_000 } = {}) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const theirs = received.filter((m) => m.envelopeTo.includes(to));
+        const theirs = received.filter(
+          (m) => m.envelopeTo.includes(to) && (subject === undefined || m.parsed.subject === subject),
+        );
         if (theirs.length > skip) return theirs[skip] as ReceivedMail;
         if (Date.now() > deadline) throw new Error(`no mail to ${to} within ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 25));

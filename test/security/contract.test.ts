@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { limitsOutOfReach, setupTestApp, type TestContext, uniqueUser } from '../helpers/app.js';
-import { liveResetToken } from '../helpers/security.js';
+import { liveResetToken, liveVerificationToken } from '../helpers/security.js';
 import { Contract, exchangeOf } from './fuzz/contract.js';
 import { type Document, type JsonSchema, operationsOf } from './fuzz/openapi.js';
 import type { Actor, FuzzRequest } from './fuzz/requests.js';
@@ -114,8 +114,8 @@ describe('the OpenAPI document is a contract the server keeps', () => {
         ]);
         request.body = { kind: 'json', value: new Obj(entries) };
       }
-      if (operation.path.endsWith('/password-reset/confirm') && request.body.kind === 'json') {
-        const token = await liveResetToken(ctx);
+      if (/\/password-reset\/confirm$|\/verify-email$/.test(operation.path) && request.body.kind === 'json') {
+        const token = operation.path.endsWith('/verify-email') ? await liveVerificationToken(ctx) : await liveResetToken(ctx);
         const entries = (request.body.value as Obj).entries.map(([k, v]): [string, Value] => [k, k === 'token' ? token : v]);
         request.body = { kind: 'json', value: new Obj(entries) };
       }

@@ -46,6 +46,32 @@ export const TEMPLATES = {
     ]);
     return { subject, text, html };
   },
+
+  /** `params`: username, hours (the token's lifetime); `secret`: the verification token. */
+  'verify-email'(params: Record<string, string | number>, secret: string, publicUrl: string): RenderedMail {
+    const username = String(params.username);
+    const hours = Number(params.hours);
+    const link = `${publicUrl}/verify-email?token=${encodeURIComponent(secret)}`;
+    const subject = 'Confirm your email for task-api';
+    const text = [
+      `Hello ${username},`,
+      '',
+      'Please confirm that this is the email of your task-api account by opening this link',
+      `within ${hours} hours:`,
+      '',
+      link,
+      '',
+      'If you did not register or change your email at task-api, ignore this mail.',
+      '',
+    ].join('\n');
+    const html = page(subject, [
+      `Hello ${escapeHtml(username)},`,
+      `Please confirm that this is the email of your task-api account by opening this link within ${hours} hours:`,
+      `<a href="${escapeHtml(link)}">${escapeHtml(link)}</a>`,
+      'If you did not register or change your email at task-api, ignore this mail.',
+    ]);
+    return { subject, text, html };
+  },
 } as const;
 
 export type TemplateName = keyof typeof TEMPLATES;

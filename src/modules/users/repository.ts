@@ -14,6 +14,7 @@ export const userColumns = {
   email: users.email,
   role: users.role,
   is_active: users.isActive,
+  email_verified: users.emailVerified,
   created_at: users.createdAt,
   updated_at: users.updatedAt,
 };
@@ -183,7 +184,13 @@ export function createUsersRepository(db: Database) {
         const [user] = await tx
           .update(users)
           .set({
-            ...(change.email === undefined ? {} : { email: storedEmail(change.email) }),
+            // A new address is unverified until its link is followed (the same address again changes nothing).
+            ...(change.email === undefined
+              ? {}
+              : {
+                  email: storedEmail(change.email),
+                  emailVerified: sql`${users.emailVerified} AND ${users.email} = ${storedEmail(change.email)}`,
+                }),
             ...(change.hashedPassword === undefined ? {} : { hashedPassword: change.hashedPassword }),
           })
           .where(eq(users.id, id))

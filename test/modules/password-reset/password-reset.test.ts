@@ -17,6 +17,7 @@ import { type ReceivedMail, startSmtpServer, type TestSmtpServer } from '../../h
 
 const PUBLIC_URL = 'https://tasks.example.test/app';
 const TOKEN_IN_LINK = /^https:\/\/tasks\.example\.test\/app\/reset-password\?token=([A-Za-z0-9_-]{43})$/;
+const RESET = 'Reset your task-api password';
 const ACCEPTED = { detail: 'If an active account has this email, a link to reset its password is on its way' };
 
 let db: TestDatabase;
@@ -80,11 +81,12 @@ function tokenOf(mail: ReceivedMail): string {
 async function resetMail(api: HttpClient, email: string, skip = 0): Promise<{ mail: ReceivedMail; token: string }> {
   const res = await api.post('/auth/password-reset', { email });
   expect(res.status, res.text).toBe(202);
-  const mail = await smtp.waitFor(email, { skip });
+  const mail = await smtp.waitFor(email, { skip, subject: RESET });
   return { mail, token: tokenOf(mail) };
 }
 
-const mailsTo = (email: string) => smtp.received.filter((m) => m.envelopeTo.includes(email)).length;
+/** Reset mails to `email` (registration also mails a verification link). */
+const mailsTo = (email: string) => smtp.received.filter((m) => m.envelopeTo.includes(email) && m.parsed.subject === RESET).length;
 
 /** Waits until the queue is empty (every mail sent or dropped) and a little more. */
 async function queueDrained(): Promise<void> {
@@ -115,7 +117,9 @@ describe('password reset by email', () => {
       expect(mail.raw).not.toContain(secret);
     }
     // The queue kept no copy of it once sent, and the database holds only its digest.
-    expect((await db.pool.query('SELECT count(*)::int AS n FROM mail_queue')).rows[0].n).toBe(0);
+    expect((await db.pool.query("SELECT count(*)::int AS n FROM mail_queue WHERE template = 'password-reset'")).rows[0].n).toBe(
+      0,
+    );
     const stored = await db.pool.query('SELECT encode(token_hash, $2) AS h FROM password_reset_tokens WHERE user_id = $1', [
       u.id,
       'hex',
@@ -199,13 +203,13 @@ describe('password reset by email', () => {
     expect(unknown.text).toBe(known.text);
     expect(unknown.body).toEqual(ACCEPTED);
     expect(unknown.headers.get('content-length')).toBe(known.headers.get('content-length'));
-    await smtp.waitFor(u.email);
+    await smtp.waitFor(u.email, { subject: RESET });
     await queueDrained();
     expect(mailsTo(`nobody-${u.username}@example.com`)).toBe(0);
     // The email is matched as stored (lower case).
     const upper = await api.post('/auth/password-reset', { email: u.email.toUpperCase() });
     expect(upper.text).toBe(known.text);
-    await smtp.waitFor(u.email, { skip: 1 });
+    await smtp.waitFor(u.email, { skip: 1, subject: RESET });
   });
 
   it('a deactivated account gets the 202 and no mail, and its earlier token is refused', async () => {
@@ -270,18 +274,22 @@ describe('password reset by email', () => {
     expect(Date.now() - began).toBeLessThan(1_000);
     // Attempts fail meanwhile; the mail waits in the queue, its token sealed (never in the clear).
     for (let i = 0; i < 100; i++) {
-      const { rows } = await db.pool.query<{ attempts: number }>('SELECT attempts FROM mail_queue');
+      const { rows } = await db.pool.query<{ attempts: number }>(
+        "SELECT attempts FROM mail_queue WHERE template = 'password-reset'",
+      );
       if ((rows[0]?.attempts ?? 0) >= 2) break;
       await new Promise((r) => setTimeout(r, 25));
     }
-    const { rows } = await db.pool.query('SELECT recipient, params::text AS params, secret, attempts FROM mail_queue');
+    const { rows } = await db.pool.query(
+      "SELECT recipient, params::text AS params, secret, attempts FROM mail_queue WHERE template = 'password-reset'",
+    );
     expect(rows).toHaveLength(1);
     expect(rows[0].recipient).toBe(u.email);
     expect(rows[0].attempts).toBeGreaterThanOrEqual(2);
     expect(mailsTo(u.email)).toBe(0);
 
     await smtp.start();
-    const mail = await smtp.waitFor(u.email);
+    const mail = await smtp.waitFor(u.email, { subject: RESET });
     const token = tokenOf(mail);
     expect(rows[0].params).not.toContain(token);
     expect((rows[0].secret as Buffer).toString('latin1')).not.toContain(token);
@@ -297,7 +305,7 @@ describe('password reset by email', () => {
     const accounts = await Promise.all(Array.from({ length: 6 }, (_, i) => registerAndLogin(one.api, `twice${i}`)));
     // Queued by both, claimed by either: each sender polls the other's rows too.
     await Promise.all(accounts.map((u, i) => (i % 2 ? one : two).api.post('/auth/password-reset', { email: u.email })));
-    await Promise.all(accounts.map((u) => smtp.waitFor(u.email)));
+    await Promise.all(accounts.map((u) => smtp.waitFor(u.email, { subject: RESET })));
     await queueDrained();
     expect(accounts.map((u) => mailsTo(u.email))).toEqual(accounts.map(() => 1));
   });
@@ -317,7 +325,9 @@ describe('password reset by email', () => {
       // The sender did try (a connection is open and waiting for a greeting); the mail waits in the queue.
       for (let i = 0; i < 100 && sockets.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect(sockets.length).toBeGreaterThan(0);
-      expect((await db.pool.query('SELECT count(*)::int AS n FROM mail_queue')).rows[0].n).toBe(1);
+      expect((await db.pool.query("SELECT count(*)::int AS n FROM mail_queue WHERE template = 'password-reset'")).rows[0].n).toBe(
+        1,
+      );
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
@@ -334,19 +344,21 @@ describe('password reset by email', () => {
       const u = await registerAndLogin(api, 'eml');
       expect((await api.post('/auth/password-reset', { email: u.email })).status).toBe(202);
       const dir = path.join(dataDir, 'mail');
+      // The registration's verification mail, then the reset mail.
       let files: string[] = [];
-      for (let i = 0; i < 200 && files.length === 0; i++) {
+      for (let i = 0; i < 200 && files.length < 2; i++) {
         files = await readdir(dir).catch(() => []);
-        if (files.length === 0) await new Promise((r) => setTimeout(r, 25));
+        if (files.length < 2) await new Promise((r) => setTimeout(r, 25));
       }
-      expect(files).toHaveLength(1);
-      expect(files[0]).toMatch(/\.eml$/);
-      const eml = await simpleParser(await readFile(path.join(dir, files[0] as string)));
+      expect(files).toHaveLength(2);
+      for (const file of files) expect(file).toMatch(/\.eml$/);
+      const parsed = await Promise.all(files.map(async (file) => simpleParser(await readFile(path.join(dir, file)))));
+      const eml = parsed.find((mail) => mail.subject === RESET);
+      if (!eml) throw new Error('no reset mail among the .eml files');
       expect(eml.to && !Array.isArray(eml.to) ? eml.to.text : '').toBe(u.email);
-      expect(eml.subject).toBe('Reset your task-api password');
       expect(eml.text).toMatch(/^http:\/\/127\.0\.0\.1:8123\/reset-password\?token=[A-Za-z0-9_-]{43}$/m);
       expect(eml.html).toMatch(/<a href="http:\/\/127\.0\.0\.1:8123\/reset-password\?token=[A-Za-z0-9_-]{43}">/);
-      expect(smtp.received.some((m) => m.envelopeTo.includes(u.email))).toBe(false);
+      expect(mailsTo(u.email)).toBe(0);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
@@ -378,7 +390,7 @@ describe('password reset by email', () => {
     await api.post('/auth/password-reset', { email: u.email });
     await new Promise((r) => setTimeout(r, 300));
     await smtp.start();
-    const token = tokenOf(await smtp.waitFor(u.email));
+    const token = tokenOf(await smtp.waitFor(u.email, { subject: RESET }));
     await api.post('/auth/password-reset/confirm', { token, new_password: 'logged nowhere at all' });
     await api.post('/auth/password-reset/confirm', { token, new_password: 'logged nowhere at all' });
     await queueDrained();
