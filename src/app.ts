@@ -8,7 +8,10 @@ import type { AppConfig } from './config.js';
 import { REDACTED_PATHS } from './logger.js';
 import admin from './modules/admin/index.js';
 import auth from './modules/auth/index.js';
+import emailVerification from './modules/email-verification/index.js';
 import events from './modules/events/index.js';
+import mail from './modules/mail/index.js';
+import passwordReset from './modules/password-reset/index.js';
 import projects from './modules/projects/index.js';
 import sessions from './modules/sessions/index.js';
 import tasks from './modules/tasks/index.js';
@@ -126,8 +129,12 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(health);
 
   // Module plugins build their repository and service once and register their routes under /api/v1.
+  // Mail first: users (an email change) and auth (registration) queue verification mails.
+  await app.register(mail);
+  await app.register(emailVerification);
   await app.register(users);
   await app.register(auth);
+  await app.register(passwordReset);
   await app.register(tasks);
   await app.register(projects);
   await app.register(admin);

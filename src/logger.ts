@@ -9,6 +9,8 @@ export const REDACTED_PATHS = [
   'body.password',
   'body.refresh_token',
   'body.current_password',
+  'body.new_password',
+  'body.token',
   'config.firstAdmin.password',
 ];
 

@@ -81,6 +81,37 @@ function exchangeName(fallback: string) {
   };
 }
 
+/** PUBLIC_URL: an absolute http(s) URL without query or fragment, kept without a trailing slash. */
+function publicUrl(raw: string | undefined, name: string): string | undefined {
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an absolute http:// or https:// URL such as https://tasks.example.com`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(`${name} must be an http:// or https:// URL (got scheme "${parsed.protocol}")`);
+  }
+  if (parsed.search !== '' || parsed.hash !== '' || raw.includes('?') || raw.includes('#')) {
+    throw new ConfigError(`${name} must not have a query or a fragment`);
+  }
+  if (parsed.username !== '' || parsed.password !== '') throw new ConfigError(`${name} must not hold credentials`);
+  return `${parsed.origin}${parsed.pathname}`.replace(/\/+$/, '');
+}
+
+const DEFAULT_MAIL_FROM = 'task-api <no-reply@localhost>';
+
+/** MAIL_FROM: an address, or a display name and an address in angle brackets; one line. */
+function mailFrom(raw: string | undefined, name: string): string {
+  const value = raw ?? DEFAULT_MAIL_FROM;
+  const address = /<([^<>\s]+)>$/.exec(value)?.[1] ?? value;
+  if (/[\r\n]/.test(value) || !/^[^@\s<>]+@[^@\s<>]+$/.test(address)) {
+    throw new ConfigError(`${name} must be an address such as "task-api <no-reply@example.com>" (got "${value}")`);
+  }
+  return value;
+}
+
 export const ConfigSchema = Type.Object({
   nodeEnv: oneOf('NODE_ENV', NODE_ENVS, 'development', {
     group: 'runtime',
@@ -294,6 +325,71 @@ export const ConfigSchema = Type.Object({
     retentionHours: integer('EVENTS_RETENTION_HOURS', 72, [1, 24 * 365], { group: 'events' }),
   }),
 
+  /**
+   * Outgoing mail (modules/mail). Unset outside production: mails are written to DATA_DIR/mail/ as
+   * .eml files and to the log. Unset in production: the email features are off (their routes
+   * answer 503), so a deployment without a mail server keeps starting.
+   */
+  smtpUrl: url('SMTP_URL', ['smtp:', 'smtps:'], {
+    group: 'mail',
+    example: 'smtps://user:password@smtp.example.com:465',
+    doc: [
+      'smtp:// (STARTTLS when offered) or smtps:// (TLS from the start), with credentials if needed.',
+      'Unset outside production: mails go to DATA_DIR/mail/*.eml and the log (development only).',
+      'Unset in production: email features are off; POST /auth/password-reset answers 503.',
+    ],
+  }),
+  mailFrom: custom('MAIL_FROM', Type.String({ default: DEFAULT_MAIL_FROM }), mailFrom, {
+    group: 'mail',
+    doc: ['The From of every mail: an address, or a name and an address in angle brackets.'],
+  }),
+  /** Unset outside production: http://127.0.0.1:PORT (filled in by checkAcross). */
+  publicUrl: custom('PUBLIC_URL', Type.Optional(Type.String({ format: 'uri' })), publicUrl, {
+    group: 'mail',
+    example: 'https://tasks.example.com',
+    doc: [
+      'Where links in mails point (never at the Host of a request): an http(s) URL, no query or fragment.',
+      'Required in production when SMTP_URL is set; unset outside production: http://127.0.0.1:PORT.',
+    ],
+  }),
+  mail: Type.Object({
+    /** A mail that failed this many times is dropped (and logged). */
+    maxAttempts: integer('MAIL_MAX_ATTEMPTS', 8, [1, 100], {
+      group: 'mail',
+      doc: ['Sending attempts per mail before it is dropped (logged), with exponential backoff and jitter.'],
+    }),
+    /** The first retry waits about this long; each next one twice as long (at most an hour). */
+    retryBaseMs: integer('MAIL_RETRY_BASE_MS', 30_000, [10, 3_600_000], { group: 'mail' }),
+    /** How often the sender looks for mails other instances queued and retries that are due. */
+    pollIntervalMs: integer('MAIL_POLL_INTERVAL_MS', 5_000, [10, 600_000], { group: 'mail' }),
+  }),
+  passwordReset: Type.Object({
+    tokenMinutes: integer('PASSWORD_RESET_TOKEN_MINUTES', 30, [5, 24 * 60], {
+      group: 'mail',
+      doc: ['How long a password reset token (the link in the mail) is valid.'],
+    }),
+    /** Reset requests per window per client address. */
+    addressMax: integer('PASSWORD_RESET_ADDRESS_MAX', 10, [1, 1_000_000], {
+      group: 'mail',
+      doc: ['POST /auth/password-reset per client address, and per target email, per PASSWORD_RESET_WINDOW_MS.'],
+    }),
+    /** Reset requests per window per target email (lower-cased), whether an account has it or not. */
+    emailMax: integer('PASSWORD_RESET_EMAIL_MAX', 3, [1, 1_000_000], { group: 'mail' }),
+    windowMs: integer('PASSWORD_RESET_WINDOW_MS', 3_600_000, [1000, 86_400_000], { group: 'mail' }),
+  }),
+  emailVerification: Type.Object({
+    tokenHours: integer('EMAIL_VERIFICATION_TOKEN_HOURS', 24, [1, 24 * 30], {
+      group: 'mail',
+      doc: ['How long the link of a verification mail (registration, email change, resend) is valid.'],
+    }),
+    /** Resends per window per user. */
+    resendMax: integer('EMAIL_VERIFICATION_RESEND_MAX', 3, [1, 1_000_000], {
+      group: 'mail',
+      doc: ['POST /auth/verify-email/resend per user per EMAIL_VERIFICATION_RESEND_WINDOW_MS.'],
+    }),
+    resendWindowMs: integer('EMAIL_VERIFICATION_RESEND_WINDOW_MS', 3_600_000, [1000, 86_400_000], { group: 'mail' }),
+  }),
+
   /** The only directory db:backup and db:restore take pg_dump and pg_restore from (unset: PATH and the usual places). */
   pgBinDir: optionalText('PG_BIN_DIR', {
     group: 'backups',
@@ -319,6 +415,11 @@ export function checkAcross(config: Static<typeof ConfigSchema>): void {
       throw new ConfigError(`BCRYPT_COST must be at least 10 when NODE_ENV=production (got ${config.bcryptCost})`);
     }
   }
+  if (config.nodeEnv === 'production' && config.smtpUrl !== undefined && config.publicUrl === undefined) {
+    throw new ConfigError('PUBLIC_URL is required when NODE_ENV=production and SMTP_URL is set (the links in mails)');
+  }
+  // Outside production the links point at this server itself; in production without SMTP_URL mail is off.
+  if (config.publicUrl === undefined && config.nodeEnv !== 'production') config.publicUrl = `http://127.0.0.1:${config.port}`;
   if (config.replicas.urls.length > 0 && config.databaseUrl === undefined) {
     throw new ConfigError('DATABASE_REPLICA_URLS needs DATABASE_URL (the primary they replicate)');
   }
@@ -362,6 +463,11 @@ export const ENV_FILE: EnvFileLayout = {
       id: 'events',
       title: 'Events (RabbitMQ, opt-in)',
       intro: ['Publish every task and user change to a topic exchange (README, "Events (RabbitMQ)").'],
+    },
+    {
+      id: 'mail',
+      title: 'Mail (password reset, email verification)',
+      intro: ['Mail goes out from a background queue, never on the request path (README, "Password reset").'],
     },
     { id: 'backups', title: 'Backups (npm run db:backup / db:restore)' },
   ],

@@ -3,6 +3,10 @@ import pg from 'pg';
 import * as schema from './schema.js';
 
 export type Database = NodePgDatabase<typeof schema>;
+/** A transaction of the database. */
+export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
+/** Where a repository's statements go: the pool's database, or a transaction. */
+export type Executor = Database | Transaction;
 
 const INT8_OID = 20;
 

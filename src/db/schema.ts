@@ -47,6 +47,9 @@ export const users = pgTable(
     // Bumped by the users_bump_credentials_version trigger (migration 0012) whenever the password
     // changes or the account is deactivated: a login whose session recorded another value is dead.
     credentialsVersion: integer('credentials_version').notNull().default(1),
+    // Whether the current email has been confirmed through the link mailed to it (modules/email-verification);
+    // a change of email makes it false until the new address is confirmed.
+    emailVerified: boolean('email_verified').notNull().default(false),
     ...timestamps,
   },
   (t) => [
@@ -306,4 +309,78 @@ export const eventOutboxPending = pgTable(
   },
   // The publisher's "is an earlier event of this task still unsent?" probe.
   (t) => [index('event_outbox_pending_aggregate_idx').on(t.aggregateKey, t.id)],
+);
+
+/**
+ * Password reset tokens (modules/password-reset): 256 random bits mailed to the account's address,
+ * stored as their SHA-256 digest (a plain hash is right for a high-entropy token). A token is live
+ * while `used_at` is null and `expires_at` is ahead; a newer request deletes the user's live ones,
+ * and the maintenance job deletes expired and used rows.
+ */
+export const passwordResetTokens = pgTable(
+  'password_reset_tokens',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    tokenHash: bytea('token_hash').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    uniqueIndex('password_reset_tokens_token_hash_key').on(t.tokenHash),
+    index('password_reset_tokens_user_id_idx').on(t.userId),
+    index('password_reset_tokens_expires_at_idx').on(t.expiresAt),
+  ],
+);
+
+/**
+ * Mails waiting to be sent (modules/mail): written in the transaction of the change that asks for
+ * them, sent by a background sender that claims due rows with FOR UPDATE SKIP LOCKED (safe with
+ * several instances), and deleted once sent or given up. `params` holds the template's ordinary
+ * values; `secret` the one secret a mail carries (a reset token), encrypted with AES-256-GCM under a
+ * key derived from JWT_SECRET, so the queue never holds a live token in the clear. A mail whose
+ * `expires_at` has passed (its token is dead) is dropped unsent.
+ */
+export const mailQueue = pgTable(
+  'mail_queue',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    template: text('template').notNull(),
+    recipient: text('recipient').notNull(),
+    params: jsonb('params').notNull(),
+    secret: bytea('secret'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [index('mail_queue_next_attempt_at_idx').on(t.nextAttemptAt)],
+);
+
+/**
+ * Email verification tokens (modules/email-verification): like reset tokens, 256 random bits mailed
+ * to an address and stored as their SHA-256 digest. `email` is the address the token proves: it
+ * verifies the account only while that is still the account's email. A newer token replaces the
+ * account's older ones; the maintenance job deletes expired rows.
+ */
+export const emailVerificationTokens = pgTable(
+  'email_verification_tokens',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    email: text('email').notNull(),
+    tokenHash: bytea('token_hash').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+  },
+  (t) => [
+    uniqueIndex('email_verification_tokens_token_hash_key').on(t.tokenHash),
+    index('email_verification_tokens_user_id_idx').on(t.userId),
+    index('email_verification_tokens_expires_at_idx').on(t.expiresAt),
+  ],
 );

@@ -6,7 +6,7 @@ const EVERY_MS = 15 * 60 * 1000;
 
 /**
  * Deletes what has expired: stored Idempotency-Key responses (24 hours), logins whose refresh
- * tokens have all expired, and published events older than EVENTS_RETENTION_HOURS. Every instance may run it; the deletes are idempotent.
+ * tokens have all expired, password reset and email verification tokens past their expiry, and published events older than EVENTS_RETENTION_HOURS. Every instance may run it; the deletes are idempotent.
  */
 async function maintenance(app: FastifyInstance) {
   // The modules' own repositories: a module's repository is built once, by its index.ts.
@@ -16,9 +16,20 @@ async function maintenance(app: FastifyInstance) {
     try {
       const keys = await tasks.pruneIdempotencyKeys();
       const sessions = await app.sessionsRepository.pruneExpiredSessions();
+      const resetTokens = await app.passwordResetRepository.pruneExpired();
+      const verificationTokens = await app.emailVerificationRepository.pruneExpired();
       // Even with events off now: rows sent while they were on still age out.
       const events = await outbox.pruneSent(app.config.events.retentionHours);
-      app.log.debug({ idempotency_keys: keys, sessions, sent_events: events }, 'pruned expired rows');
+      app.log.debug(
+        {
+          idempotency_keys: keys,
+          sessions,
+          password_reset_tokens: resetTokens,
+          email_verification_tokens: verificationTokens,
+          sent_events: events,
+        },
+        'pruned expired rows',
+      );
     } catch (err) {
       app.log.warn({ err: loggable(err) }, 'pruning expired rows failed; will retry');
     }
@@ -28,4 +39,7 @@ async function maintenance(app: FastifyInstance) {
   app.addHook('onClose', async () => clearInterval(timer));
 }
 
-export default fp(maintenance, { name: 'maintenance', dependencies: ['db', 'sessions', 'tasks', 'events'] });
+export default fp(maintenance, {
+  name: 'maintenance',
+  dependencies: ['db', 'sessions', 'tasks', 'events', 'password-reset', 'email-verification'],
+});

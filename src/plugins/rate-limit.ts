@@ -5,6 +5,7 @@ import type { RateLimitStore, StoreCallback } from '@fastify/rate-limit/store/ty
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
+import { type Budget, createBudget, unlimitedBudget } from '../lib/budget.js';
 import { clientKey } from '../lib/client-address.js';
 import { AppError } from '../lib/errors.js';
 import { createPasswordAttempts, noPasswordAttempts, type PasswordAttempts } from '../modules/users/password-attempts.js';
@@ -15,6 +16,11 @@ declare module 'fastify' {
     clientKey: (request: FastifyRequest) => string;
     /** Password attempts per account (logins, current_password); allows all when rate limiting is off. */
     passwordAttempts: PasswordAttempts;
+    /**
+     * A budget of its own for a module's flow (password reset requests per target email), counted
+     * where the other budgets are (Redis, or memory); allows all when rate limiting is off.
+     */
+    budget: (name: string, limits: { max: number; windowMs: number }, refusal: string) => Budget;
   }
 }
 
@@ -100,6 +106,11 @@ async function rateLimitPlugin(app: FastifyInstance) {
           app.redis && { client: app.redis, keyPrefix: redisKeyPrefix },
         )
       : noPasswordAttempts,
+  );
+  app.decorate('budget', (name: string, budget: { max: number; windowMs: number }, refusal: string) =>
+    limits.enabled
+      ? createBudget(name, budget, refusal, app.redis && { client: app.redis, keyPrefix: redisKeyPrefix })
+      : unlimitedBudget,
   );
   if (!limits.enabled) return;
   await app.register(rateLimit, {

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { buildApp } from '../../src/app.js';
@@ -24,6 +26,8 @@ export function testConfig(databaseUrl: string, overrides: Partial<AppConfig> = 
     databaseUrl,
     redisUrl: process.env.TEST_REDIS_URL,
     redisKeyPrefix: `task-api-test:${randomBytes(4).toString('hex')}:`,
+    // Development-mode mail (.eml files, no SMTP_URL) goes to a temporary directory, not the checkout's ./data.
+    dataDir: path.join(os.tmpdir(), 'task-api-test-data'),
     jwtSecret: randomBytes(32).toString('base64url'),
     passwordPepper: randomBytes(32).toString('base64url'),
     ...overrides,

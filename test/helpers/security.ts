@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { AppConfig } from '../../src/config.js';
 import { registerAndLogin, setupTestApp, type TestContext, uniqueUser } from './app.js';
@@ -103,6 +104,31 @@ export async function projectState(pool: World['db']['pool'], id: number) {
   return { project: project.rows, members: members.rows, tasks: tasks.rows };
 }
 
+/**
+ * A live password reset token, as a reset mail carries it, of a fresh account (not one of the
+ * world's, whose passwords the tests go on using).
+ */
+export async function liveResetToken(ctx: Pick<TestContext, 'api' | 'db'>): Promise<string> {
+  const fresh = await registerAndLogin(ctx.api, 'reset');
+  const token = randomBytes(32).toString('base64url');
+  await ctx.db.pool.query(
+    "INSERT INTO password_reset_tokens (user_id, token_hash, expires_at) VALUES ($1, $2, now() + interval '30 minutes')",
+    [fresh.id, createHash('sha256').update(token).digest()],
+  );
+  return token;
+}
+
+/** A live email verification token of a fresh account, for the address it has, as a verification mail carries it. */
+export async function liveVerificationToken(ctx: Pick<TestContext, 'api' | 'db'>): Promise<string> {
+  const fresh = await registerAndLogin(ctx.api, 'verify');
+  const token = randomBytes(32).toString('base64url');
+  await ctx.db.pool.query(
+    "INSERT INTO email_verification_tokens (user_id, email, token_hash, expires_at) VALUES ($1, $2, $3, now() + interval '1 hour')",
+    [fresh.id, fresh.email, createHash('sha256').update(token).digest()],
+  );
+  return token;
+}
+
 /** A path with each of its parameters filled from `values`, by name (`{id}`, `{user_id}`). */
 export const fillPathParams = (path: string, values: Record<string, number | string>) =>
   path.replace(/\{([^}]+)\}/g, (_, name: string) => String(values[name]));
@@ -123,6 +149,17 @@ export async function validRequest(world: World, op: Operation, caller?: Account
     case 'POST /api/v1/auth/refresh': {
       const fresh = await registerAndLogin(api, 'refresh');
       return { path: op.path, body: { refresh_token: fresh.refreshToken } };
+    }
+    case 'POST /api/v1/auth/password-reset':
+      return { path: op.path, body: { email: alice.email } };
+    case 'POST /api/v1/auth/password-reset/confirm':
+      return { path: op.path, body: { token: await liveResetToken(world), new_password: 'a reset password' } };
+    case 'POST /api/v1/auth/verify-email':
+      return { path: op.path, body: { token: await liveVerificationToken(world) } };
+    case 'POST /api/v1/auth/verify-email/resend': {
+      // A fresh account: still unverified (a verified one is a 409).
+      const fresh = await registerAndLogin(api, 'resend');
+      return { path: op.path, token: fresh.token };
     }
     case 'POST /api/v1/auth/logout': {
       const fresh = await registerAndLogin(api, 'logout');

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { limitsOutOfReach, setupTestApp, type TestContext, uniqueUser } from '../helpers/app.js';
+import { liveResetToken, liveVerificationToken } from '../helpers/security.js';
 import { Contract, exchangeOf } from './fuzz/contract.js';
 import { type Document, type JsonSchema, operationsOf } from './fuzz/openapi.js';
 import type { Actor, FuzzRequest } from './fuzz/requests.js';
@@ -111,6 +112,11 @@ describe('the OpenAPI document is a contract the server keeps', () => {
           k,
           k === 'username' ? joiner.username : v,
         ]);
+        request.body = { kind: 'json', value: new Obj(entries) };
+      }
+      if (/\/password-reset\/confirm$|\/verify-email$/.test(operation.path) && request.body.kind === 'json') {
+        const token = operation.path.endsWith('/verify-email') ? await liveVerificationToken(ctx) : await liveResetToken(ctx);
+        const entries = (request.body.value as Obj).entries.map(([k, v]): [string, Value] => [k, k === 'token' ? token : v]);
         request.body = { kind: 'json', value: new Obj(entries) };
       }
       let sent = await world.build(request);

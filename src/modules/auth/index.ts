@@ -24,9 +24,13 @@ async function auth(app: FastifyInstance) {
       refreshTtlDays: app.config.refreshTokenExpireDays,
       unitOfWork: app.unitOfWork,
       attempts: app.passwordAttempts,
+      verification: app.emailVerificationService.mails,
     }),
   );
   await app.register(authRoutes, { prefix: '/api/v1' });
 }
 
-export default fp(auth, { name: 'auth', dependencies: ['config', 'sessions', 'users', 'rate-limit', 'events'] });
+export default fp(auth, {
+  name: 'auth',
+  dependencies: ['config', 'sessions', 'users', 'rate-limit', 'events', 'email-verification'],
+});

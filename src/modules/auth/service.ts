@@ -1,4 +1,5 @@
 import { conflict, unauthorized } from '../../lib/errors.js';
+import type { VerificationMails } from '../email-verification/service.js';
 import type { UnitOfWork } from '../events/unit-of-work.js';
 import type { SessionsRepository } from '../sessions/repository.js';
 import { type AccessTokens, newRefreshToken } from '../sessions/tokens.js';
@@ -23,6 +24,8 @@ export function createAuthService(deps: {
   unitOfWork: UnitOfWork;
   /** The per-account budget of password attempts (none: unlimited). */
   attempts?: PasswordAttempts;
+  /** A registration queues a verification mail to the new address (none: no mail). */
+  verification?: VerificationMails;
 }) {
   const { users, sessions, passwords, tokens, refreshTtlDays, unitOfWork } = deps;
   const attempts = deps.attempts ?? noPasswordAttempts;
@@ -38,12 +41,15 @@ export function createAuthService(deps: {
     async register(input: { username: string; email: string; password: string }): Promise<User> {
       const hashedPassword = await passwords.hash(input.password);
       try {
-        return await unitOfWork.run(async (work) => {
+        const registered = await unitOfWork.run(async (work) => {
           const user = await users.insert(work.db, { username: input.username, email: input.email, hashedPassword });
           // Self-registration has no authenticated actor.
           await work.record(() => [userRegistered(null, user)]);
+          await deps.verification?.queue(work.db, user);
           return user;
         });
+        deps.verification?.sent();
+        return registered;
       } catch (err) {
         if (err instanceof DuplicateUserError) {
           throw conflict(err.field === 'email' ? 'Email already registered' : 'Username already registered');

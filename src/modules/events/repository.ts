@@ -1,8 +1,7 @@
 import { type SQL, sql } from 'drizzle-orm';
-import type { Database } from '../../db/pool.js';
+import type { Database, Executor } from '../../db/pool.js';
 import { eventOutbox, eventOutboxPending } from '../../db/schema.js';
 import { type Actor, envelopeAround, type NewEvent } from './events.js';
-import type { Executor } from './unit-of-work.js';
 
 /** Writes events to the outbox, each marked pending; called inside the transaction of the change they describe. */
 export async function recordEvents(tx: Executor, events: NewEvent[]): Promise<void> {

@@ -1,12 +1,7 @@
 import type { SQL } from 'drizzle-orm';
-import type { Database } from '../../db/pool.js';
+import type { Database, Executor } from '../../db/pool.js';
 import type { NewEvent } from './events.js';
 import { type OutboxStatement, outboxInsert, recordEvents } from './repository.js';
-
-/** A transaction of the database. */
-export type Transaction = Parameters<Parameters<Database['transaction']>[0]>[0];
-/** Where a repository's statements go: the pool's database, or a transaction. */
-export type Executor = Database | Transaction;
 
 /**
  * What a write sees of its unit: the executor its statements go to, and how it records events.

@@ -1,9 +1,8 @@
-import { type SQL, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { ProjectRole } from '../../db/enums.js';
-import type { Database } from '../../db/pool.js';
+import type { Database, Executor } from '../../db/pool.js';
 import { executePrepared } from '../../db/prepared.js';
 import { projectMembers, projects, users } from '../../db/schema.js';
-import type { Executor } from '../events/unit-of-work.js';
 import { listStatements, type ProjectFilter, type ProjectPosition, projectColumns, withOwnerAndViewer } from './list-query.js';
 import type { Member, Project } from './schemas.js';
 

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { and, eq, isNull, ne, sql } from 'drizzle-orm';
-import type { Database } from '../../db/pool.js';
+import type { Database, Executor } from '../../db/pool.js';
 import { authSessions, refreshTokens, users } from '../../db/schema.js';
-import type { Executor } from '../events/unit-of-work.js';
 import { userColumns } from '../users/repository.js';
 import type { User } from '../users/schemas.js';
 

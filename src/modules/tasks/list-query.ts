@@ -108,8 +108,7 @@ function visibleRows(
   const projectCounters = sql`${inProject} AND ${taskCounts.projectId} IN (${memberProjects(viewer)})`;
   if (filter.viewerId === undefined) {
     if (filter.project === undefined) return { counters: [undefined] };
-    if (filter.project === 'none')
-      return { visible: isNull(tasks.projectId), counters: [eq(taskCounts.projectId, 0)] };
+    if (filter.project === 'none') return { visible: isNull(tasks.projectId), counters: [eq(taskCounts.projectId, 0)] };
     return {
       visible: sql`${tasks.projectId} = ${projectId}`,
       counters: [sql`${inProject} AND ${taskCounts.projectId} = ${projectId}`],

@@ -1,11 +1,11 @@
 import { and, eq, type SQL, sql } from 'drizzle-orm';
 import { PROJECT_EDITING_ROLES, type ProjectRole } from '../../db/enums.js';
-import type { Database } from '../../db/pool.js';
+import type { Database, Executor } from '../../db/pool.js';
 import { executePrepared } from '../../db/prepared.js';
 import { idempotencyKeys, projectMembers, projects, tasks } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
 import type { Actor } from '../events/events.js';
-import type { Executor, Work } from '../events/unit-of-work.js';
+import type { Work } from '../events/unit-of-work.js';
 import { editableBy, editableProjects, visibleTo } from './access.js';
 import { columnOf, fromDriver, recordFields, returnedColumns, returnedRecord, taskColumns } from './columns.js';
 import { taskOutbox } from './events.js';

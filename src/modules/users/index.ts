@@ -37,9 +37,13 @@ async function users(app: FastifyInstance) {
       unitOfWork: app.unitOfWork,
       attempts: app.passwordAttempts,
       cursors: createCursors(config.jwtSecret, 'users'),
+      verification: app.emailVerificationService.mails,
     }),
   );
   await app.register(usersRoutes, { prefix: '/api/v1' });
 }
 
-export default fp(users, { name: 'users', dependencies: ['config', 'db', 'sessions', 'rate-limit', 'replicas', 'events'] });
+export default fp(users, {
+  name: 'users',
+  dependencies: ['config', 'db', 'sessions', 'rate-limit', 'replicas', 'events', 'email-verification'],
+});

@@ -1,9 +1,8 @@
 import { and, asc, eq, gt, ilike, isNull, or, sql } from 'drizzle-orm';
 import { postgresError, UNIQUE_VIOLATION } from '../../db/errors.js';
-import type { Database } from '../../db/pool.js';
+import type { Database, Executor } from '../../db/pool.js';
 import { authSessions, users } from '../../db/schema.js';
 import { likePattern } from '../../lib/pagination.js';
-import type { Executor } from '../events/unit-of-work.js';
 import { loginName, storedEmail } from './login-names.js';
 import type { Role, User } from './schemas.js';
 
@@ -14,6 +13,7 @@ export const userColumns = {
   email: users.email,
   role: users.role,
   is_active: users.isActive,
+  email_verified: users.emailVerified,
   created_at: users.createdAt,
   updated_at: users.updatedAt,
 };
@@ -183,7 +183,13 @@ export function createUsersRepository(db: Database) {
         const [user] = await tx
           .update(users)
           .set({
-            ...(change.email === undefined ? {} : { email: storedEmail(change.email) }),
+            // A new address is unverified until its link is followed (the same address again changes nothing).
+            ...(change.email === undefined
+              ? {}
+              : {
+                  email: storedEmail(change.email),
+                  emailVerified: sql`${users.emailVerified} AND ${users.email} = ${storedEmail(change.email)}`,
+                }),
             ...(change.hashedPassword === undefined ? {} : { hashedPassword: change.hashedPassword }),
           })
           .where(eq(users.id, id))

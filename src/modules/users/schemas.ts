@@ -13,6 +13,7 @@ export const User = Type.Object(
     email: Type.String({ format: 'email', maxLength: 254, examples: ['ada@example.com'] }),
     role: OneOf(ROLES),
     is_active: Type.Boolean(),
+    email_verified: Type.Boolean({ description: 'Whether the current email was confirmed through the link mailed to it' }),
     created_at: Timestamp,
     updated_at: Timestamp,
   },

@@ -1,9 +1,11 @@
+import type { Executor } from '../../db/pool.js';
 import { primaryReads, type ReadRouter } from '../../db/read-router.js';
 import type { Cursors } from '../../lib/cursor.js';
 import { conflict, forbidden, invalidField, notFound } from '../../lib/errors.js';
 import { pageOf } from '../../lib/pagination.js';
+import type { VerificationMails } from '../email-verification/service.js';
 import type { Actor } from '../events/events.js';
-import type { Executor, UnitOfWork } from '../events/unit-of-work.js';
+import type { UnitOfWork } from '../events/unit-of-work.js';
 import { userChangeEvents, userRegistered } from './events.js';
 import { accountKey, noPasswordAttempts, type PasswordAttempts } from './password-attempts.js';
 import type { PasswordHasher } from './passwords.js';
@@ -33,6 +35,8 @@ export function createUsersService(deps: {
   attempts?: PasswordAttempts;
   /** The user list's cursors (keyset paging); only the API's service lists users (create-admin does not). */
   cursors?: Cursors;
+  /** A new email gets a verification mail (none: no mail, as for create-admin). */
+  verification?: VerificationMails;
 }) {
   const { users, sessions, passwords, unitOfWork } = deps;
   const attempts = deps.attempts ?? noPasswordAttempts;
@@ -103,13 +107,17 @@ export function createUsersService(deps: {
       // This login proved the password at current.credentials_version: it is kept across the change.
       const keep = { sessionId, credentialsVersion: current.credentials_version };
       // The new credentials and the end of the other logins commit together.
-      return unitOfWork
+      const updated = await unitOfWork
         .run(async (work) => {
           const updated = await users.updateCredentials(work.db, userId, { email: change.email, hashedPassword }, keep);
           if (hashedPassword) await sessions.revokeOtherSessions(work.db, userId, sessionId, 'password_changed');
+          // A new address is unverified: its link goes to it (the same address again mails nothing).
+          if (change.email !== undefined && updated.email !== current.email) await deps.verification?.queue(work.db, updated);
           return updated;
         })
         .catch(duplicateAsConflict);
+      if (updated.email !== current.email) deps.verification?.sent();
+      return updated;
     },
 
     /**

@@ -13,7 +13,16 @@ describe('POST /auth/register', () => {
     const res = await ctx.api.post('/auth/register', { ...u, email: u.email.toUpperCase() });
     expect(res.status).toBe(201);
     expect(res.headers.get('location')).toBe(`/api/v1/users/${res.body.id}`);
-    expect(Object.keys(res.body).sort()).toEqual(['created_at', 'email', 'id', 'is_active', 'role', 'updated_at', 'username']);
+    expect(Object.keys(res.body).sort()).toEqual([
+      'created_at',
+      'email',
+      'email_verified',
+      'id',
+      'is_active',
+      'role',
+      'updated_at',
+      'username',
+    ]);
     expect(res.body).toMatchObject({ username: u.username, email: u.email.toLowerCase(), role: 'user', is_active: true });
     expect(res.body.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(res.text).not.toMatch(/hash|\$2b\$/);

@@ -276,7 +276,7 @@ describe('GET /tasks with projects', () => {
   });
 
   it('an admin sees every task, and user_id still narrows to a creator', async () => {
-    const all = await listedIds('admin', '?limit=100&user_id=' + cast.editor.id);
+    const all = await listedIds('admin', `?limit=100&user_id=${cast.editor.id}`);
     expect(all).toEqual(expect.arrayContaining([ids.project![1]!, ids.other![0]!]));
     const editorsOwnView = await listedIds('editor', `?limit=100&user_id=${cast.editor.id}`);
     expect(editorsOwnView).toEqual(expect.arrayContaining([ids.project![1]!, ids.other![0]!]));

@@ -8,6 +8,7 @@ const user = (id: number): User => ({
   id,
   username: `u${id}`,
   email: `u${id}@example.com`,
+  email_verified: false,
   role: 'user',
   is_active: true,
   created_at: new Date(),
