@@ -3,6 +3,7 @@ import amqp, { type ChannelModel, type ConfirmChannel, type RecoveringChannelMod
 import type { FastifyBaseLogger } from 'fastify';
 import { loggable } from '../../db/errors.js';
 import { withTimeout } from '../../lib/timeout.js';
+import { createWakeableSleep } from '../../lib/wakeable-sleep.js';
 import type { OutboxRepository, OutboxRow } from './repository.js';
 
 export interface PublisherOptions {
@@ -45,27 +46,7 @@ export function createPublisher(options: PublisherOptions) {
   let failures = 0;
 
   // Wakes the loop early: a pending wake is kept, so one that comes while a batch is in flight is not lost.
-  let wakePending = false;
-  let wakeWaiter: (() => void) | undefined;
-  const wait = (ms: number) =>
-    new Promise<void>((resolve) => {
-      if (wakePending || closing) {
-        wakePending = false;
-        resolve();
-        return;
-      }
-      const done = () => {
-        clearTimeout(timer);
-        wakeWaiter = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      wakeWaiter = done;
-    });
-  const wake = () => {
-    if (wakeWaiter) wakeWaiter();
-    else wakePending = true;
-  };
+  const { wait, wake } = createWakeableSleep(() => closing);
 
   const brokerDown = (err: Error) => {
     channel = undefined;

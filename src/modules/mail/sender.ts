@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { loggable } from '../../db/errors.js';
+import { createWakeableSleep } from '../../lib/wakeable-sleep.js';
 import type { ClaimedMail, MailQueueRepository } from './repository.js';
 import type { RenderedMail } from './templates.js';
 import type { MailTransport } from './transports.js';
@@ -52,29 +53,8 @@ export function createMailSender(options: SenderOptions) {
   const { queue, transport, log, maxAttempts, retryBaseMs, pollIntervalMs } = options;
   let closing = false;
   let loop: Promise<void> | undefined;
-  let wakePending = false;
-  let wakeWaiter: (() => void) | undefined;
   let failingSince: number | undefined;
-
-  const wait = (ms: number) =>
-    new Promise<void>((resolve) => {
-      if (wakePending || closing) {
-        wakePending = false;
-        resolve();
-        return;
-      }
-      const done = () => {
-        clearTimeout(timer);
-        wakeWaiter = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      wakeWaiter = done;
-    });
-  const wake = () => {
-    if (wakeWaiter) wakeWaiter();
-    else wakePending = true;
-  };
+  const { wait, wake } = createWakeableSleep(() => closing);
 
   async function deliver(mail: ClaimedMail): Promise<void> {
     const about = { mail_id: mail.id, template: mail.template, attempt: mail.attempts };
