@@ -378,6 +378,15 @@ export const ConfigSchema = Type.Object({
     windowMs: integer('PASSWORD_RESET_WINDOW_MS', 3_600_000, [1000, 86_400_000], { group: 'mail' }),
   }),
   emailVerification: Type.Object({
+    /** Unverified accounts may log in and manage themselves, nothing else (403). Needs mail. */
+    required: flag('REQUIRE_VERIFIED_EMAIL', false, {
+      group: 'mail',
+      doc: [
+        'true: an account whose email is not verified can log in, verify, resend the link, read and change',
+        'its profile, see and end its logins, and log out; every other route answers 403 saying why.',
+        'Needs mail (refused in production without SMTP_URL).',
+      ],
+    }),
     tokenHours: integer('EMAIL_VERIFICATION_TOKEN_HOURS', 24, [1, 24 * 30], {
       group: 'mail',
       doc: ['How long the link of a verification mail (registration, email change, resend) is valid.'],
@@ -417,6 +426,9 @@ export function checkAcross(config: Static<typeof ConfigSchema>): void {
   }
   if (config.nodeEnv === 'production' && config.smtpUrl !== undefined && config.publicUrl === undefined) {
     throw new ConfigError('PUBLIC_URL is required when NODE_ENV=production and SMTP_URL is set (the links in mails)');
+  }
+  if (config.emailVerification.required && config.nodeEnv === 'production' && config.smtpUrl === undefined) {
+    throw new ConfigError('REQUIRE_VERIFIED_EMAIL=true needs SMTP_URL when NODE_ENV=production (nobody could verify)');
   }
   // Outside production the links point at this server itself; in production without SMTP_URL mail is off.
   if (config.publicUrl === undefined && config.nodeEnv !== 'production') config.publicUrl = `http://127.0.0.1:${config.port}`;

@@ -65,6 +65,10 @@ export function completeDocument(document: Json): Json {
       // Any route: a path that is not valid percent-encoding, or a repeated Authorization header (singleton-headers).
       responses['400'] ??= problem('Malformed request (an unparsable URL or body, or more than one Authorization header)');
       if (secured && !responses['401']) responses['401'] = problem('Missing, invalid, expired or revoked credentials');
+      // Any secured route may refuse an account whose email is unverified (REQUIRE_VERIFIED_EMAIL).
+      if (secured && !responses['403']) {
+        responses['403'] = problem('Forbidden: with REQUIRE_VERIFIED_EMAIL, an account whose email is not verified yet');
+      }
       if (limited && !responses['429']) {
         responses['429'] = problem('Too many requests: a rate limit is spent', {
           'Retry-After': integerHeader('Seconds to wait before retrying'),

@@ -30,6 +30,17 @@ describe('mail configuration', () => {
     expect(() => loadConfig({ PUBLIC_URL: value })).toThrow(message);
   });
 
+  it('REQUIRE_VERIFIED_EMAIL is off by default, and refused where nobody could verify (production without SMTP_URL)', () => {
+    expect(loadConfig({}).emailVerification.required).toBe(false);
+    expect(loadConfig({ REQUIRE_VERIFIED_EMAIL: 'true' }).emailVerification.required).toBe(true);
+    expect(() => loadConfig({ REQUIRE_VERIFIED_EMAIL: 'maybe' })).toThrow(/^REQUIRE_VERIFIED_EMAIL must be true or false/);
+    expect(() => loadConfig({ ...PRODUCTION, REQUIRE_VERIFIED_EMAIL: 'true' })).toThrow(
+      /^REQUIRE_VERIFIED_EMAIL=true needs SMTP_URL when NODE_ENV=production/,
+    );
+    const withMail = { ...PRODUCTION, SMTP_URL: 'smtp://mail.example.com', PUBLIC_URL: 'https://tasks.example.com' };
+    expect(loadConfig({ ...withMail, REQUIRE_VERIFIED_EMAIL: 'true' }).emailVerification.required).toBe(true);
+  });
+
   it('SMTP_URL takes smtp:// and smtps:// only, and the message never repeats the URL', () => {
     expect(loadConfig({ SMTP_URL: 'smtps://u:p@mail.example.com:465' }).smtpUrl).toBe('smtps://u:p@mail.example.com:465');
     expect(() => loadConfig({ SMTP_URL: 'http://u:secret@mail.example.com' })).toThrow(

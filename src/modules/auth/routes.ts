@@ -86,6 +86,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/auth/logout',
     {
       preParsing: app.authenticate,
+      config: { unverifiedAllowed: true },
       schema: {
         tags: ['auth'],
         summary: 'Log out',

@@ -45,6 +45,7 @@ const emailVerificationRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/auth/verify-email/resend',
     {
       preParsing: app.authenticate,
+      config: { unverifiedAllowed: true },
       schema: {
         tags: ['auth'],
         summary: 'Mail a new verification link to the caller’s email',

@@ -23,6 +23,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/me',
     {
       preParsing: app.authenticate,
+      config: { unverifiedAllowed: true },
       schema: { ...common, summary: 'The current user', response: { 200: User, ...problemResponses(401) } },
     },
     async (request) => {
@@ -35,6 +36,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/me',
     {
       preParsing: app.authenticate,
+      config: { unverifiedAllowed: true },
       schema: {
         ...common,
         summary: 'Change my email or password',

@@ -1,41 +1,18 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppConfig } from '../../../src/config.js';
-import { limitsOn, registerAndLogin, startApp, testConfig, uniqueUser } from '../../helpers/app.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+import { limitsOn, registerAndLogin, startApp, uniqueUser } from '../../helpers/app.js';
 import type { HttpClient } from '../../helpers/http.js';
-import { type ReceivedMail, startSmtpServer, type TestSmtpServer } from '../../helpers/smtp.js';
+import { useMailWorld } from '../../helpers/mail-world.js';
+import type { ReceivedMail } from '../../helpers/smtp.js';
 
 const PUBLIC_URL = 'https://tasks.example.test';
 const LINK = /^https:\/\/tasks\.example\.test\/verify-email\?token=([A-Za-z0-9_-]{43})$/m;
 
-let db: TestDatabase;
-let smtp: TestSmtpServer;
-beforeAll(async () => {
-  db = await createTestDatabase();
-  smtp = await startSmtpServer();
-});
-afterAll(async () => {
-  await smtp?.stop();
-  await db?.drop();
-});
-const started: Array<{ close(): Promise<unknown> }> = [];
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((a) => a.close()));
-  await db.pool.query('DELETE FROM mail_queue');
-});
+const world = useMailWorld(PUBLIC_URL);
 
 async function start(overrides: Partial<AppConfig> = {}): Promise<HttpClient> {
-  const app = await startApp(
-    testConfig(db.url, {
-      smtpUrl: smtp.url,
-      publicUrl: PUBLIC_URL,
-      mail: { maxAttempts: 20, retryBaseMs: 100, pollIntervalMs: 50 },
-      ...overrides,
-    }),
-  );
-  started.push(app);
-  return app.api;
+  return world.track(await startApp(world.config(overrides))).api;
 }
 
 function tokenOf(mail: ReceivedMail): string {
@@ -53,7 +30,7 @@ describe('email verification', () => {
     const api = await start();
     const u = await registerAndLogin(api, 'verify');
     expect((await me(api, u.token)).email_verified).toBe(false);
-    const token = tokenOf(await smtp.waitFor(u.email));
+    const token = tokenOf(await world.smtp.waitFor(u.email));
 
     const done = await api.post('/auth/verify-email', { token });
     expect(done.status, done.text).toBe(204);
@@ -69,10 +46,11 @@ describe('email verification', () => {
   it('an expired link verifies nothing (the same 400)', async () => {
     const api = await start();
     const u = await registerAndLogin(api, 'stale');
-    const token = tokenOf(await smtp.waitFor(u.email));
-    await db.pool.query("UPDATE email_verification_tokens SET expires_at = now() - interval '1 second' WHERE user_id = $1", [
-      u.id,
-    ]);
+    const token = tokenOf(await world.smtp.waitFor(u.email));
+    await world.db.pool.query(
+      "UPDATE email_verification_tokens SET expires_at = now() - interval '1 second' WHERE user_id = $1",
+      [u.id],
+    );
     const res = await api.post('/auth/verify-email', { token });
     expect(res.status).toBe(400);
     expect(res.text).toBe((await api.post('/auth/verify-email', { token: 'B'.repeat(43) })).text);
@@ -82,14 +60,14 @@ describe('email verification', () => {
   it('an email change makes the account unverified and mails the new address; the old link no longer verifies', async () => {
     const api = await start();
     const u = await registerAndLogin(api, 'mover');
-    const first = tokenOf(await smtp.waitFor(u.email));
+    const first = tokenOf(await world.smtp.waitFor(u.email));
     expect((await api.post('/auth/verify-email', { token: first })).status).toBe(204);
 
     const newEmail = uniqueUser('moved').email;
     const changed = await api.patch('/users/me', { email: newEmail, current_password: u.password }, { token: u.token });
     expect(changed.status, changed.text).toBe(200);
     expect(changed.body.email_verified).toBe(false);
-    const second = tokenOf(await smtp.waitFor(newEmail));
+    const second = tokenOf(await world.smtp.waitFor(newEmail));
 
     // A link to the old address, issued before the change, verifies nothing now.
     const resentOld = await api.post('/auth/verify-email', { token: first });
@@ -105,12 +83,12 @@ describe('email verification', () => {
   it('an unused link to the previous address stops working once the email changes', async () => {
     const api = await start();
     const u = await registerAndLogin(api, 'early');
-    const old = tokenOf(await smtp.waitFor(u.email));
+    const old = tokenOf(await world.smtp.waitFor(u.email));
     await api.patch('/users/me', { email: uniqueUser('later').email, current_password: u.password }, { token: u.token });
     expect((await api.post('/auth/verify-email', { token: old })).status).toBe(400);
     // Even a live token row for the old address (one the change did not replace) proves nothing now.
     const planted = randomBytes(32).toString('base64url');
-    await db.pool.query(
+    await world.db.pool.query(
       "INSERT INTO email_verification_tokens (user_id, email, token_hash, expires_at) VALUES ($1, $2, $3, now() + interval '1 hour')",
       [u.id, u.email, createHash('sha256').update(planted).digest()],
     );
@@ -121,16 +99,16 @@ describe('email verification', () => {
   it('resend: logged in only, a new link voiding the old, 409 once verified, limited per user', async () => {
     const api = await start({
       rateLimit: limitsOn(),
-      emailVerification: { tokenHours: 24, resendMax: 2, resendWindowMs: 60_000 },
+      emailVerification: { required: false, tokenHours: 24, resendMax: 2, resendWindowMs: 60_000 },
     });
     const u = await registerAndLogin(api, 'resend');
-    const first = tokenOf(await smtp.waitFor(u.email));
+    const first = tokenOf(await world.smtp.waitFor(u.email));
     expect((await api.post('/auth/verify-email/resend')).status).toBe(401);
 
     const resent = await api.post('/auth/verify-email/resend', undefined, { token: u.token });
     expect(resent.status, resent.text).toBe(202);
     expect(resent.body).toEqual({ detail: 'A new verification link is on its way to your email' });
-    const second = tokenOf(await smtp.waitFor(u.email, { skip: 1 }));
+    const second = tokenOf(await world.smtp.waitFor(u.email, { skip: 1 }));
     expect(second).not.toBe(first);
     expect((await api.post('/auth/verify-email', { token: first })).status).toBe(400);
 
@@ -139,7 +117,7 @@ describe('email verification', () => {
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).not.toBeNull();
 
-    const third = tokenOf(await smtp.waitFor(u.email, { skip: 2 }));
+    const third = tokenOf(await world.smtp.waitFor(u.email, { skip: 2 }));
     expect((await api.post('/auth/verify-email', { token: third })).status).toBe(204);
     const verified = await api.post('/auth/verify-email/resend', undefined, { token: u.token });
     expect(verified.status).toBe(409);

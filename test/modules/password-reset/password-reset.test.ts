@@ -6,41 +6,23 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { simpleParser } from 'mailparser';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../../src/app.js';
 import { type AppConfig, loadConfig } from '../../../src/config.js';
 import { REDACTED_PATHS } from '../../../src/logger.js';
-import { limitsOn, registerAndLogin, testConfig } from '../../helpers/app.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+import { limitsOn, registerAndLogin } from '../../helpers/app.js';
 import { type HttpClient, httpClient } from '../../helpers/http.js';
-import { type ReceivedMail, startSmtpServer, type TestSmtpServer } from '../../helpers/smtp.js';
+import { useMailWorld } from '../../helpers/mail-world.js';
+import type { ReceivedMail } from '../../helpers/smtp.js';
 
 const PUBLIC_URL = 'https://tasks.example.test/app';
 const TOKEN_IN_LINK = /^https:\/\/tasks\.example\.test\/app\/reset-password\?token=([A-Za-z0-9_-]{43})$/;
 const RESET = 'Reset your task-api password';
 const ACCEPTED = { detail: 'If an active account has this email, a link to reset its password is on its way' };
 
-let db: TestDatabase;
-let smtp: TestSmtpServer;
+const world = useMailWorld(PUBLIC_URL);
 /** Every log line every app of this file wrote, as written. */
 let logs = '';
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  smtp = await startSmtpServer();
-});
-afterAll(async () => {
-  await smtp?.stop();
-  await db?.drop();
-});
-
-const started: Array<{ close(): Promise<unknown> }> = [];
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((a) => a.close()));
-  // Mails a test's app left unsent: the next app has another JWT_SECRET and could not open them.
-  await db.pool.query('DELETE FROM mail_queue');
-  await smtp.start().catch(() => {}); // a test that stopped it leaves it running again (a no-op when it runs)
-});
 
 interface Started {
   api: HttpClient;
@@ -57,15 +39,9 @@ async function start(overrides: Partial<AppConfig> = {}): Promise<Started> {
     },
   });
   const logger = pino({ level: 'debug', redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, stream);
-  const config = testConfig(db.url, {
-    smtpUrl: smtp.url,
-    publicUrl: PUBLIC_URL,
-    mail: { maxAttempts: 20, retryBaseMs: 100, pollIntervalMs: 50 },
-    ...overrides,
-  });
-  const app = await buildApp(config, { loggerInstance: logger });
+  const config = world.config(overrides);
+  const app = world.track(await buildApp(config, { loggerInstance: logger }));
   const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
-  started.push(app);
   return { api: httpClient(`${baseUrl}/api/v1`), baseUrl, config };
 }
 
@@ -81,17 +57,18 @@ function tokenOf(mail: ReceivedMail): string {
 async function resetMail(api: HttpClient, email: string, skip = 0): Promise<{ mail: ReceivedMail; token: string }> {
   const res = await api.post('/auth/password-reset', { email });
   expect(res.status, res.text).toBe(202);
-  const mail = await smtp.waitFor(email, { skip, subject: RESET });
+  const mail = await world.smtp.waitFor(email, { skip, subject: RESET });
   return { mail, token: tokenOf(mail) };
 }
 
 /** Reset mails to `email` (registration also mails a verification link). */
-const mailsTo = (email: string) => smtp.received.filter((m) => m.envelopeTo.includes(email) && m.parsed.subject === RESET).length;
+const mailsTo = (email: string) =>
+  world.smtp.received.filter((m) => m.envelopeTo.includes(email) && m.parsed.subject === RESET).length;
 
 /** Waits until the queue is empty (every mail sent or dropped) and a little more. */
 async function queueDrained(): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    const { rows } = await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM mail_queue');
+    const { rows } = await world.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM mail_queue');
     if (rows[0]?.n === 0) break;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -112,15 +89,15 @@ describe('password reset by email', () => {
     expect(html).toContain(`<a href="${PUBLIC_URL}/reset-password?token=${token}">`);
     expect(html).toContain(`Hello ${u.username},`);
     // The token is the one secret: no password, hash, access or refresh token, and no request host.
-    const { rows } = await db.pool.query('SELECT hashed_password FROM users WHERE id = $1', [u.id]);
+    const { rows } = await world.db.pool.query('SELECT hashed_password FROM users WHERE id = $1', [u.id]);
     for (const secret of [u.password, rows[0].hashed_password, u.token, u.refreshToken, '127.0.0.1']) {
       expect(mail.raw).not.toContain(secret);
     }
     // The queue kept no copy of it once sent, and the database holds only its digest.
-    expect((await db.pool.query("SELECT count(*)::int AS n FROM mail_queue WHERE template = 'password-reset'")).rows[0].n).toBe(
-      0,
-    );
-    const stored = await db.pool.query('SELECT encode(token_hash, $2) AS h FROM password_reset_tokens WHERE user_id = $1', [
+    expect(
+      (await world.db.pool.query("SELECT count(*)::int AS n FROM mail_queue WHERE template = 'password-reset'")).rows[0].n,
+    ).toBe(0);
+    const stored = await world.db.pool.query('SELECT encode(token_hash, $2) AS h FROM password_reset_tokens WHERE user_id = $1', [
       u.id,
       'hex',
     ]);
@@ -165,7 +142,9 @@ describe('password reset by email', () => {
     expect(newer).not.toBe(older);
     const replaced = await send(older);
 
-    await db.pool.query("UPDATE password_reset_tokens SET expires_at = now() - interval '1 second' WHERE user_id = $1", [u.id]);
+    await world.db.pool.query("UPDATE password_reset_tokens SET expires_at = now() - interval '1 second' WHERE user_id = $1", [
+      u.id,
+    ]);
     const expired = await send(newer);
 
     const { token: fresh } = await resetMail(api, u.email, 2);
@@ -203,20 +182,20 @@ describe('password reset by email', () => {
     expect(unknown.text).toBe(known.text);
     expect(unknown.body).toEqual(ACCEPTED);
     expect(unknown.headers.get('content-length')).toBe(known.headers.get('content-length'));
-    await smtp.waitFor(u.email, { subject: RESET });
+    await world.smtp.waitFor(u.email, { subject: RESET });
     await queueDrained();
     expect(mailsTo(`nobody-${u.username}@example.com`)).toBe(0);
     // The email is matched as stored (lower case).
     const upper = await api.post('/auth/password-reset', { email: u.email.toUpperCase() });
     expect(upper.text).toBe(known.text);
-    await smtp.waitFor(u.email, { skip: 1, subject: RESET });
+    await world.smtp.waitFor(u.email, { skip: 1, subject: RESET });
   });
 
   it('a deactivated account gets the 202 and no mail, and its earlier token is refused', async () => {
     const { api } = await start();
     const u = await registerAndLogin(api, 'inactive');
     const { token } = await resetMail(api, u.email);
-    await db.pool.query('UPDATE users SET is_active = false WHERE id = $1', [u.id]);
+    await world.db.pool.query('UPDATE users SET is_active = false WHERE id = $1', [u.id]);
 
     const res = await api.post('/auth/password-reset', { email: u.email });
     expect(res.status).toBe(202);
@@ -228,7 +207,7 @@ describe('password reset by email', () => {
     expect(refused.status).toBe(400);
     expect(refused.body.detail).toBe('Invalid or expired password reset token');
     // Reactivated, the account still has its old password: the token was not spent on it.
-    await db.pool.query('UPDATE users SET is_active = true WHERE id = $1', [u.id]);
+    await world.db.pool.query('UPDATE users SET is_active = true WHERE id = $1', [u.id]);
     expect((await api.post('/auth/login', { username: u.username, password: u.password })).status).toBe(200);
   });
 
@@ -267,20 +246,20 @@ describe('password reset by email', () => {
   it('with the mail server down the request is still a quick 202, and the mail goes out once it is back', async () => {
     const { api } = await start();
     const u = await registerAndLogin(api, 'retry');
-    await smtp.stop();
+    await world.smtp.stop();
     const began = Date.now();
     const res = await api.post('/auth/password-reset', { email: u.email });
     expect(res.status).toBe(202);
     expect(Date.now() - began).toBeLessThan(1_000);
     // Attempts fail meanwhile; the mail waits in the queue, its token sealed (never in the clear).
     for (let i = 0; i < 100; i++) {
-      const { rows } = await db.pool.query<{ attempts: number }>(
+      const { rows } = await world.db.pool.query<{ attempts: number }>(
         "SELECT attempts FROM mail_queue WHERE template = 'password-reset'",
       );
       if ((rows[0]?.attempts ?? 0) >= 2) break;
       await new Promise((r) => setTimeout(r, 25));
     }
-    const { rows } = await db.pool.query(
+    const { rows } = await world.db.pool.query(
       "SELECT recipient, params::text AS params, secret, attempts FROM mail_queue WHERE template = 'password-reset'",
     );
     expect(rows).toHaveLength(1);
@@ -288,8 +267,8 @@ describe('password reset by email', () => {
     expect(rows[0].attempts).toBeGreaterThanOrEqual(2);
     expect(mailsTo(u.email)).toBe(0);
 
-    await smtp.start();
-    const mail = await smtp.waitFor(u.email, { subject: RESET });
+    await world.smtp.start();
+    const mail = await world.smtp.waitFor(u.email, { subject: RESET });
     const token = tokenOf(mail);
     expect(rows[0].params).not.toContain(token);
     expect((rows[0].secret as Buffer).toString('latin1')).not.toContain(token);
@@ -305,7 +284,7 @@ describe('password reset by email', () => {
     const accounts = await Promise.all(Array.from({ length: 6 }, (_, i) => registerAndLogin(one.api, `twice${i}`)));
     // Queued by both, claimed by either: each sender polls the other's rows too.
     await Promise.all(accounts.map((u, i) => (i % 2 ? one : two).api.post('/auth/password-reset', { email: u.email })));
-    await Promise.all(accounts.map((u) => smtp.waitFor(u.email, { subject: RESET })));
+    await Promise.all(accounts.map((u) => world.smtp.waitFor(u.email, { subject: RESET })));
     await queueDrained();
     expect(accounts.map((u) => mailsTo(u.email))).toEqual(accounts.map(() => 1));
   });
@@ -325,9 +304,9 @@ describe('password reset by email', () => {
       // The sender did try (a connection is open and waiting for a greeting); the mail waits in the queue.
       for (let i = 0; i < 100 && sockets.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
       expect(sockets.length).toBeGreaterThan(0);
-      expect((await db.pool.query("SELECT count(*)::int AS n FROM mail_queue WHERE template = 'password-reset'")).rows[0].n).toBe(
-        1,
-      );
+      expect(
+        (await world.db.pool.query("SELECT count(*)::int AS n FROM mail_queue WHERE template = 'password-reset'")).rows[0].n,
+      ).toBe(1);
     } finally {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
@@ -379,18 +358,18 @@ describe('password reset by email', () => {
     expect(Object.keys(doc.paths['/api/v1/auth/password-reset'].post.responses)).toContain('503');
     expect(Object.keys(doc.paths['/api/v1/auth/password-reset/confirm'].post.responses)).toContain('503');
     expect(logs).toContain('mail is off');
-    expect((await db.pool.query('SELECT count(*)::int AS n FROM mail_queue')).rows[0].n).toBe(0);
+    expect((await world.db.pool.query('SELECT count(*)::int AS n FROM mail_queue')).rows[0].n).toBe(0);
   });
 
   it('no log line carries a token (SMTP mode: requests, sends, failures, retries, confirms)', async () => {
     const before = logs.length;
     const { api } = await start();
     const u = await registerAndLogin(api, 'logs');
-    await smtp.stop();
+    await world.smtp.stop();
     await api.post('/auth/password-reset', { email: u.email });
     await new Promise((r) => setTimeout(r, 300));
-    await smtp.start();
-    const token = tokenOf(await smtp.waitFor(u.email, { subject: RESET }));
+    await world.smtp.start();
+    const token = tokenOf(await world.smtp.waitFor(u.email, { subject: RESET }));
     await api.post('/auth/password-reset/confirm', { token, new_password: 'logged nowhere at all' });
     await api.post('/auth/password-reset/confirm', { token, new_password: 'logged nowhere at all' });
     await queueDrained();
