@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
+import { type TSchema, Type } from 'typebox';
 import { AppError } from './errors.js';
 import { originForm } from './request-target.js';
 import { Count } from './schemas.js';
@@ -42,6 +42,10 @@ export const paginationHeaders = {
       'RFC 8288 links: first, prev, next, last (paging by cursor: first and next only); relative (path and query); each keeps the filters',
   }),
 };
+
+/** A page of a paginated list, as its 200 response: at most MAX_LIMIT items, with the paging headers; `title` names it in the document. */
+export const pagedList = <T extends TSchema>(item: T, title: string) =>
+  Type.Array(item, { title, maxItems: MAX_LIMIT, headers: paginationHeaders } as Record<string, unknown>);
 
 export interface Page {
   total: number;

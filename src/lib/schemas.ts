@@ -18,7 +18,7 @@ export const FieldError = Type.Object(
     }),
     message: Type.String({ maxLength: MAX_FIELD_TEXT_LENGTH, examples: ['must NOT have fewer than 3 characters'] }),
   },
-  { additionalProperties: false },
+  { title: 'FieldError', additionalProperties: false },
 );
 
 /** RFC 9457 problem details; `detail` is always a string, as clients of the FastAPI service expect. */
@@ -31,6 +31,18 @@ export const Problem = Type.Object(
     errors: Type.Optional(Type.Array(FieldError, { maxItems: MAX_FIELD_ERRORS })),
   },
   { $id: 'Problem', title: 'Problem' },
+);
+
+/** A 422: a problem that names each offending field (every 422 does: see sendProblem). */
+export const ValidationProblem = Type.Object(
+  {
+    ...Problem.properties,
+    title: { ...Problem.properties.title, examples: ['Unprocessable Entity'] },
+    status: Type.Integer({ format: 'int32', minimum: 422, maximum: 422, examples: [422] }),
+    detail: { ...Problem.properties.detail, examples: ['Validation failed: title'] },
+    errors: Type.Array(FieldError, { minItems: 1, maxItems: MAX_FIELD_ERRORS }),
+  },
+  { $id: 'ValidationProblem', title: 'ValidationProblem' },
 );
 
 const STATUS_DESCRIPTIONS: Record<number, string> = {
@@ -53,7 +65,7 @@ export function problemResponses(...statuses: number[]): Record<number, TSchema>
   for (const status of statuses) {
     out[status] = {
       description: STATUS_DESCRIPTIONS[status] ?? 'Error',
-      content: { [PROBLEM_CONTENT_TYPE]: { schema: Type.Ref('Problem#') } },
+      content: { [PROBLEM_CONTENT_TYPE]: { schema: Type.Ref(status === 422 ? 'ValidationProblem#' : 'Problem#') } },
     } as unknown as TSchema;
   }
   return out;

@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Problem } from '../lib/schemas.js';
+import { Problem, ValidationProblem } from '../lib/schemas.js';
+import { nameComponents } from './openapi-components.js';
 import { completeDocument } from './openapi-contract.js';
+import { addExamples } from './openapi-examples.js';
 
 const API_DESCRIPTION = `Task management API. Authenticate with **POST /api/v1/auth/login** (or the Authorize button,
 OAuth2 password flow), then send \`Authorization: Bearer <access_token>\`. Errors are RFC 9457
@@ -14,15 +17,19 @@ const JWT_DESCRIPTION = `Access tokens are JWTs following RFC8725 (JSON Web Toke
 audience required and checked, short-lived (\`ACCESS_TOKEN_EXPIRE_MINUTES\`, 30 by default), revocable (logout ends
 the login on every instance). Refresh with POST /api/v1/auth/refresh.`;
 
+// The document's version is the package's: src/plugins/ and dist/plugins/ both sit two levels below it.
+const PACKAGE_VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+
 /** OpenAPI 3.1 generated from the route schemas, served at /openapi.json, with Swagger UI at /docs. */
 async function docs(app: FastifyInstance) {
   app.addSchema(Problem);
+  app.addSchema(ValidationProblem);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: {
         title: 'task-api',
-        version: '1.0.0',
+        version: PACKAGE_VERSION,
         description: API_DESCRIPTION,
         contact: { name: 'task-api maintainers; report vulnerabilities as SECURITY.md describes' },
       },
@@ -62,7 +69,9 @@ async function docs(app: FastifyInstance) {
       },
     },
     transformObject: (documentObject) =>
-      'openapiObject' in documentObject ? completeDocument(documentObject.openapiObject) : documentObject.swaggerObject,
+      'openapiObject' in documentObject
+        ? addExamples(nameComponents(completeDocument(documentObject.openapiObject)))
+        : documentObject.swaggerObject,
     // Shared schemas keep their $id as their component name (#/components/schemas/Problem).
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),

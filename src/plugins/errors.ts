@@ -36,6 +36,8 @@ export function sendProblem(
     detail: clip(detail, MAX_DETAIL_LENGTH),
   };
   if (extra.errors) body.errors = extra.errors;
+  // The contract of a 422 (ValidationProblem): it names at least one field; the whole body when nothing narrower is known.
+  else if (status === 422) body.errors = [{ location: 'body', field: '', message: body.detail as string }];
   return reply.code(status).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 

@@ -16,33 +16,36 @@ declare module 'fastify' {
 
 const CHECK_TIMEOUT_MS = 2_000;
 
-const Readiness = Type.Object({
-  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
-  checks: Type.Record(Type.String({ maxLength: 20 }), Type.String({ enum: ['ok', 'failing', 'in progress'] }), {
-    examples: [{ database: 'ok', redis: 'ok' }],
-  }),
-  replicas: Type.Optional(
-    Type.Object(
-      {
-        healthy: Type.Integer({ description: 'Replicas serving reads now', format: 'int32', minimum: 0, maximum: 1000 }),
-        total: Type.Integer({ format: 'int32', minimum: 0, maximum: 1000 }),
-        members: Type.Record(
-          Type.String({ maxLength: 20 }),
-          Type.String({ enum: ['ok', 'starting', 'lagging', 'down', 'not_in_recovery', 'unchecked'] }),
-          {
-            description:
-              '`ok`, or why the replica is skipped: `starting` (not checked yet), `lagging`, `down`, `not_in_recovery`, `unchecked`',
-          },
-        ),
-      },
-      {
-        description:
-          'With DATABASE_REPLICA_URLS only. Never makes readiness fail: without a healthy replica, reads go to the primary.',
-        examples: [{ healthy: 1, total: 2, members: { 'replica-1': 'ok', 'replica-2': 'lagging' } }],
-      },
+const Readiness = Type.Object(
+  {
+    status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+    checks: Type.Record(Type.String({ maxLength: 20 }), Type.String({ enum: ['ok', 'failing', 'in progress'] }), {
+      examples: [{ database: 'ok', redis: 'ok' }],
+    }),
+    replicas: Type.Optional(
+      Type.Object(
+        {
+          healthy: Type.Integer({ description: 'Replicas serving reads now', format: 'int32', minimum: 0, maximum: 1000 }),
+          total: Type.Integer({ format: 'int32', minimum: 0, maximum: 1000 }),
+          members: Type.Record(
+            Type.String({ maxLength: 20 }),
+            Type.String({ enum: ['ok', 'starting', 'lagging', 'down', 'not_in_recovery', 'unchecked'] }),
+            {
+              description:
+                '`ok`, or why the replica is skipped: `starting` (not checked yet), `lagging`, `down`, `not_in_recovery`, `unchecked`',
+            },
+          ),
+        },
+        {
+          description:
+            'With DATABASE_REPLICA_URLS only. Never makes readiness fail: without a healthy replica, reads go to the primary.',
+          examples: [{ healthy: 1, total: 2, members: { 'replica-1': 'ok', 'replica-2': 'lagging' } }],
+        },
+      ),
     ),
-  ),
-});
+  },
+  { title: 'Readiness' },
+);
 
 /** Liveness (the process answers) and readiness (its dependencies answer, and it is not shutting down). */
 async function health(app: FastifyInstance) {
@@ -63,7 +66,7 @@ async function health(app: FastifyInstance) {
       schema: {
         ...ops,
         summary: 'Liveness: the process is up (checks nothing else)',
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        response: { 200: Type.Object({ status: Type.Literal('ok') }, { title: 'Health' }) },
       },
     },
     async () => ({ status: 'ok' as const }),

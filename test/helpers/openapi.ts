@@ -19,6 +19,22 @@ export async function openApiDocument(baseUrl: string): Promise<any> {
   return res.json();
 }
 
+/** The schema with the document's local references (#/components/schemas/X) replaced by their targets. */
+export function resolveRefs(schema: any, doc: any, depth = 0): any {
+  if (depth > 30 || schema === null || typeof schema !== 'object') return schema;
+  if (Array.isArray(schema)) return schema.map((s) => resolveRefs(s, doc, depth + 1));
+  if (typeof schema.$ref === 'string' && schema.$ref.startsWith('#/components/schemas/')) {
+    return resolveRefs(doc.components.schemas[schema.$ref.slice('#/components/schemas/'.length)], doc, depth + 1);
+  }
+  return Object.fromEntries(Object.entries(schema).map(([key, value]) => [key, resolveRefs(value, doc, depth + 1)]));
+}
+
+/** An operation's request body, a named one (#/components/requestBodies/X) looked up. */
+export function requestBodyOf(op: any, doc: any): any {
+  const ref = op.requestBody?.$ref;
+  return typeof ref === 'string' ? doc.components.requestBodies[ref.slice('#/components/requestBodies/'.length)] : op.requestBody;
+}
+
 export async function operations(baseUrl: string): Promise<Operation[]> {
   const doc = await openApiDocument(baseUrl);
   const out: Operation[] = [];
@@ -26,7 +42,9 @@ export async function operations(baseUrl: string): Promise<Operation[]> {
     for (const [method, op] of Object.entries<any>(item)) {
       if (!['get', 'post', 'put', 'patch', 'delete'].includes(method)) continue;
       const bodies: Operation['bodies'] = {};
-      for (const [type, media] of Object.entries<any>(op.requestBody?.content ?? {})) bodies[type] = media.schema;
+      for (const [type, media] of Object.entries<any>(requestBodyOf(op, doc)?.content ?? {})) {
+        bodies[type] = resolveRefs(media.schema, doc);
+      }
       out.push({
         method: method.toUpperCase(),
         path,

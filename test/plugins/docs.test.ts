@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupTestApp, type TestContext } from '../helpers/app.js';
 import { httpClient } from '../helpers/http.js';
+import { requestBodyOf } from '../helpers/openapi.js';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -53,12 +54,14 @@ describe('documentation', () => {
       for (const status of statuses) expect(Object.keys(op.responses), `${method} ${path}`).toContain(status);
       for (const [status, response] of Object.entries<any>(op.responses)) {
         if (Number(status) >= 400)
-          expect(response.content['application/problem+json'].schema.$ref).toBe('#/components/schemas/Problem');
+          expect(response.content['application/problem+json'].schema.$ref).toBe(
+            `#/components/schemas/${status === '422' ? 'ValidationProblem' : 'Problem'}`,
+          );
       }
       if (['post', 'put', 'patch'].includes(method) && path !== '/api/v1/auth/logout') expect(op.requestBody).toBeDefined();
     }
     expect(body.paths['/api/v1/users/me'].get.security).toEqual([{ bearerAuth: [] }, { OAuth2PasswordBearer: [] }]);
-    expect(Object.keys(body.paths['/api/v1/auth/login'].post.requestBody.content).sort()).toEqual([
+    expect(Object.keys(requestBodyOf(body.paths['/api/v1/auth/login'].post, body).content).sort()).toEqual([
       'application/json',
       'application/x-www-form-urlencoded',
     ]);

@@ -17,7 +17,7 @@ export const LoginBody = Type.Object(
     client_id: Type.Optional(Type.String({ maxLength: 1000 })),
     client_secret: Type.Optional(Type.String({ maxLength: 1000 })),
   },
-  { additionalProperties: false },
+  { title: 'LoginRequest', additionalProperties: false },
 );
 
 /**
@@ -31,7 +31,7 @@ export const RefreshBody = Type.Object(
       description: 'The refresh token of the last login or refresh; anything else is a 401',
     }),
   },
-  { additionalProperties: false },
+  { title: 'RefreshRequest', additionalProperties: false },
 );
 
 const tokenFields = {
@@ -39,6 +39,7 @@ const tokenFields = {
     maxLength: 2048,
     pattern: '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+$',
     description: 'JWT (HS256) for the Authorization: Bearer header',
+    examples: ['eyJhbGciOiJIUzI1NiIsInR5cCI6ImF0K2p3dCJ9.eyJzdWIiOiI3In0.c2lnbmF0dXJl'],
   }),
   token_type: Type.Literal('bearer'),
   expires_in: Type.Integer({
@@ -52,6 +53,7 @@ const tokenFields = {
     maxLength: 256,
     pattern: '^[A-Za-z0-9_-]+$',
     description: 'Opaque; single use: each refresh returns a new one',
+    examples: ['kq3Jd0m2Vt8xYzN4bW5oR2p5c1lQZ0t3ZHpBcW1YcE4'],
   }),
 };
 

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import {
-  MAX_LIMIT,
+  pagedList,
   pageOf,
-  paginationHeaders,
   refuseCursorWithOffset,
   setCursorPaginationHeaders,
   setPaginationHeaders,
@@ -25,8 +24,6 @@ import type { ProjectsService } from './service.js';
 
 const OUTSIDER =
   'A project the caller is not a member of is a 404, exactly like one that does not exist (admins see every project).';
-const pagedArray = <T extends typeof Project | typeof Member>(item: T) =>
-  Type.Array(item, { maxItems: MAX_LIMIT, headers: paginationHeaders } as Record<string, unknown>);
 
 /** The project and member routes: thin, over the projects service. */
 const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = async (app, { service }) => {
@@ -62,7 +59,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
           'for the first page, then follow Link rel="next", which carries the next cursor; Link first and next only). A cursor is valid ' +
           'only with the sort, q and role it was made for, and never with offset (422).',
         querystring: ProjectListQuery,
-        response: { 200: pagedArray(Project), ...problemResponses(401, 422) },
+        response: { 200: pagedList(Project, 'ProjectList'), ...problemResponses(401, 422) },
       },
     },
     async (request, reply) => {
@@ -136,7 +133,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
         description: `Any member (and an admin): the owner first, then editors, then viewers, each by username; paged like every list. ${OUTSIDER}`,
         params: IdParams,
         querystring: MemberListQuery,
-        response: { 200: pagedArray(Member), ...problemResponses(401, 404, 422) },
+        response: { 200: pagedList(Member, 'MemberList'), ...problemResponses(401, 404, 422) },
       },
     },
     async (request, reply) => {

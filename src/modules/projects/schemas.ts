@@ -48,7 +48,7 @@ export const Member = Type.Object(
     role: Role,
     created_at: { ...Timestamp, description: 'When the user joined the project' },
   },
-  { title: 'ProjectMember', additionalProperties: false },
+  { title: 'Member', additionalProperties: false },
 );
 export type Member = Static<typeof Member>;
 
@@ -68,13 +68,18 @@ const Description = Type.Union([Type.String({ maxLength: DESCRIPTION_MAX, patter
 
 export const ProjectCreateBody = Type.Object(
   { name: Name, description: Type.Optional({ ...Description, default: null }) },
-  { additionalProperties: false },
+  { title: 'ProjectCreate', additionalProperties: false },
 );
 export type ProjectCreate = Static<typeof ProjectCreateBody>;
 
 export const ProjectUpdateBody = Type.Object(
   { name: Type.Optional(Name), description: Type.Optional(Description) },
-  { additionalProperties: false, minProperties: 1, description: 'The fields to change (at least one); the others are kept' },
+  {
+    title: 'ProjectUpdate',
+    additionalProperties: false,
+    minProperties: 1,
+    description: 'The fields to change (at least one); the others are kept',
+  },
 );
 export type ProjectUpdate = Static<typeof ProjectUpdateBody>;
 
@@ -141,7 +146,7 @@ export const MemberAddBody = Type.Object(
       examples: ['editor'],
     },
   },
-  { additionalProperties: false },
+  { title: 'MemberCreate', additionalProperties: false },
 );
 export type MemberAdd = Static<typeof MemberAddBody>;
 
@@ -154,7 +159,7 @@ export const MemberUpdateBody = Type.Object(
       examples: ['owner'],
     },
   },
-  { additionalProperties: false },
+  { title: 'MemberUpdate', additionalProperties: false },
 );
 
 export const MemberParams = Type.Object(

@@ -2,9 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { taskEtag } from '../../lib/etag.js';
 import {
-  MAX_LIMIT,
+  pagedList,
   pageOf,
-  paginationHeaders,
   refuseCursorWithOffset,
   setCursorPaginationHeaders,
   setPaginationHeaders,
@@ -67,7 +66,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'which costs the same on every page however deep.',
         querystring: TaskListQuery,
         response: {
-          200: Type.Array(Task, { maxItems: MAX_LIMIT, headers: paginationHeaders } as Record<string, unknown>),
+          200: pagedList(Task, 'TaskList'),
           ...problemResponses(401, 403, 422),
         },
       },

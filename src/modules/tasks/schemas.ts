@@ -69,6 +69,7 @@ const PROJECT_ID =
 const ProjectId = Type.Union([RowId([7]), Type.Null()], { description: PROJECT_ID });
 const Description = Type.Union([Type.String({ maxLength: 10_000, pattern: SAFE_TEXT }), Type.Null()], {
   description: 'Up to 10,000 characters, or null',
+  examples: ['Figures from finance first, then the summary'],
 });
 
 export const TaskCreateBody = Type.Object(
@@ -81,7 +82,7 @@ export const TaskCreateBody = Type.Object(
     labels: Type.Optional({ ...TaskLabelsInput, default: [] }),
     project_id: Type.Optional({ ...ProjectId, default: null }),
   },
-  { additionalProperties: false },
+  { title: 'TaskCreate', additionalProperties: false },
 );
 export type TaskCreate = Static<typeof TaskCreateBody>;
 
@@ -98,7 +99,12 @@ export const TaskUpdateBody = Type.Object(
       description: `Moves the task. ${PROJECT_ID} Moving a task needs the right to change it where it is and, into a project, the right to edit there; null moves it out (it becomes its creator's alone).`,
     }),
   },
-  { additionalProperties: false, minProperties: 1, description: 'The fields to change (at least one); the others are kept' },
+  {
+    title: 'TaskUpdate',
+    additionalProperties: false,
+    minProperties: 1,
+    description: 'The fields to change (at least one); the others are kept',
+  },
 );
 export type TaskUpdate = Static<typeof TaskUpdateBody>;
 

@@ -1,9 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
 import {
-  MAX_LIMIT,
+  pagedList,
   pageOf,
-  paginationHeaders,
   refuseCursorWithOffset,
   setCursorPaginationHeaders,
   setPaginationHeaders,
@@ -65,7 +63,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'for the first page, then follow Link rel="next"). Ordered by id.',
         querystring: UserListQuery,
         response: {
-          200: Type.Array(User, { maxItems: MAX_LIMIT, headers: paginationHeaders } as Record<string, unknown>),
+          200: pagedList(User, 'UserList'),
           ...problemResponses(401, 403, 422),
         },
       },

@@ -43,13 +43,16 @@ export const Password = Type.String({
 });
 
 /** A new account's fields, as registration and create-admin (FIRST_ADMIN_*) check them. */
-export const NewAccount = Type.Object({ username: Username, email: Email, password: Password }, { additionalProperties: false });
+export const NewAccount = Type.Object(
+  { username: Username, email: Email, password: Password },
+  { title: 'Registration', additionalProperties: false },
+);
 export type NewAccount = Static<typeof NewAccount>;
 
 export const UserListQuery = Type.Object(
   {
-    role: Type.Optional(OneOf(ROLES)),
-    is_active: Type.Optional(Type.Boolean()),
+    role: Type.Optional({ ...OneOf(ROLES), examples: ['admin'] }),
+    is_active: Type.Optional(Type.Boolean({ examples: [true] })),
     q: Type.Optional(
       Type.String({ minLength: 1, maxLength: 200, pattern: SAFE_TEXT, description: 'Text in the username or email' }),
     ),
@@ -62,10 +65,10 @@ export type UserListQuery = Static<typeof UserListQuery>;
 
 export const UserAdminUpdate = Type.Object(
   {
-    role: Type.Optional(OneOf(ROLES)),
-    is_active: Type.Optional(Type.Boolean()),
+    role: Type.Optional({ ...OneOf(ROLES), examples: ['admin'] }),
+    is_active: Type.Optional(Type.Boolean({ examples: [true] })),
   },
-  { additionalProperties: false, minProperties: 1 },
+  { title: 'UserAdminUpdate', additionalProperties: false, minProperties: 1 },
 );
 export type UserAdminUpdate = Static<typeof UserAdminUpdate>;
 
@@ -75,6 +78,6 @@ export const UserSelfUpdate = Type.Object(
     password: Type.Optional(Password),
     current_password: Type.String({ minLength: 1, maxLength: 256, description: 'Required for any change' }),
   },
-  { additionalProperties: false },
+  { title: 'UserSelfUpdate', additionalProperties: false },
 );
 export type UserSelfUpdate = Static<typeof UserSelfUpdate>;

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import type { Document, JsonSchema } from './openapi.js';
+import { type Document, type JsonSchema, requestBodyOf } from './openapi.js';
 import type { Response, SentRequest } from './world.js';
 
 // ajv-formats is CommonJS; under NodeNext its default export is the module object.
@@ -133,11 +133,12 @@ export class Contract {
         ),
       );
     }
-    const content = op.requestBody?.content as Record<string, { schema: JsonSchema }> | undefined;
+    const requestBody = requestBodyOf(op, this.doc);
+    const content = requestBody?.content as Record<string, { schema: JsonSchema }> | undefined;
     if (content) {
       const sent = exchange.body !== undefined && exchange.body !== '';
       if (!sent) {
-        if (op.requestBody.required)
+        if (requestBody?.required)
           problems.push('request body is required by the document but was not sent, and the server accepted');
       } else {
         const type = mediaType(headers['content-type']);

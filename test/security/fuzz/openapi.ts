@@ -38,7 +38,7 @@ export interface Operation {
 
 export interface Document {
   paths: Record<string, Record<string, Record<string, any>>>;
-  components?: { schemas?: Record<string, JsonSchema> };
+  components?: { schemas?: Record<string, JsonSchema>; requestBodies?: Record<string, any> };
 }
 
 const METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options']);
@@ -61,6 +61,12 @@ function resolve(schema: JsonSchema | undefined, doc: Document, depth = 0): Json
   return out;
 }
 
+/** An operation's request body, a named one (#/components/requestBodies/X) looked up. */
+export function requestBodyOf(op: Record<string, any>, doc: Document): Record<string, any> | undefined {
+  const ref = op.requestBody?.$ref as string | undefined;
+  return ref ? doc.components?.requestBodies?.[ref.slice('#/components/requestBodies/'.length)] : op.requestBody;
+}
+
 export function operationsOf(doc: Document): Operation[] {
   const operations: Operation[] = [];
   for (const [path, item] of Object.entries(doc.paths)) {
@@ -73,7 +79,7 @@ export function operationsOf(doc: Document): Operation[] {
           schema: resolve(p.schema, doc),
         }),
       );
-      const content = op.requestBody?.content as Record<string, { schema?: JsonSchema }> | undefined;
+      const content = requestBodyOf(op, doc)?.content as Record<string, { schema?: JsonSchema }> | undefined;
       operations.push({
         method: method.toUpperCase(),
         path,

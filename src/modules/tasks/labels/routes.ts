@@ -19,7 +19,7 @@ const labelsRoutes: FastifyPluginAsyncTypebox<{ service: LabelsService }> = asyn
           "The caller's labels (admins too see only their own), sorted by name case-insensitively, each with how many of the caller's tasks carry it. " +
           'A label stays in the list, with a task_count of 0, once no task carries it, until it is deleted.',
         response: {
-          200: Type.Array(LabelSummary, { maxItems: 100_000, description: "The caller's labels" }),
+          200: Type.Array(LabelSummary, { title: 'LabelList', maxItems: 100_000, description: "The caller's labels" }),
           ...problemResponses(401),
         },
       },

@@ -69,7 +69,7 @@ export const LabelSummary = Type.Object(
       examples: [3],
     }),
   },
-  { title: 'LabelSummary', additionalProperties: false },
+  { title: 'Label', additionalProperties: false },
 );
 export type LabelSummary = Static<typeof LabelSummary>;
 
@@ -93,5 +93,5 @@ export const LabelRenameBody = Type.Object(
       examples: ['household'],
     },
   },
-  { additionalProperties: false },
+  { title: 'LabelUpdate', additionalProperties: false },
 );
