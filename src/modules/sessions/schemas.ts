@@ -30,7 +30,7 @@ export const Session = Type.Object(
       description: `The User-Agent of the login or last refresh, cut to ${MAX_USER_AGENT_LENGTH} characters; null when none was sent`,
       examples: ['Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0'],
     }),
-    address: Type.Union([Type.String({ maxLength: 50 }), Type.Null()], {
+    address: Type.Union([Type.String({ maxLength: 50, pattern: '^[0-9A-Fa-f.:]+/[0-9]{1,3}$' }), Type.Null()], {
       description:
         `The network the login or last refresh came from, never the address itself: IPv4 as its /${SHOWN_IPV4_PREFIX}, ` +
         `IPv6 as its /${SHOWN_IPV6_PREFIX}; null when unknown`,

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AppConfig } from '../../../src/config.js';
 import { AUTH_CHANNEL } from '../../../src/modules/sessions/session-cache.js';
-import { registerAndLogin, startApp, type TestApp, testConfig } from '../../helpers/app.js';
+import { registerAndLogin, sessionIdOf, startApp, type TestApp, testConfig } from '../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
 
 let db: TestDatabase;
@@ -25,8 +25,6 @@ async function instances(count: number, overrides: Partial<AppConfig> = {}): Pro
   return apps;
 }
 
-const sessionOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).sid;
-
 /** What the session's row looks like now: its last use, and the transaction that last wrote it. */
 async function row(sessionId: string) {
   const { rows } = await db.pool.query<{ last_used_at: Date; xmin: string }>(
@@ -45,7 +43,7 @@ describe('last_used_at', () => {
     const [app] = await instances(1);
     if (!app) throw new Error('no app');
     const u = await registerAndLogin(app.api, 'touch');
-    const sid = sessionOf(u.token);
+    const sid = sessionIdOf(u.token);
     const afterLogin = await row(sid);
     // Within the minute after the login: requests write nothing (the row's xmin stays).
     for (let i = 0; i < 5; i++) expect((await app.api.get('/users/me', { token: u.token })).status).toBe(200);
@@ -72,7 +70,7 @@ describe('last_used_at', () => {
     const [app] = await instances(1);
     if (!app) throw new Error('no app');
     const u = await registerAndLogin(app.api, 'revoked');
-    const sid = sessionOf(u.token);
+    const sid = sessionIdOf(u.token);
     expect((await app.api.post('/auth/logout', undefined, { token: u.token })).status).toBe(204);
     await ageBy(sid, 3600);
     const before = await row(sid);
@@ -84,7 +82,7 @@ describe('last_used_at', () => {
     const [app] = await instances(1, { authCacheTtlMs: 3_600_000 });
     if (!app) throw new Error('no app');
     const u = await registerAndLogin(app.api, 'cached');
-    const sid = sessionOf(u.token);
+    const sid = sessionIdOf(u.token);
     expect((await app.api.get('/users/me', { token: u.token })).status).toBe(200); // now cached
     await ageBy(sid, 3600);
     const aged = await row(sid);
@@ -106,7 +104,7 @@ describe('what the database announces to the session caches', () => {
     const [app] = await instances(1);
     if (!app) throw new Error('no app');
     const u = await registerAndLogin(app.api, 'announce');
-    const sid = sessionOf(u.token);
+    const sid = sessionIdOf(u.token);
     await ageBy(sid, 3600); // due for a touch on the next request
     const listener = new pg.Client({ connectionString: db.url });
     const heard: string[] = [];
@@ -135,7 +133,7 @@ const endings = [
   {
     name: 'DELETE /users/me/sessions/{id}',
     end: (app: TestApp, caller: string, victim: string) =>
-      app.api.delete(`/users/me/sessions/${sessionOf(victim)}`, { token: caller }),
+      app.api.delete(`/users/me/sessions/${sessionIdOf(victim)}`, { token: caller }),
   },
   {
     name: 'DELETE /users/me/sessions',

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerAndLogin, setupTestApp, startApp, type TestContext } from '../../helpers/app.js';
+import { registerAndLogin, sessionIdOf, setupTestApp, startApp, type TestContext } from '../../helpers/app.js';
 
 let ctx: TestContext;
 beforeAll(async () => {
@@ -16,12 +16,10 @@ interface Login {
   sessionId: string;
 }
 
-const sessionOf = (token: string): string => JSON.parse(Buffer.from(token.split('.')[1] as string, 'base64url').toString()).sid;
-
 const loginOf = (body: { access_token: string; refresh_token: string }): Login => ({
   token: body.access_token,
   refreshToken: body.refresh_token,
-  sessionId: sessionOf(body.access_token),
+  sessionId: sessionIdOf(body.access_token),
 });
 
 /** Logs the account in again through inject, from `remoteAddress` with `userAgent`. */
@@ -86,7 +84,7 @@ describe('GET /users/me/sessions', () => {
     expect(byId.get(v6.sessionId)).toMatchObject({ user_agent: 'Agent/6', address: '2001:db8:abcd::/48', current: false });
     expect(byId.get(mapped.sessionId)).toMatchObject({ user_agent: 'Agent/mapped', address: '198.51.100.0/24' });
     expect(byId.get(anonymous.sessionId)).toMatchObject({ user_agent: null, address: '127.0.0.0/24', current: false });
-    expect(byId.get(sessionOf(u.token))).toMatchObject({ address: '127.0.0.0/24', current: false });
+    expect(byId.get(sessionIdOf(u.token))).toMatchObject({ address: '127.0.0.0/24', current: false });
     // Only the caller's session is current, whoever asks.
     const fromV6 = (await list(v6.token)).body as Array<{ id: string; current: boolean }>;
     expect(fromV6.filter((s) => s.current).map((s) => s.id)).toEqual([v6.sessionId]);
@@ -116,8 +114,8 @@ describe('GET /users/me/sessions', () => {
       const login = await behindProxy.api.post('/auth/login', { username: u.username, password: u.password }, { headers });
       const direct = await ctx.api.post('/auth/login', { username: u.username, password: u.password }, { headers });
       const shown = new Map(((await list(u.token)).body as Array<{ id: string; address: string }>).map((s) => [s.id, s.address]));
-      expect(shown.get(sessionOf(login.body.access_token))).toBe('198.51.100.0/24');
-      expect(shown.get(sessionOf(direct.body.access_token))).toBe('127.0.0.0/24');
+      expect(shown.get(sessionIdOf(login.body.access_token))).toBe('198.51.100.0/24');
+      expect(shown.get(sessionIdOf(direct.body.access_token))).toBe('127.0.0.0/24');
     } finally {
       await behindProxy.close();
     }
@@ -154,14 +152,14 @@ describe('GET /users/me/sessions', () => {
       stale.sessionId,
     ]);
     const ids = ((await list(kept.token)).body as Array<{ id: string }>).map((s) => s.id).sort();
-    expect(ids).toEqual([kept.sessionId, sessionOf(u.token)].sort());
+    expect(ids).toEqual([kept.sessionId, sessionIdOf(u.token)].sort());
   });
 
   it('puts the most recently used first', async () => {
     const u = await registerAndLogin(ctx.api, 'order');
     const older = await loginFrom(u, '203.0.113.1');
     const newer = await loginFrom(u, '203.0.113.2');
-    const first = sessionOf(u.token);
+    const first = sessionIdOf(u.token);
     await ctx.db.pool.query(
       'UPDATE auth_sessions SET last_used_at = now() - make_interval(mins => CASE id WHEN $1::uuid THEN 30 WHEN $2::uuid THEN 20 ELSE 10 END) WHERE user_id = $3',
       [newer.sessionId, first, u.id],
@@ -195,7 +193,7 @@ describe('ending sessions', () => {
 
   it('ending the caller’s own session by id works as a logout', async () => {
     const u = await registerAndLogin(ctx.api, 'endself');
-    expect((await ctx.api.delete(`/users/me/sessions/${sessionOf(u.token)}`, { token: u.token })).status).toBe(204);
+    expect((await ctx.api.delete(`/users/me/sessions/${sessionIdOf(u.token)}`, { token: u.token })).status).toBe(204);
     expect(await me(u.token)).toBe(401);
     expect(await refreshes(u.refreshToken)).toBe(401);
   });
@@ -207,7 +205,7 @@ describe('ending sessions', () => {
     expect((await ctx.api.post('/auth/logout', undefined, { token: ended.token })).status).toBe(204);
 
     const answers = [];
-    for (const id of [sessionOf(a.token), randomUUID(), ended.sessionId, sessionOf(a.token).toUpperCase()]) {
+    for (const id of [sessionIdOf(a.token), randomUUID(), ended.sessionId, sessionIdOf(a.token).toUpperCase()]) {
       const res = await ctx.api.delete(`/users/me/sessions/${id}`, { token: b.token });
       answers.push({ status: res.status, type: res.headers.get('content-type'), body: res.body });
     }
@@ -248,7 +246,7 @@ describe('ending sessions', () => {
       expect(await refreshes(other.refreshToken)).toBe(401);
     }
     expect(await me(u.token)).toBe(200);
-    expect(((await list(u.token)).body as Array<{ id: string }>).map((s) => s.id)).toEqual([sessionOf(u.token)]);
+    expect(((await list(u.token)).body as Array<{ id: string }>).map((s) => s.id)).toEqual([sessionIdOf(u.token)]);
     expect(await me(bystander.token)).toBe(200);
     expect(await refreshes(u.refreshToken)).toBe(200);
   });
