@@ -24,7 +24,9 @@ export const Session = Type.Object(
     created_at: Timestamp,
     last_used_at: Type.Unsafe<Date>({
       ...Timestamp,
-      description: `The last login, refresh or request with its tokens, to within ${LAST_USED_STEP_SECONDS} seconds (it is written at most that often)`,
+      description:
+        `The last login, refresh or request with its tokens. Written at most every ${LAST_USED_STEP_SECONDS} seconds, ` +
+        'so it may be behind by that much (twice that with the login cache on)',
     }),
     user_agent: Type.Union([Type.String({ maxLength: MAX_USER_AGENT_LENGTH }), Type.Null()], {
       description: `The User-Agent of the login or last refresh, cut to ${MAX_USER_AGENT_LENGTH} characters; null when none was sent`,

@@ -66,6 +66,31 @@ describe('last_used_at', () => {
     expect(await row(sid)).toEqual(recent);
   });
 
+  it('a touch never waits for a lock: a session row held by another transaction is left for a later request', async () => {
+    const [app] = await instances(1);
+    if (!app) throw new Error('no app');
+    const u = await registerAndLogin(app.api, 'locked');
+    const sid = sessionIdOf(u.token);
+    await ageBy(sid, 3600);
+    const aged = await row(sid);
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM auth_sessions WHERE id = $1 FOR UPDATE', [sid]);
+      const answered = await Promise.race([
+        app.api.get('/users/me', { token: u.token }).then((res) => res.status),
+        sleep(5_000).then(() => 'still waiting'),
+      ]);
+      expect(answered).toBe(200);
+      expect(await row(sid)).toEqual(aged);
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    expect((await app.api.get('/users/me', { token: u.token })).status).toBe(200);
+    expect((await row(sid)).xmin).not.toBe(aged.xmin);
+  });
+
   it('is not touched for a revoked session, nor on a refused request', async () => {
     const [app] = await instances(1);
     if (!app) throw new Error('no app');
