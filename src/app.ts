@@ -13,7 +13,7 @@ import events from './modules/events/index.js';
 import mail from './modules/mail/index.js';
 import passwordReset from './modules/password-reset/index.js';
 import projects from './modules/projects/index.js';
-import sessions from './modules/sessions/index.js';
+import sessions, { sessionRoutes } from './modules/sessions/index.js';
 import tasks from './modules/tasks/index.js';
 import users from './modules/users/index.js';
 import charset from './plugins/charset.js';
@@ -134,6 +134,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(emailVerification);
   await app.register(users);
   await app.register(auth);
+  await app.register(sessionRoutes);
   await app.register(passwordReset);
   await app.register(tasks);
   await app.register(projects);

@@ -301,7 +301,8 @@ export const ConfigSchema = Type.Object({
   authCacheTtlMs: integer('AUTH_CACHE_TTL_MS', 0, [0, 3_600_000], {
     group: 'loginCache',
     doc: [
-      "Serve a login's check from memory for up to this long; every change invalidates it through",
+      "Serve a login's check from memory for up to this long (at most a minute in effect: the check it",
+      "skips advances the session's last_used_at); every change invalidates it through",
       'LISTEN/NOTIFY, which reaches other instances a moment after the commit rather than at once.',
       '0 (default): ask the database on every request.',
     ],

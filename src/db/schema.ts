@@ -208,6 +208,12 @@ export const authSessions = pgTable(
     revokedReason: text('revoked_reason'),
     // The user's credentials_version when this login proved the password; valid only while they are equal.
     credentialsVersion: integer('credentials_version').notNull(),
+    // What the session list shows its owner: the client's User-Agent (cut to 512 characters) and its
+    // address already masked to a network (IPv4 /24, IPv6 /48): the full address is never stored.
+    userAgent: text('user_agent'),
+    address: text('address'),
+    // Advanced by the per-request check at most once a minute (sessions repository), not on every request.
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
   (t) => [index('auth_sessions_user_id_idx').on(t.userId)],
 );

@@ -96,6 +96,10 @@ export function uniqueUser(prefix = 'user') {
   return { username: name, email: `${name}@example.com`, password: `pw-${randomBytes(8).toString('hex')}` };
 }
 
+/** The session (login) an access token belongs to: its `sid` claim. */
+export const sessionIdOf = (token: string): string =>
+  JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()).sid;
+
 /** Registers and logs in a new user; returns its credentials and tokens. */
 export async function registerAndLogin(api: HttpClient, prefix = 'user') {
   const credentials = uniqueUser(prefix);

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect } from 'vitest';
 import type { AppConfig } from '../../src/config.js';
-import { registerAndLogin, setupTestApp, type TestContext, uniqueUser } from './app.js';
+import { registerAndLogin, sessionIdOf, setupTestApp, type TestContext, uniqueUser } from './app.js';
 import { type HttpClient, type HttpResponse, httpClient } from './http.js';
 import { describeOp, fillPath, type Operation, operations } from './openapi.js';
 
@@ -161,9 +161,24 @@ export async function validRequest(world: World, op: Operation, caller?: Account
       const fresh = await registerAndLogin(api, 'resend');
       return { path: op.path, token: fresh.token };
     }
-    case 'POST /api/v1/auth/logout': {
+    case 'POST /api/v1/auth/logout':
+    case 'POST /api/v1/auth/logout-all': {
       const fresh = await registerAndLogin(api, 'logout');
       return { path: op.path, token: fresh.token };
+    }
+    case 'GET /api/v1/users/me/sessions':
+      return { path: op.path, token };
+    case 'DELETE /api/v1/users/me/sessions': {
+      // Ends the caller's other logins: the world's own accounts keep theirs.
+      const owner = caller ?? (await registerAndLogin(api, 'sessions'));
+      return { path: op.path, token: owner.token };
+    }
+    case 'DELETE /api/v1/users/me/sessions/{id}': {
+      // Another login of the caller's, ended by the caller's token (which stays valid).
+      const owner = caller ?? (await registerAndLogin(api, 'sessions'));
+      const login = await api.post('/auth/login', { username: owner.username, password: owner.password });
+      if (login.status !== 200) throw new Error(`login: ${login.status} ${login.text}`);
+      return { path: fillPathParams(op.path, { id: sessionIdOf(login.body.access_token) }), token: owner.token };
     }
     case 'GET /api/v1/users/me':
     case 'GET /api/v1/users':

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientKey } from '../../src/lib/client-address.js';
+import { clientKey, maskedAddress } from '../../src/lib/client-address.js';
 
 describe('clientKey', () => {
   it('keeps an IPv4 address as it is', () => {
@@ -30,5 +30,21 @@ describe('clientKey', () => {
 
   it('passes through what is not an address (a socket path)', () => {
     expect(clientKey('unix:/run/app.sock', 64)).toBe('unix:/run/app.sock');
+  });
+});
+
+describe('maskedAddress (what a session keeps and shows)', () => {
+  it('keeps an IPv4 address as its /24, an IPv4-mapped one too', () => {
+    expect(maskedAddress('203.0.113.7')).toBe('203.0.113.0/24');
+    expect(maskedAddress('::ffff:203.0.113.200')).toBe('203.0.113.0/24');
+  });
+
+  it('keeps an IPv6 address as its /48, whatever its spelling', () => {
+    expect(maskedAddress('2001:db8:1:2:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:1::/48');
+    expect(maskedAddress('2001:DB8:0001:ffff:0:0:0:1')).toBe('2001:db8:1::/48');
+  });
+
+  it('keeps nothing of what is not an address', () => {
+    expect(maskedAddress('unix:/run/app.sock')).toBeUndefined();
   });
 });

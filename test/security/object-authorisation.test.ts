@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { sessionIdOf } from '../helpers/app.js';
 import { describeOp, fillPath, hasIdParam, isAdminRoute, queryParams } from '../helpers/openapi.js';
 import {
   createLabel,
@@ -29,6 +31,8 @@ const owned: Record<
     adminActsOnAll?: false;
     /** The path for the object made by `create` (default: every parameter is its id). */
     fill?: (path: string, id: number | string) => string;
+    /** An id of the right form that names no object (default: 2^31 - 1). */
+    missing?: string;
   }
 > = {
   '/api/v1/tasks/{id}': {
@@ -48,6 +52,18 @@ const owned: Record<
         )
       ).rows,
     adminActsOnAll: false,
+  },
+  // A login of alice's (not the one her token belongs to: the world goes on using that).
+  '/api/v1/users/me/sessions/{id}': {
+    create: async () => {
+      const { alice } = suite.world;
+      const login = await suite.world.api.post('/auth/login', { username: alice.username, password: alice.password });
+      return sessionIdOf(login.body.access_token);
+    },
+    read: async (id) =>
+      (await suite.world.db.pool.query('SELECT revoked_at, revoked_reason FROM auth_sessions WHERE id = $1', [id])).rows,
+    adminActsOnAll: false,
+    missing: randomUUID(),
   },
   // A project is alice's (its owner's); bob, who is not a member, must not learn it exists.
   '/api/v1/projects/{id}': { create: (token) => createProject(suite.world.api, token), read: (id) => projectState(Number(id)) },
@@ -89,7 +105,7 @@ describe('routes with an object id in the path', () => {
       const example = await validRequest(suite.world, op);
       const foreign = await send(suite.world, op, example, { path: pathOf(op.path, id), token: suite.world.bob.token });
       const missing = await send(suite.world, op, example, {
-        path: pathOf(op.path, 2 ** 31 - 1),
+        path: pathOf(op.path, fixture.missing ?? 2 ** 31 - 1),
         token: suite.world.bob.token,
       });
       expectProblem(foreign, 404);

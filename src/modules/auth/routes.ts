@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/ty
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { BEARER_SECURITY, problemResponses } from '../../lib/schemas.js';
+import { clientDetails } from '../sessions/client-details.js';
 import { User } from '../users/schemas.js';
 import { LoginBody, LoginResponse, RefreshBody, RegisterBody, TokenPair } from './schemas.js';
 
@@ -61,7 +62,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         },
       },
       async (request, reply) => {
-        const result = await service.login(request.body.username, request.body.password, app.clientKey(request));
+        const { username, password } = request.body;
+        const result = await service.login(username, password, app.clientKey(request), clientDetails(request));
         return reply.headers(NO_STORE).send(result);
       },
     );
@@ -79,7 +81,8 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: TokenPair, ...problemResponses(400, 401, 413, 415, 422) },
       },
     },
-    async (request, reply) => reply.headers(NO_STORE).send(await service.refresh(request.body.refresh_token)),
+    async (request, reply) =>
+      reply.headers(NO_STORE).send(await service.refresh(request.body.refresh_token, clientDetails(request))),
   );
 
   app.post(
@@ -97,6 +100,26 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       await service.logout(request.currentUser.sessionId);
+      return reply.code(204).headers(NO_STORE).send(null);
+    },
+  );
+
+  app.post(
+    '/auth/logout-all',
+    {
+      preParsing: app.authenticate,
+      schema: {
+        tags: ['auth'],
+        summary: 'Log out everywhere',
+        description:
+          'Ends every session of the account, this one included: their access tokens are refused from the next request ' +
+          'on, on every instance, and their refresh tokens no longer refresh.',
+        security: BEARER_SECURITY,
+        response: { 204: Type.Null({ description: 'Logged out everywhere' }), ...problemResponses(401) },
+      },
+    },
+    async (request, reply) => {
+      await app.sessionsService.endAll(request.currentUser.id);
       return reply.code(204).headers(NO_STORE).send(null);
     },
   );

@@ -1,7 +1,7 @@
 import { conflict, unauthorized } from '../../lib/errors.js';
 import type { VerificationMails } from '../email-verification/service.js';
 import type { UnitOfWork } from '../events/unit-of-work.js';
-import type { SessionsRepository } from '../sessions/repository.js';
+import type { ClientDetails, SessionsRepository } from '../sessions/repository.js';
 import { type AccessTokens, newRefreshToken } from '../sessions/tokens.js';
 import { userRegistered } from '../users/events.js';
 import { loginKey } from '../users/login-names.js';
@@ -61,9 +61,9 @@ export function createAuthService(deps: {
     /**
      * Unknown user, wrong password and inactive user are one answer, at one cost; each spends an
      * attempt of the account's budget (of the name asked for, when no account has it), a right
-     * password none. `client`: the sender's rate-limit address.
+     * password none. `client`: the sender's rate-limit address; `details`: what the session keeps of the client.
      */
-    async login(login: string, password: string, client: string): Promise<TokenPair & { user: User }> {
+    async login(login: string, password: string, client: string, details: ClientDetails): Promise<TokenPair & { user: User }> {
       const found = await users.findByLogin(login);
       const attempt = await attempts.begin(found ? accountKey(found.id) : `name:${loginKey(login)}`, client);
       const valid = found ? await passwords.verify(password, found.hashed_password) : await passwords.verifyDummy(password);
@@ -72,14 +72,14 @@ export function createAuthService(deps: {
       const { hashed_password: _, credentials_version: version, ...user } = found;
       const refreshToken = newRefreshToken();
       // Undefined when the password changed or the account was deactivated since it was read above.
-      const sessionId = await sessions.createSession(user.id, version, refreshToken, refreshTtlDays);
+      const sessionId = await sessions.createSession(user.id, version, refreshToken, refreshTtlDays, details);
       if (sessionId === undefined) throw unauthorized(BAD_CREDENTIALS);
       return { ...pair(user.id, sessionId, refreshToken), user };
     },
 
-    async refresh(presented: string): Promise<TokenPair> {
+    async refresh(presented: string, details: ClientDetails): Promise<TokenPair> {
       const next = newRefreshToken();
-      const outcome = await sessions.rotate(presented, next, refreshTtlDays);
+      const outcome = await sessions.rotate(presented, next, refreshTtlDays, details);
       if (outcome.kind !== 'rotated') throw unauthorized(BAD_REFRESH);
       return pair(outcome.userId, outcome.sessionId, next);
     },

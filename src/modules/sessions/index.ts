@@ -3,7 +3,9 @@ import fp from 'fastify-plugin';
 import { forbidden, unauthorized } from '../../lib/errors.js';
 import type { Role } from '../users/schemas.js';
 import type { CurrentUser } from './current-user.js';
-import { createSessionsRepository, type SessionsRepository } from './repository.js';
+import { createSessionsRepository, LAST_USED_STEP_SECONDS, type SessionsRepository } from './repository.js';
+import routes from './routes.js';
+import { createSessionsService, type SessionsService } from './service.js';
 import { createSessionCache } from './session-cache.js';
 import { type AccessTokens, createAccessTokens } from './tokens.js';
 
@@ -18,6 +20,8 @@ declare module 'fastify' {
     sessionUser: (request: FastifyRequest) => Promise<CurrentUser | undefined>;
     /** preParsing hook: authenticate, then require the role (read from the database), or 403. */
     requireRole: (role: Role) => (request: FastifyRequest) => Promise<void>;
+    /** A user's own sessions: the list, and ending them (the routes of sessionRoutes, logout-all). */
+    sessionsService: SessionsService;
   }
   interface FastifyRequest {
     currentUser: CurrentUser;
@@ -45,14 +49,18 @@ async function sessions(app: FastifyInstance) {
   );
   // On the primary, always: the per-request session check (logout, deactivation, role) must see
   // every commit at once, which no replica promises. Read replicas serve only lag-tolerant reads.
-  app.decorate('sessionsRepository', createSessionsRepository(app.db));
+  const repository = createSessionsRepository(app.db);
+  app.decorate('sessionsRepository', repository);
+  app.decorate('sessionsService', createSessionsService(repository));
   app.decorateRequest('currentUser', null as unknown as CurrentUser);
 
   const cache =
     config.authCacheTtlMs > 0
       ? createSessionCache({
           connectionString: config.databaseUrl,
-          ttlMs: config.authCacheTtlMs,
+          // A cached login's check skips the per-request query, and with it the touch of last_used_at:
+          // an entry lasts no longer than the touch's step, so a lookup still touches about once a step.
+          ttlMs: Math.min(config.authCacheTtlMs, LAST_USED_STEP_SECONDS * 1000),
           maxEntries: 50_000,
           log: app.log,
         })
@@ -100,3 +108,14 @@ async function sessions(app: FastifyInstance) {
 }
 
 export default fp(sessions, { name: 'sessions', dependencies: ['config', 'db'] });
+
+/**
+ * The routes of a user's own sessions, under /api/v1: registered with the other modules' routes,
+ * after the rate limit (which applies to the routes registered after it), not with the hooks above.
+ */
+export const sessionRoutes = fp(
+  async (app: FastifyInstance) => {
+    await app.register(routes, { prefix: '/api/v1' });
+  },
+  { name: 'session-routes', dependencies: ['sessions', 'rate-limit'] },
+);

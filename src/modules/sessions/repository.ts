@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { and, eq, isNull, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/pool.js';
 import { authSessions, refreshTokens, users } from '../../db/schema.js';
 import { userColumns } from '../users/repository.js';
@@ -9,10 +9,69 @@ const digest = (token: string) => createHash('sha256').update(token).digest();
 
 export type RefreshOutcome = { kind: 'rotated'; userId: number; sessionId: string } | { kind: 'invalid' } | { kind: 'reused' };
 
+/** How often at most a session's last_used_at is written: the per-request check touches it only when older. */
+export const LAST_USED_STEP_SECONDS = 60;
+
+/** Where a login or a refresh came from, as a session keeps it: the User-Agent (cut) and the masked address. */
+export interface ClientDetails {
+  userAgent: string | undefined;
+  address: string | undefined;
+}
+
+/** A live session as its owner's list shows it. */
+export interface SessionRow {
+  id: string;
+  created_at: Date;
+  last_used_at: Date;
+  user_agent: string | null;
+  address: string | null;
+}
+
+const sessionColumns = {
+  id: authSessions.id,
+  created_at: authSessions.createdAt,
+  last_used_at: authSessions.lastUsedAt,
+  user_agent: authSessions.userAgent,
+  address: authSessions.address,
+};
+
+// A session counts while it is unrevoked, unexpired and made with the user's current credentials.
+const live = and(
+  isNull(authSessions.revokedAt),
+  gt(authSessions.expiresAt, sql`now()`),
+  eq(authSessions.credentialsVersion, users.credentialsVersion),
+);
+
 /** Logins (sessions) and their refresh tokens: what the per-request check and the login flows read and write. */
 export function createSessionsRepository(db: Database) {
   // The per-request check: one indexed round trip answers "is this login still valid, and who is it?".
+  // It also advances last_used_at, only when that is a step old: an UPDATE matching no row writes
+  // nothing, so most requests stay reads. A row locked by another transaction (a revocation, a
+  // refresh) is skipped, not waited for: the touch can wait for the next request. The SELECT sees
+  // the row as it was before the touch.
+  const due = db
+    .select({ id: authSessions.id })
+    .from(authSessions)
+    .where(
+      and(
+        eq(authSessions.id, sql.placeholder('sessionId')),
+        eq(authSessions.userId, sql.placeholder('userId')),
+        isNull(authSessions.revokedAt),
+        lt(authSessions.lastUsedAt, sql`now() - make_interval(secs => ${sql.raw(String(LAST_USED_STEP_SECONDS))})`),
+      ),
+    )
+    .for('update', { skipLocked: true });
+  const touch = db
+    .$with('touch')
+    .as(
+      db
+        .update(authSessions)
+        .set({ lastUsedAt: sql`now()` })
+        .where(inArray(authSessions.id, due))
+        .returning({ id: authSessions.id }),
+    );
   const sessionUser = db
+    .with(touch)
     .select(userColumns)
     .from(authSessions)
     .innerJoin(users, eq(users.id, authSessions.userId))
@@ -26,6 +85,17 @@ export function createSessionsRepository(db: Database) {
       ),
     )
     .prepare('auth_session_user');
+
+  /**
+   * Revokes every session of a user except `keep` (a password change, a deactivation). `tx`: the
+   * unit of work's transaction, so the revocation commits with the change that causes it.
+   */
+  const revokeOtherSessions = async (tx: Executor, userId: number, keep: string | undefined, reason: string) => {
+    await tx
+      .update(authSessions)
+      .set({ revokedAt: sql`now()`, revokedReason: reason })
+      .where(and(eq(authSessions.userId, userId), isNull(authSessions.revokedAt), keep ? ne(authSessions.id, keep) : undefined));
+  };
 
   return {
     async findSessionUser(sessionId: string, userId: number): Promise<User | undefined> {
@@ -45,12 +115,14 @@ export function createSessionsRepository(db: Database) {
       credentialsVersion: number,
       refreshToken: string,
       ttlDays: number,
+      client: ClientDetails,
     ): Promise<string | undefined> {
       return db.transaction(async (tx) => {
         const expiresAt = sql`now() + make_interval(days => ${ttlDays})`;
+        const column = (c: { name: string }) => sql.identifier(c.name);
         const { rows } = await tx.execute<{ id: string }>(sql`
-          INSERT INTO ${authSessions} (${sql.identifier(authSessions.userId.name)}, ${sql.identifier(authSessions.expiresAt.name)}, ${sql.identifier(authSessions.credentialsVersion.name)})
-          SELECT ${users.id}, ${expiresAt}, ${users.credentialsVersion} FROM ${users}
+          INSERT INTO ${authSessions} (${column(authSessions.userId)}, ${column(authSessions.expiresAt)}, ${column(authSessions.credentialsVersion)}, ${column(authSessions.userAgent)}, ${column(authSessions.address)})
+          SELECT ${users.id}, ${expiresAt}, ${users.credentialsVersion}, ${client.userAgent ?? null}, ${client.address ?? null} FROM ${users}
           WHERE ${users.id} = ${userId} AND ${users.credentialsVersion} = ${credentialsVersion} AND ${users.isActive}
           RETURNING ${sql.identifier(authSessions.id.name)}`);
         const sessionId = rows[0]?.id;
@@ -64,7 +136,7 @@ export function createSessionsRepository(db: Database) {
      * Spends a refresh token and issues its successor. A token spent twice means it leaked:
      * the whole session (every token descended from that login) is revoked.
      */
-    async rotate(presented: string, next: string, ttlDays: number): Promise<RefreshOutcome> {
+    async rotate(presented: string, next: string, ttlDays: number, client: ClientDetails): Promise<RefreshOutcome> {
       return db.transaction(async (tx) => {
         const [row] = await tx
           .select({
@@ -93,7 +165,11 @@ export function createSessionsRepository(db: Database) {
         const expiresAt = sql`now() + make_interval(days => ${ttlDays})`;
         await tx.update(refreshTokens).set({ usedAt: sql`now()` }).where(eq(refreshTokens.id, row.id));
         await tx.insert(refreshTokens).values({ sessionId: row.sessionId, tokenHash: digest(next), expiresAt });
-        await tx.update(authSessions).set({ expiresAt }).where(eq(authSessions.id, row.sessionId));
+        // A refresh is a use, and from wherever the client is now.
+        await tx
+          .update(authSessions)
+          .set({ expiresAt, lastUsedAt: sql`now()`, userAgent: client.userAgent ?? null, address: client.address ?? null })
+          .where(eq(authSessions.id, row.sessionId));
         return { kind: 'rotated', userId: row.userId, sessionId: row.sessionId };
       });
     },
@@ -105,23 +181,38 @@ export function createSessionsRepository(db: Database) {
         .where(and(eq(authSessions.id, sessionId), isNull(authSessions.revokedAt)));
     },
 
+    /** A user's live sessions, most recently used first, at most `limit`. */
+    async listLiveSessions(userId: number, limit: number): Promise<SessionRow[]> {
+      return db
+        .select(sessionColumns)
+        .from(authSessions)
+        .innerJoin(users, eq(users.id, authSessions.userId))
+        .where(and(eq(authSessions.userId, userId), live))
+        .orderBy(desc(authSessions.lastUsedAt), desc(authSessions.createdAt), desc(authSessions.id))
+        .limit(limit);
+    },
+
+    /** Revokes one live session of the user; false when the user has no such live session (unknown, another's, ended). */
+    async revokeLiveSession(userId: number, sessionId: string, reason: string): Promise<boolean> {
+      const { rowCount } = await db
+        .update(authSessions)
+        .set({ revokedAt: sql`now()`, revokedReason: reason })
+        .from(users)
+        .where(and(eq(authSessions.id, sessionId), eq(authSessions.userId, userId), eq(users.id, authSessions.userId), live));
+      return (rowCount ?? 0) > 0;
+    },
+
     /** Deletes logins that expired more than a day ago (with their refresh tokens, by cascade). */
     async pruneExpiredSessions(): Promise<number> {
       const result = await db.delete(authSessions).where(sql`${authSessions.expiresAt} < now() - interval '1 day'`);
       return result.rowCount ?? 0;
     },
 
-    /**
-     * Revokes every session of a user except `keep` (a password change, a deactivation). `tx`: the
-     * unit of work's transaction, so the revocation commits with the change that causes it.
-     */
-    async revokeOtherSessions(tx: Executor, userId: number, keep: string | undefined, reason: string): Promise<void> {
-      await tx
-        .update(authSessions)
-        .set({ revokedAt: sql`now()`, revokedReason: reason })
-        .where(
-          and(eq(authSessions.userId, userId), isNull(authSessions.revokedAt), keep ? ne(authSessions.id, keep) : undefined),
-        );
+    revokeOtherSessions,
+
+    /** Revokes every session of a user except `keep`, on its own (the user ending their logins). */
+    async revokeUserSessions(userId: number, keep: string | undefined, reason: string): Promise<void> {
+      await revokeOtherSessions(db, userId, keep, reason);
     },
   };
 }

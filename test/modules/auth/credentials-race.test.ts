@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAndLogin, setupTestApp, type TestContext } from '../../helpers/app.js';
 import type { HttpResponse } from '../../helpers/http.js';
 
+const noDetails = { userAgent: undefined, address: undefined };
+
 type Account = Awaited<ReturnType<typeof registerAndLogin>>;
 type Response = HttpResponse;
 
@@ -118,8 +120,8 @@ describe.each([
     expect(changed.status).toBe(200);
     expect(await read()).toBe(before + 1);
     // What the login would do after checking the password against the hash it read at `before`.
-    expect(await ctx.app.sessionsRepository.createSession(user.id, before, 'stale-refresh-token', 1)).toBeUndefined();
-    expect(await ctx.app.sessionsRepository.createSession(user.id, before + 1, 'fresh-refresh-token', 1)).toEqual(
+    expect(await ctx.app.sessionsRepository.createSession(user.id, before, 'stale-refresh-token', 1, noDetails)).toBeUndefined();
+    expect(await ctx.app.sessionsRepository.createSession(user.id, before + 1, 'fresh-refresh-token', 1, noDetails)).toEqual(
       expect.any(String),
     );
   });

@@ -263,6 +263,30 @@ export class World {
     return name;
   }
 
+  /**
+   * A login of the owner's. The caller's own: a live one other than the one its token belongs to (made
+   * behind the API when there is none, as if logged in elsewhere). Another's (B's): any of theirs, live or
+   * ended, never made: B's rows change by no one's hand.
+   */
+  private async loginOf(owner: Account, own: boolean, pick: number): Promise<string> {
+    const { rows } = own
+      ? await this.pool.query<{ id: string }>(
+          `SELECT s.id FROM auth_sessions s JOIN users u ON u.id = s.user_id
+           WHERE s.user_id = $1 AND s.id IS DISTINCT FROM $2 AND s.revoked_at IS NULL AND s.expires_at > now()
+             AND s.credentials_version = u.credentials_version ORDER BY s.id`,
+          [owner.id, sessionOf(owner.token) ?? null],
+        )
+      : await this.pool.query<{ id: string }>('SELECT id FROM auth_sessions WHERE user_id = $1 ORDER BY id', [owner.id]);
+    if (rows.length > 0) return rows[pick % rows.length]?.id as string;
+    if (!own) return '00000000-0000-4000-8000-000000000000';
+    const created = await this.pool.query<{ id: string }>(
+      `INSERT INTO auth_sessions (user_id, expires_at, credentials_version)
+       SELECT id, now() + interval '1 day', credentials_version FROM users WHERE id = $1 RETURNING id`,
+      [owner.id],
+    );
+    return created.rows[0]?.id as string;
+  }
+
   /** A project the owner owns (made behind the API when the fuzzer has deleted or handed over them all). */
   private async projectIdOf(owner: Account, pick: number): Promise<number> {
     const { rows } = await this.pool.query<{ id: string }>(
@@ -370,6 +394,9 @@ export class World {
     // Labels are named, and only ever the caller's own (admins' too): nothing to redirect.
     if (request.operation.path.includes('/labels/'))
       return id.kind === 'literal' ? id.text : this.labelOf(id.kind === 'own' ? self : other, id.pick);
+    // Sessions too are only ever the caller's own (admins' too): a literal is sent as it is.
+    if (request.operation.path.includes('/sessions/'))
+      return id.kind === 'literal' ? id.text : this.loginOf(id.kind === 'own' ? self : other, id.kind === 'own', id.pick);
     if (id.kind !== 'literal') {
       const owner = id.kind === 'own' ? self : other;
       const alsoIn = request.actor === 'admin' || id.kind === 'own' ? [] : this.shared.ids;
