@@ -108,6 +108,7 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/auth/logout-all',
     {
       preParsing: app.authenticate,
+      config: { unverifiedAllowed: true },
       schema: {
         tags: ['auth'],
         summary: 'Log out everywhere',

@@ -12,6 +12,8 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/me/sessions',
     {
       preParsing: app.authenticate,
+      // An unverified account may still see and end its own logins (REQUIRE_VERIFIED_EMAIL).
+      config: { unverifiedAllowed: true },
       schema: {
         ...common,
         summary: 'My sessions',
@@ -19,7 +21,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
           'The live logins of the account (not logged out, ended, expired or made before a password change), most ' +
           `recently used first, at most ${MAX_SESSIONS_LISTED}. \`current\` marks the one making this request. ` +
           'Addresses are shown (and kept) only as networks.',
-        response: { 200: Type.Array(Session, { maxItems: MAX_SESSIONS_LISTED }), ...problemResponses(401) },
+        response: { 200: Type.Array(Session, { title: 'SessionList', maxItems: MAX_SESSIONS_LISTED }), ...problemResponses(401) },
       },
     },
     async (request) => service.list(request.currentUser.id, request.currentUser.sessionId),
@@ -29,6 +31,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/me/sessions/:id',
     {
       preParsing: app.authenticate,
+      config: { unverifiedAllowed: true },
       schema: {
         ...common,
         summary: 'End one of my sessions',
@@ -49,6 +52,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/me/sessions',
     {
       preParsing: app.authenticate,
+      config: { unverifiedAllowed: true },
       schema: {
         ...common,
         summary: 'End my other sessions',

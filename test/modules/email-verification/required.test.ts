@@ -9,8 +9,16 @@ const PUBLIC_URL = 'https://tasks.example.test';
 const LINK = /verify-email\?token=([A-Za-z0-9_-]{43})/;
 
 /** What an account whose email is not verified may still do under REQUIRE_VERIFIED_EMAIL (logout is tried apart: it ends the login). */
-const OPEN_TO_UNVERIFIED = new Set(['GET /api/v1/users/me', 'PATCH /api/v1/users/me', 'POST /api/v1/auth/verify-email/resend']);
-const LOGOUT = 'POST /api/v1/auth/logout';
+const OPEN_TO_UNVERIFIED = new Set([
+  'GET /api/v1/users/me',
+  'PATCH /api/v1/users/me',
+  'POST /api/v1/auth/verify-email/resend',
+  'GET /api/v1/users/me/sessions',
+  'DELETE /api/v1/users/me/sessions/{id}',
+  'DELETE /api/v1/users/me/sessions',
+]);
+/** Open too, but they end the login making the requests: tried apart. */
+const ENDING = new Set(['POST /api/v1/auth/logout', 'POST /api/v1/auth/logout-all']);
 
 const world = useMailWorld(PUBLIC_URL);
 
@@ -57,7 +65,7 @@ describe('REQUIRE_VERIFIED_EMAIL', () => {
     const u = await registerAndLogin(api, 'strict');
     // An admin, so that the admin routes too answer for the email rather than for the role.
     await world.db.pool.query("UPDATE users SET role = 'admin' WHERE id = $1", [u.id]);
-    const secured = (await operations(baseUrl)).filter((op) => op.secured && describeOp(op) !== LOGOUT);
+    const secured = (await operations(baseUrl)).filter((op) => op.secured && !ENDING.has(describeOp(op)));
     expect(secured.length).toBeGreaterThan(15);
 
     const before = await callEach(baseUrl, secured, u.token);
@@ -81,16 +89,20 @@ describe('REQUIRE_VERIFIED_EMAIL', () => {
     expect((await api.post('/auth/logout', undefined, { token: u.token })).status).toBe(204);
   });
 
-  it('on: an unverified account can log out, and its refused requests carry the explanation as problem+json', async () => {
-    const { api } = await start({ emailVerification: { ...world.config().emailVerification, required: true } });
-    const u = await registerAndLogin(api, 'leaving');
-    const refused = await api.get('/tasks', { token: u.token });
-    expect(refused.status).toBe(403);
-    expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    expect(refused.body.detail).toBe(UNVERIFIED_EMAIL);
-    expect((await api.post('/auth/logout', undefined, { token: u.token })).status).toBe(204);
-    expect((await api.get('/users/me', { token: u.token })).status).toBe(401);
-  });
+  it.each([...ENDING])(
+    'on: an unverified account can end its login (%s); refusals carry the explanation as problem+json',
+    async (op) => {
+      const { api } = await start({ emailVerification: { ...world.config().emailVerification, required: true } });
+      const u = await registerAndLogin(api, 'leaving');
+      const refused = await api.get('/tasks', { token: u.token });
+      expect(refused.status).toBe(403);
+      expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(refused.body.detail).toBe(UNVERIFIED_EMAIL);
+      const ended = await api.post(op.replace('POST /api/v1', ''), undefined, { token: u.token });
+      expect(ended.status, ended.text).toBe(204);
+      expect((await api.get('/users/me', { token: u.token })).status).toBe(401);
+    },
+  );
 
   it('on, with the login cache: verifying takes effect on the very next request', async () => {
     const { api } = await start({
