@@ -36,6 +36,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.post(
     '/projects',
     {
+      config: { scope: 'projects:write' },
       schema: {
         ...common,
         summary: 'Create a project',
@@ -53,6 +54,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.get(
     '/projects',
     {
+      config: { scope: 'projects:read' },
       schema: {
         ...common,
         summary: 'List projects',
@@ -81,6 +83,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.get(
     '/projects/:id',
     {
+      config: { scope: 'projects:read' },
       schema: {
         ...common,
         summary: 'Get a project',
@@ -95,6 +98,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.patch(
     '/projects/:id',
     {
+      config: { scope: 'projects:write' },
       schema: {
         ...common,
         summary: 'Rename or describe a project',
@@ -110,6 +114,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.delete(
     '/projects/:id',
     {
+      config: { scope: 'projects:write' },
       schema: {
         ...common,
         summary: 'Delete a project',
@@ -130,6 +135,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.get(
     '/projects/:id/members',
     {
+      config: { scope: 'projects:read' },
       schema: {
         ...common,
         summary: "List a project's members",
@@ -149,6 +155,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.post(
     '/projects/:id/members',
     {
+      config: { scope: 'projects:write' },
       schema: {
         ...common,
         summary: 'Add a member',
@@ -166,6 +173,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.patch(
     '/projects/:id/members/:user_id',
     {
+      config: { scope: 'projects:write' },
       schema: {
         ...common,
         summary: "Change a member's role, or hand the project over",
@@ -183,6 +191,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.delete(
     '/projects/:id/members/:user_id',
     {
+      config: { scope: 'projects:write' },
       schema: {
         ...common,
         summary: 'Remove a member, or leave',
