@@ -6,6 +6,7 @@ import fp from 'fastify-plugin';
 import helmet from 'helmet';
 import type { AppConfig } from './config.js';
 import { REDACTED_PATHS } from './logger.js';
+import accessTokens from './modules/access-tokens/index.js';
 import admin from './modules/admin/index.js';
 import auth from './modules/auth/index.js';
 import emailVerification from './modules/email-verification/index.js';
@@ -136,6 +137,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(auth);
   await app.register(sessionRoutes);
   await app.register(passwordReset);
+  await app.register(accessTokens);
   await app.register(tasks);
   await app.register(projects);
   await app.register(admin);

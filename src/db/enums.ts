@@ -12,7 +12,15 @@ export const PROJECT_ROLES = ['owner', 'editor', 'viewer'] as const;
 /** The roles that may change a project and create, change, move and delete its tasks; the others only read. */
 export const PROJECT_EDITING_ROLES = ['owner', 'editor'] as const satisfies readonly (typeof PROJECT_ROLES)[number][];
 
+/**
+ * What a personal access token may be granted (modules/access-tokens). A `write` scope covers the
+ * `read` of the same resource; `admin` is for an admin's token and reaches the admin routes. A route
+ * names the one scope it needs (its `config.scope`); a route naming none refuses every token.
+ */
+export const TOKEN_SCOPES = ['tasks:read', 'tasks:write', 'projects:read', 'projects:write', 'profile:read', 'admin'] as const;
+
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export type TaskPriority = (typeof TASK_PRIORITIES)[number];
 export type Role = (typeof ROLES)[number];
 export type ProjectRole = (typeof PROJECT_ROLES)[number];
+export type TokenScope = (typeof TOKEN_SCOPES)[number];

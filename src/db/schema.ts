@@ -19,7 +19,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { PROJECT_ROLES, ROLES, TASK_PRIORITIES, TASK_STATUSES } from './enums.js';
+import { PROJECT_ROLES, ROLES, TASK_PRIORITIES, TASK_STATUSES, TOKEN_SCOPES } from './enums.js';
 
 const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
 
@@ -388,5 +388,42 @@ export const emailVerificationTokens = pgTable(
     uniqueIndex('email_verification_tokens_token_hash_key').on(t.tokenHash),
     index('email_verification_tokens_user_id_idx').on(t.userId),
     index('email_verification_tokens_expires_at_idx').on(t.expiresAt),
+  ],
+);
+
+/**
+ * Personal access tokens (modules/access-tokens): 256 random bits after a `tap_` prefix, shown once
+ * and stored as their SHA-256 digest, each with the scopes it was granted. Like a session, a token
+ * records the user's credentials version when it was made and counts only while that is still the
+ * user's: a password change or reset, or a deactivation, ends it. `prefix` (the first characters
+ * after `tap_`) lets its owner tell tokens apart; it is no secret. Every token expires; the
+ * maintenance job deletes expired rows.
+ */
+export const personalAccessTokens = pgTable(
+  'personal_access_tokens',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    tokenHash: bytea('token_hash').notNull(),
+    prefix: text('prefix').notNull(),
+    scopes: text('scopes').array().notNull(),
+    credentialsVersion: integer('credentials_version').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    // Written at most once a minute per token, by the per-request lookup itself.
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date' }),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+  },
+  (t) => [
+    uniqueIndex('personal_access_tokens_token_hash_key').on(t.tokenHash),
+    uniqueIndex('personal_access_tokens_user_id_name_key').on(t.userId, t.name),
+    index('personal_access_tokens_expires_at_idx').on(t.expiresAt),
+    check('personal_access_tokens_name_length', sql`char_length(${t.name}) BETWEEN 1 AND 100`),
+    check(
+      'personal_access_tokens_scopes_known',
+      sql`cardinality(${t.scopes}) >= 1 AND ${t.scopes} <@ ARRAY[${sql.raw(TOKEN_SCOPES.map((s) => `'${s}'`).join(', '))}]::text[]`,
+    ),
   ],
 );

@@ -34,6 +34,18 @@ const BEARER_CHALLENGE = { 'www-authenticate': 'Bearer' };
 export const unauthorized = (detail = 'Could not validate credentials') =>
   new AppError(401, detail, { headers: BEARER_CHALLENGE });
 export const forbidden = (detail = 'Not enough permissions') => new AppError(403, detail);
+/**
+ * RFC 6750 §3.1: the credential is valid but not enough for this route: a personal access token
+ * without the scope the route needs (`scope`), or one on a route that takes no token at all.
+ */
+export const insufficientScope = (scope: string | undefined) =>
+  new AppError(
+    403,
+    scope
+      ? `This token lacks the ${scope} scope this route needs`
+      : 'Personal access tokens cannot be used here: this route needs a login',
+    { headers: { 'www-authenticate': `Bearer error="insufficient_scope"${scope ? `, scope="${scope}"` : ''}` } },
+  );
 export const notFound = (detail = 'Not found') => new AppError(404, detail);
 export const conflict = (detail: string) => new AppError(409, detail);
 

@@ -3,7 +3,9 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { TOKEN_SCOPES } from '../db/enums.js';
 import { Problem, ValidationProblem } from '../lib/schemas.js';
+import { TOKEN_SECURITY_SCHEME } from '../modules/sessions/index.js';
 import { nameComponents } from './openapi-components.js';
 import { completeDocument } from './openapi-contract.js';
 import { addExamples } from './openapi-examples.js';
@@ -19,6 +21,12 @@ the login on every instance). Refresh with POST /api/v1/auth/refresh.`;
 
 // The document's version is the package's: src/plugins/ and dist/plugins/ both sit two levels below it.
 const PACKAGE_VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+
+const TOKEN_DESCRIPTION = `Personal access tokens: \`tap_\` and 43 characters, made with POST /api/v1/users/me/tokens
+and sent as \`Authorization: Bearer tap_…\`. Each operation lists the one scope it needs in this scheme's requirement
+(of ${TOKEN_SCOPES.map((s) => `\`${s}\``).join(', ')}; a \`:write\` scope covers its \`:read\`); an operation that
+lists none refuses tokens (account management needs a login). A token without the scope: 403 with
+\`WWW-Authenticate: Bearer error="insufficient_scope", scope="…"\`.`;
 
 /** OpenAPI 3.1 generated from the route schemas, served at /openapi.json, with Swagger UI at /docs. */
 async function docs(app: FastifyInstance) {
@@ -54,12 +62,17 @@ async function docs(app: FastifyInstance) {
           description:
             'Projects and their members (owner, editors, viewers): a project the caller is not in is a 404; admins see and change all',
         },
+        {
+          name: 'tokens',
+          description: "The caller's personal access tokens, for scripts and integrations: create, list, delete (logins only)",
+        },
         { name: 'admin', description: 'Admins only: user management and statistics' },
         { name: 'ops', description: 'Liveness, readiness and metrics, for load balancers and monitoring' },
       ],
       components: {
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: JWT_DESCRIPTION },
+          [TOKEN_SECURITY_SCHEME]: { type: 'http', scheme: 'bearer', description: TOKEN_DESCRIPTION },
           OAuth2PasswordBearer: {
             type: 'oauth2',
             description: JWT_DESCRIPTION,

@@ -6,7 +6,7 @@ const EVERY_MS = 15 * 60 * 1000;
 
 /**
  * Deletes what has expired: stored Idempotency-Key responses (24 hours), logins whose refresh
- * tokens have all expired, password reset and email verification tokens past their expiry, and published events older than EVENTS_RETENTION_HOURS. Every instance may run it; the deletes are idempotent.
+ * tokens have all expired, password reset, email verification and personal access tokens past their expiry (or ended by a password change), and published events older than EVENTS_RETENTION_HOURS. Every instance may run it; the deletes are idempotent.
  */
 async function maintenance(app: FastifyInstance) {
   // The modules' own repositories: a module's repository is built once, by its index.ts.
@@ -18,6 +18,7 @@ async function maintenance(app: FastifyInstance) {
       const sessions = await app.sessionsRepository.pruneExpiredSessions();
       const resetTokens = await app.passwordResetRepository.pruneExpired();
       const verificationTokens = await app.emailVerificationRepository.pruneExpired();
+      const accessTokens = await app.accessTokensRepository.pruneExpired();
       // Even with events off now: rows sent while they were on still age out.
       const events = await outbox.pruneSent(app.config.events.retentionHours);
       app.log.debug(
@@ -26,6 +27,7 @@ async function maintenance(app: FastifyInstance) {
           sessions,
           password_reset_tokens: resetTokens,
           email_verification_tokens: verificationTokens,
+          personal_access_tokens: accessTokens,
           sent_events: events,
         },
         'pruned expired rows',
@@ -41,5 +43,5 @@ async function maintenance(app: FastifyInstance) {
 
 export default fp(maintenance, {
   name: 'maintenance',
-  dependencies: ['db', 'sessions', 'tasks', 'events', 'password-reset', 'email-verification'],
+  dependencies: ['db', 'sessions', 'tasks', 'events', 'password-reset', 'email-verification', 'access-tokens'],
 });

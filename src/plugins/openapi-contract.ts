@@ -36,6 +36,12 @@ const RATE_LIMIT_HEADERS = {
   'RateLimit-Reset': integerHeader('Seconds until the window resets'),
 };
 
+const INSUFFICIENT_SCOPE_HEADER = {
+  description:
+    'For a personal access token without the scope needed (RFC 6750 §3.1): `Bearer error="insufficient_scope"`, and `scope="…"` naming it',
+  schema: { type: 'string', maxLength: 100, pattern: '^Bearer error="insufficient_scope"(, scope="[a-z:]+")?$' },
+};
+
 /** Paths answered outside the rate limits (load balancers and monitoring poll them). */
 const UNLIMITED = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -65,9 +71,14 @@ export function completeDocument(document: Json): Json {
       // Any route: a path that is not valid percent-encoding, or a repeated Authorization header (singleton-headers).
       responses['400'] ??= problem('Malformed request (an unparsable URL or body, or more than one Authorization header)');
       if (secured && !responses['401']) responses['401'] = problem('Missing, invalid, expired or revoked credentials');
-      // Any secured route may refuse an account whose email is unverified (REQUIRE_VERIFIED_EMAIL).
-      if (secured && !responses['403']) {
-        responses['403'] = problem('Forbidden: with REQUIRE_VERIFIED_EMAIL, an account whose email is not verified yet');
+      // Any secured route: a personal access token without the scope the route needs (or on a route that
+      // takes none), and with REQUIRE_VERIFIED_EMAIL an account whose email is not verified yet.
+      if (secured) {
+        responses['403'] ??= problem('Authenticated, but not allowed');
+        responses['403'].description =
+          `${responses['403'].description}; or a personal access token without the scope this operation needs; ` +
+          'or, with REQUIRE_VERIFIED_EMAIL, an account whose email is not verified yet';
+        responses['403'].headers = { ...(responses['403'].headers ?? {}), 'WWW-Authenticate': INSUFFICIENT_SCOPE_HEADER };
       }
       if (limited && !responses['429']) {
         responses['429'] = problem('Too many requests: a rate limit is spent', {

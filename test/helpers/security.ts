@@ -55,6 +55,18 @@ export async function createTask(
   return res.body;
 }
 
+/** A personal access token of the caller's (by default reading tasks): its id and the token. */
+export async function createAccessToken(
+  api: HttpClient,
+  token: string,
+  scopes: readonly string[] = ['tasks:read'],
+): Promise<{ id: number; token: string }> {
+  const name = `token-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+  const res = await api.post('/users/me/tokens', { name, scopes }, { token });
+  if (res.status !== 201) throw new Error(`create access token: ${res.status} ${res.text}`);
+  return res.body;
+}
+
 let labelCounter = 0;
 
 /** A label of the caller's, new and carried by one new task of theirs: its name. */
@@ -180,6 +192,11 @@ export async function validRequest(world: World, op: Operation, caller?: Account
       if (login.status !== 200) throw new Error(`login: ${login.status} ${login.text}`);
       return { path: fillPathParams(op.path, { id: sessionIdOf(login.body.access_token) }), token: owner.token };
     }
+    case 'POST /api/v1/users/me/tokens':
+      return { path: op.path, token, body: { name: `token-${Math.random().toString(36).slice(2, 10)}`, scopes: ['tasks:read'] } };
+    case 'DELETE /api/v1/users/me/tokens/{id}':
+      return { path: fillPath(op.path, (await createAccessToken(api, alice.token)).id), token };
+    case 'GET /api/v1/users/me/tokens':
     case 'GET /api/v1/users/me':
     case 'GET /api/v1/users':
     case 'GET /api/v1/tasks':

@@ -17,7 +17,7 @@ describe('documentation', () => {
     expect(await res.text()).toMatch(/swagger-ui/i);
   });
 
-  it('GET /openapi.json is OpenAPI 3.1 with both security schemes', async () => {
+  it('GET /openapi.json is OpenAPI 3.1 with its security schemes', async () => {
     const { status, body } = await httpClient(ctx.baseUrl).get('/openapi.json');
     expect(status).toBe(200);
     expect(body.openapi).toBe('3.1.0');
@@ -25,6 +25,7 @@ describe('documentation', () => {
     // The OWASP ruleset (npm run lint:openapi) asks JWT schemes to state RFC 8725 conformance.
     expect(body.components.securitySchemes.bearerAuth.description).toContain('RFC8725');
     expect(body.components.securitySchemes.OAuth2PasswordBearer.flows.password.tokenUrl).toBe('/api/v1/auth/login');
+    expect(body.components.securitySchemes.personalAccessToken).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(body.components.schemas.Problem.properties.detail.type).toBe('string');
   });
 
@@ -60,7 +61,13 @@ describe('documentation', () => {
       }
       if (['post', 'put', 'patch'].includes(method) && path !== '/api/v1/auth/logout') expect(op.requestBody).toBeDefined();
     }
-    expect(body.paths['/api/v1/users/me'].get.security).toEqual([{ bearerAuth: [] }, { OAuth2PasswordBearer: [] }]);
+    // A login, or a personal access token with the scope the route declares.
+    expect(body.paths['/api/v1/users/me'].get.security).toEqual([
+      { bearerAuth: [] },
+      { OAuth2PasswordBearer: [] },
+      { personalAccessToken: ['profile:read'] },
+    ]);
+    expect(body.paths['/api/v1/users/me'].patch.security).toEqual([{ bearerAuth: [] }, { OAuth2PasswordBearer: [] }]);
     expect(Object.keys(requestBodyOf(body.paths['/api/v1/auth/login'].post, body).content).sort()).toEqual([
       'application/json',
       'application/x-www-form-urlencoded',

@@ -19,6 +19,10 @@ const NAMED = [
   'LabelList',
   'Problem',
   'ValidationProblem',
+  'Session',
+  'SessionList',
+  'AccessToken',
+  'AccessTokenList',
 ];
 const NAMED_REQUESTS = [
   'TaskCreate',

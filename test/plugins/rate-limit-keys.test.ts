@@ -95,6 +95,27 @@ describe.each([
     expect(after.status).toBe(200);
     expect(remaining(after)).toBe(1);
   });
+
+  it('a personal access token spends its owner’s budget, shared with their logins, from any address', async () => {
+    const { api } = await start({ max: 5 });
+    const owner = await registerAndLogin(api);
+    const made = await api.post(
+      '/users/me/tokens',
+      { name: 'script', scopes: ['tasks:read'] },
+      { token: owner.token, ...from('192.0.2.20') },
+    );
+    expect(made.status).toBe(201);
+    const byToken = [];
+    for (const address of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) {
+      byToken.push(remaining(await api.get('/tasks', { token: made.body.token, ...from(address) })));
+    }
+    // The login's request above spent the first of the five.
+    expect(byToken).toEqual([3, 2, 1]);
+    expect(remaining(await api.get('/tasks', { token: owner.token, ...from('192.0.2.21') }))).toBe(0);
+    expect((await api.get('/tasks', { token: made.body.token, ...from('198.51.100.4') })).status).toBe(429);
+    // An unknown token is its sender's address's, as any dead credential is.
+    expect(remaining(await api.get('/tasks', { token: `tap_${'A'.repeat(43)}`, ...from('203.0.113.9') }))).toBe(4);
+  });
 });
 
 describe('RATE_LIMIT_IPV6_PREFIX', () => {

@@ -59,7 +59,8 @@ function leastValue(name: string, schema: JsonSchema, fresh: boolean): Value {
     case 'null':
       return null;
     case 'array':
-      return [];
+      // As few items as allowed (a token's scopes: at least one).
+      return Array.from({ length: schema.minItems ?? 0 }, () => leastValue(name, schema.items ?? {}, fresh));
     default:
       return leastObject(schema, fresh);
   }

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { sessionIdOf } from '../helpers/app.js';
 import { describeOp, fillPath, hasIdParam, isAdminRoute, queryParams } from '../helpers/openapi.js';
 import {
+  createAccessToken,
   createLabel,
   createProject,
   createProjectWithMember,
@@ -64,6 +65,12 @@ const owned: Record<
       (await suite.world.db.pool.query('SELECT revoked_at, revoked_reason FROM auth_sessions WHERE id = $1', [id])).rows,
     adminActsOnAll: false,
     missing: randomUUID(),
+  },
+  // A personal access token is its owner's alone: an admin too reaches only their own.
+  '/api/v1/users/me/tokens/{id}': {
+    create: async (token) => (await createAccessToken(suite.world.api, token)).id,
+    read: async (id) => (await suite.world.db.pool.query('SELECT * FROM personal_access_tokens WHERE id = $1', [id])).rows[0],
+    adminActsOnAll: false,
   },
   // A project is alice's (its owner's); bob, who is not a member, must not learn it exists.
   '/api/v1/projects/{id}': { create: (token) => createProject(suite.world.api, token), read: (id) => projectState(Number(id)) },

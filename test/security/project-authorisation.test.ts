@@ -3,7 +3,14 @@ import { PROJECT_ROLES } from '../../src/db/enums.js';
 import { registerAndLogin } from '../helpers/app.js';
 import type { HttpResponse } from '../helpers/http.js';
 import { describeOp, hasIdParam, isAdminRoute } from '../helpers/openapi.js';
-import { createLabel, createTask, expectProblem, projectState, useWorldAndOperations } from '../helpers/security.js';
+import {
+  createAccessToken,
+  createLabel,
+  createTask,
+  expectProblem,
+  projectState,
+  useWorldAndOperations,
+} from '../helpers/security.js';
 import { CALLERS, type Caller, type Cast, castOfWorld, castProject } from '../modules/projects/fixtures.js';
 
 // OWASP API1:2023 with projects: every id route, read from /openapi.json, tried on a project's objects
@@ -28,6 +35,8 @@ interface Fresh {
   ownTask: number;
   /** The caller's own user id. */
   self: number;
+  /** A personal access token of the owner's: theirs alone, whatever anyone's role in the project. */
+  ownerToken: number;
 }
 
 interface Case {
@@ -78,6 +87,10 @@ const cases: Record<string, Case> = {
   'DELETE /api/v1/labels/{name}': {
     expected: { outsider: 404, viewer: 404, editor: 404, owner: '2xx', admin: 404 },
     request: (f) => ({ path: `/api/v1/labels/${f.label}` }),
+  },
+  'DELETE /api/v1/users/me/tokens/{id}': {
+    expected: { outsider: 404, viewer: 404, editor: 404, owner: '2xx', admin: 404 },
+    request: (f) => ({ path: `/api/v1/users/me/tokens/${f.ownerToken}` }),
   },
   'GET /api/v1/projects/{id}': { expected: readers, request: (f) => ({ path: project(f) }) },
   // Editors rename and describe (README's table; service.update), viewers may not.
@@ -133,7 +146,10 @@ async function fresh(who: Caller): Promise<Fresh> {
   const made = await api.post('/tasks', { title: 'project task', project_id: id, labels: [label] }, { token: cast.owner.token });
   if (made.status !== 201) throw new Error(`project task: ${made.status} ${made.text}`);
   const own = await createTask(api, cast[who].token, `own task of ${who}`);
-  return { project: id, task: made.body.id, label, bystander: bystander.id, ownTask: own.id, self: cast[who].id };
+  // One at a time: the owner's tokens would otherwise reach the most an account may hold.
+  await suite.world.db.pool.query('DELETE FROM personal_access_tokens WHERE user_id = $1', [cast.owner.id]);
+  const ownerToken = (await createAccessToken(api, cast.owner.token)).id;
+  return { project: id, task: made.body.id, label, bystander: bystander.id, ownTask: own.id, self: cast[who].id, ownerToken };
 }
 
 /** What a refused request must leave as it was: the project's rows, the caller's own task, the owner's label. */
@@ -141,7 +157,8 @@ async function stateOf(f: Fresh) {
   const { pool } = suite.world.db;
   const own = await pool.query('SELECT * FROM tasks WHERE id = $1', [f.ownTask]);
   const label = await pool.query('SELECT * FROM labels WHERE user_id = $1 AND name = $2', [cast.owner.id, f.label]);
-  return { ...(await projectState(pool, f.project)), own: own.rows, label: label.rows };
+  const token = await pool.query('SELECT * FROM personal_access_tokens WHERE id = $1', [f.ownerToken]);
+  return { ...(await projectState(pool, f.project)), own: own.rows, label: label.rows, token: token.rows };
 }
 
 const send = (who: Caller, method: string, req: { path: string; body?: unknown }) =>

@@ -7,6 +7,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/tasks/admin/stats',
     {
       preParsing: app.requireRole('admin'),
+      config: { scope: 'admin' },
       schema: {
         tags: ['admin'],
         summary: 'Task and user statistics (admins)',

@@ -1,5 +1,6 @@
-import { and, eq, gt, lt, sql } from 'drizzle-orm';
+import { and, eq, gt, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/pool.js';
+import { deleteExpired } from '../../db/prune.js';
 import { emailVerificationTokens, users } from '../../db/schema.js';
 
 /** Email verification tokens, by their SHA-256 digest (the token itself is never stored). */
@@ -36,13 +37,7 @@ export function createEmailVerificationRepository(db: Database) {
     },
 
     /** Expired tokens (the maintenance job). */
-    async pruneExpired(): Promise<number> {
-      const deleted = await db
-        .delete(emailVerificationTokens)
-        .where(lt(emailVerificationTokens.expiresAt, sql`now()`))
-        .returning({ id: emailVerificationTokens.id });
-      return deleted.length;
-    },
+    pruneExpired: (): Promise<number> => deleteExpired(db, emailVerificationTokens, emailVerificationTokens.expiresAt),
   };
 }
 

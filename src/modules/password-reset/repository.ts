@@ -1,5 +1,6 @@
-import { and, eq, gt, isNull, lt, sql } from 'drizzle-orm';
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/pool.js';
+import { deleteExpired } from '../../db/prune.js';
 import { passwordResetTokens, users } from '../../db/schema.js';
 
 /** Live: not used, not expired, and its account active. */
@@ -62,13 +63,7 @@ export function createPasswordResetRepository(db: Database) {
     },
 
     /** Expired tokens, used or not (the maintenance job). */
-    async pruneExpired(): Promise<number> {
-      const deleted = await db
-        .delete(passwordResetTokens)
-        .where(lt(passwordResetTokens.expiresAt, sql`now()`))
-        .returning({ id: passwordResetTokens.id });
-      return deleted.length;
-    },
+    pruneExpired: (): Promise<number> => deleteExpired(db, passwordResetTokens, passwordResetTokens.expiresAt),
   };
 }
 

@@ -33,6 +33,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.post(
     '/projects',
     {
+      config: { scope: 'projects:write' },
       schema: {
         ...common,
         summary: 'Create a project',
@@ -50,6 +51,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.get(
     '/projects',
     {
+      config: { scope: 'projects:read' },
       schema: {
         ...common,
         summary: 'List projects',
@@ -78,6 +80,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.get(
     '/projects/:id',
     {
+      config: { scope: 'projects:read' },
       schema: {
         ...common,
         summary: 'Get a project',
@@ -92,6 +95,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.patch(
     '/projects/:id',
     {
+      config: { scope: 'projects:write' },
       schema: {
         ...common,
         summary: 'Rename or describe a project',
@@ -107,6 +111,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.delete(
     '/projects/:id',
     {
+      config: { scope: 'projects:write' },
       schema: {
         ...common,
         summary: 'Delete a project',
@@ -127,6 +132,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.get(
     '/projects/:id/members',
     {
+      config: { scope: 'projects:read' },
       schema: {
         ...common,
         summary: "List a project's members",
@@ -146,6 +152,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.post(
     '/projects/:id/members',
     {
+      config: { scope: 'projects:write' },
       schema: {
         ...common,
         summary: 'Add a member',
@@ -163,6 +170,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.patch(
     '/projects/:id/members/:user_id',
     {
+      config: { scope: 'projects:write' },
       schema: {
         ...common,
         summary: "Change a member's role, or hand the project over",
@@ -180,6 +188,7 @@ const projectsRoutes: FastifyPluginAsyncTypebox<{ service: ProjectsService }> = 
   app.delete(
     '/projects/:id/members/:user_id',
     {
+      config: { scope: 'projects:write' },
       schema: {
         ...common,
         summary: 'Remove a member, or leave',

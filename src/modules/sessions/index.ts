@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { forbidden, unauthorized } from '../../lib/errors.js';
+import type { TokenScope } from '../../db/enums.js';
+import { forbidden, insufficientScope, unauthorized } from '../../lib/errors.js';
+import { covers, isPersonalAccessToken, presentedTokenHash } from '../access-tokens/format.js';
 import type { Role } from '../users/schemas.js';
 import type { CurrentUser } from './current-user.js';
 import { createSessionsRepository, LAST_USED_STEP_SECONDS, type SessionsRepository } from './repository.js';
@@ -26,9 +28,21 @@ declare module 'fastify' {
   interface FastifyRequest {
     currentUser: CurrentUser;
   }
+  interface FastifyContextConfig {
+    /**
+     * The scope a personal access token needs for this route (a `:write` scope covers its `:read`).
+     * A route that names none refuses tokens: account management (password, email, sessions,
+     * tokens, logout) is for logins only. The OpenAPI security requirement is derived from it.
+     */
+    scope?: TokenScope;
+  }
 }
 
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
+// Anything after the scheme: a personal access token's format is checked before it is hashed.
+const BEARER_CREDENTIAL = /^Bearer (\S{1,200})$/i;
+/** The OpenAPI security scheme of personal access tokens (plugins/docs.ts declares it). */
+export const TOKEN_SECURITY_SCHEME = 'personalAccessToken';
 
 /**
  * The sessions module: logins, their access and refresh tokens, and the per-request check of them.
@@ -52,7 +66,7 @@ async function sessions(app: FastifyInstance) {
   const repository = createSessionsRepository(app.db);
   app.decorate('sessionsRepository', repository);
   app.decorate('sessionsService', createSessionsService(repository));
-  app.decorateRequest('currentUser', null as unknown as CurrentUser);
+  app.decorateRequest('currentUser', null as never);
 
   const cache =
     config.authCacheTtlMs > 0
@@ -70,9 +84,23 @@ async function sessions(app: FastifyInstance) {
     app.addHook('onClose', () => cache.close());
   }
 
+  // A personal access token: never cached, one statement per request (the token, its user, its use).
+  const findTokenUser = async (credential: string): Promise<CurrentUser | undefined> => {
+    const hash = presentedTokenHash(credential);
+    const found = hash && (await app.sessionsRepository.findTokenUser(hash));
+    if (!found) return undefined;
+    const { tokenId, scopes, ...user } = found;
+    // An admin's powers go only with the admin scope: without it, the token acts as a user's.
+    const role = scopes.includes('admin') ? user.role : 'user';
+    return { ...user, role, sessionId: undefined as never, token: { id: tokenId, scopes, accountRole: user.role } };
+  };
+
   // Role, activity and revocation come from the database (or the cache it invalidates), never from the token.
   const findSessionUser = async (request: FastifyRequest): Promise<CurrentUser | undefined> => {
-    const match = BEARER.exec(request.headers.authorization ?? '');
+    const header = request.headers.authorization ?? '';
+    const credential = BEARER_CREDENTIAL.exec(header)?.[1];
+    if (credential && isPersonalAccessToken(credential)) return findTokenUser(credential);
+    const match = BEARER.exec(header);
     const claims = match?.[1] ? app.accessTokens.verify(match[1]) : undefined;
     if (!claims) return undefined;
     const userId = Number(claims.sub);
@@ -97,8 +125,24 @@ async function sessions(app: FastifyInstance) {
   const authenticate = async (request: FastifyRequest) => {
     const user = await sessionUser(request);
     if (!user) throw unauthorized();
+    if (user.token) {
+      const needed = request.routeOptions.config.scope;
+      if (!needed || !covers(user.token.scopes, needed)) throw insufficientScope(needed);
+    }
     request.currentUser = user;
   };
+  // The document says what the routes enforce: a route's scope becomes its personal access token
+  // requirement, next to the login schemes it names (a HEAD route shares its GET's schema: once).
+  app.addHook('onRoute', (route) => {
+    const scope = route.config?.scope;
+    if (!scope) return;
+    const security = route.schema?.security;
+    if (!route.schema || !Array.isArray(security) || security.length === 0) {
+      throw new Error(`${route.method} ${route.url} names a token scope but no security requirement`);
+    }
+    if (security.some((requirement) => TOKEN_SECURITY_SCHEME in requirement)) return;
+    route.schema.security = [...security, { [TOKEN_SECURITY_SCHEME]: [scope] }];
+  });
   app.decorate('sessionUser', sessionUser);
   app.decorate('authenticate', authenticate);
   app.decorate('requireRole', (role: Role) => async (request: FastifyRequest) => {

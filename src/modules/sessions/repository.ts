@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
-import { and, desc, eq, gt, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lt, ne, or, sql } from 'drizzle-orm';
+import type { TokenScope } from '../../db/enums.js';
 import type { Database, Executor } from '../../db/pool.js';
-import { authSessions, refreshTokens, users } from '../../db/schema.js';
+import { authSessions, personalAccessTokens, refreshTokens, users } from '../../db/schema.js';
 import { userColumns } from '../users/repository.js';
 import type { User } from '../users/schemas.js';
 
 const digest = (token: string) => createHash('sha256').update(token).digest();
+
+/** The user of a live personal access token, with the token's id and scopes. */
+export type TokenUser = User & { tokenId: number; scopes: TokenScope[] };
 
 export type RefreshOutcome = { kind: 'rotated'; userId: number; sessionId: string } | { kind: 'invalid' } | { kind: 'reused' };
 
@@ -97,10 +101,42 @@ export function createSessionsRepository(db: Database) {
       .where(and(eq(authSessions.userId, userId), isNull(authSessions.revokedAt), keep ? ne(authSessions.id, keep) : undefined));
   };
 
+  // The same for a personal access token, by its digest: one indexed statement (the token_hash key)
+  // that also records the use, at most once a minute per token. The CTE's UPDATE matches nothing
+  // within the minute, so most requests write nothing; it runs whether or not the SELECT reads it.
+  const tokens = personalAccessTokens;
+  const liveToken = and(eq(tokens.tokenHash, sql.placeholder('hash')), gt(tokens.expiresAt, sql`now()`));
+  const touched = db.$with('touched').as(
+    db
+      .update(tokens)
+      .set({ lastUsedAt: sql`now()` })
+      .where(and(liveToken, or(isNull(tokens.lastUsedAt), lt(tokens.lastUsedAt, sql`now() - interval '1 minute'`))))
+      .returning({ id: tokens.id }),
+  );
+  const tokenUser = db
+    .with(touched)
+    .select({ ...userColumns, tokenId: tokens.id, scopes: tokens.scopes })
+    .from(tokens)
+    .innerJoin(users, eq(users.id, tokens.userId))
+    .where(
+      and(
+        liveToken,
+        eq(users.isActive, true),
+        // A token made before a password change, a reset or a deactivation is dead (as a login is).
+        eq(tokens.credentialsVersion, users.credentialsVersion),
+      ),
+    )
+    .prepare('personal_access_token_user');
+
   return {
     async findSessionUser(sessionId: string, userId: number): Promise<User | undefined> {
       const [user] = await sessionUser.execute({ sessionId, userId });
       return user;
+    },
+
+    async findTokenUser(hash: Buffer): Promise<TokenUser | undefined> {
+      const [row] = await tokenUser.execute({ hash });
+      return row && { ...row, scopes: row.scopes as TokenScope[] };
     },
 
     /**

@@ -19,6 +19,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/tasks',
     {
+      config: { scope: 'tasks:write' },
       schema: {
         ...common,
         summary: 'Create a task',
@@ -56,6 +57,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/tasks',
     {
+      config: { scope: 'tasks:read' },
       schema: {
         ...common,
         summary: 'List tasks',
@@ -87,6 +89,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/tasks/:id',
     {
+      config: { scope: 'tasks:read' },
       schema: {
         ...common,
         summary: 'Get a task',
@@ -116,7 +119,10 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   for (const method of ['put', 'patch'] as const) {
     app[method](
       '/tasks/:id',
-      { schema: updateSchema(method === 'put' ? 'Update a task' : 'Update a task (same as PUT)') },
+      {
+        config: { scope: 'tasks:write' },
+        schema: updateSchema(method === 'put' ? 'Update a task' : 'Update a task (same as PUT)'),
+      },
       async (request, reply) => {
         const task = await service.update(request.currentUser, request.params.id, request.body, request.headers['if-match']);
         return reply.header('etag', taskEtag(task)).send(task);
@@ -127,6 +133,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/tasks/:id',
     {
+      config: { scope: 'tasks:write' },
       schema: {
         ...common,
         summary: 'Delete a task',

@@ -21,12 +21,13 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/me',
     {
       preParsing: app.authenticate,
-      config: { unverifiedAllowed: true },
+      config: { scope: 'profile:read', unverifiedAllowed: true },
       schema: { ...common, summary: 'The current user', response: { 200: User, ...problemResponses(401) } },
     },
     async (request) => {
-      const { sessionId: _, ...user } = request.currentUser;
-      return user;
+      const { sessionId: _, token, ...user } = request.currentUser;
+      // The account's role, also to a token that acts with less (one without the admin scope).
+      return { ...user, role: token?.accountRole ?? user.role };
     },
   );
 
@@ -55,6 +56,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users',
     {
       preParsing: adminOnly,
+      config: { scope: 'admin' },
       schema: {
         ...adminCommon,
         summary: 'List users (admins)',
@@ -85,6 +87,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/:id',
     {
       preParsing: adminOnly,
+      config: { scope: 'admin' },
       schema: {
         ...adminCommon,
         summary: 'Get a user (admins)',
@@ -99,6 +102,7 @@ const usersRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/:id',
     {
       preParsing: adminOnly,
+      config: { scope: 'admin' },
       schema: {
         ...adminCommon,
         summary: 'Change a user’s role or activity (admins)',

@@ -12,6 +12,7 @@ export type JsonSchema = {
   allOf?: JsonSchema[];
   minLength?: number;
   maxLength?: number;
+  minItems?: number;
   minimum?: number;
   maximum?: number;
   format?: string;

@@ -261,6 +261,13 @@ const mangledAuthorization = fc.constantFrom(
   'Token x',
   'bearer',
   `Bearer ${'a'.repeat(5000)}.b.c`,
+  // Personal access tokens that cannot be live: unknown, too short, too long, bad characters.
+  'Bearer tap_',
+  `Bearer tap_${'A'.repeat(43)}`,
+  `Bearer tap_${'A'.repeat(42)}`,
+  `Bearer tap_${'A'.repeat(5000)}`,
+  `Bearer tap_${'A'.repeat(42)}=`,
+  'Bearer TAP_AAAA',
 );
 
 const actor: fc.Arbitrary<Actor> = fc.oneof(

@@ -154,6 +154,9 @@ export class World {
         );
         if (created.status !== 201) throw new Error(`task setup failed: ${created.status} ${created.text}`);
       }
+      // And a personal access token each, which only its owner may list or delete.
+      const token = await this.api.post('/users/me/tokens', { name: 'fuzz', scopes: ['tasks:read'] }, { token: account.token });
+      if (token.status !== 201) throw new Error(`token setup failed: ${token.status} ${token.text}`);
       // And a project each, owned: B's carries the marker.
       const name = `${account === this.victim ? this.marker : 'project'} of ${account.username}`;
       const project = await this.api.post('/projects', { name }, { token: account.token });
@@ -200,6 +203,7 @@ export class World {
          'idempotency', (SELECT json_agg(i ORDER BY i.key) FROM idempotency_keys i WHERE user_id = $1),
          'counts', (SELECT json_agg(c ORDER BY c.status, c.priority, c.shard) FROM task_counts c WHERE user_id = $1),
          'labels', (SELECT json_agg(l ORDER BY l.id) FROM labels l WHERE user_id = $1),
+         'access_tokens', (SELECT json_agg(p ORDER BY p.id) FROM personal_access_tokens p WHERE user_id = $1),
          'task_labels', (SELECT json_agg(tl ORDER BY tl.task_id, tl.label_id) FROM task_labels tl JOIN labels l ON l.id = tl.label_id WHERE l.user_id = $1),
          'projects', (SELECT json_agg(p ORDER BY p.id) FROM projects p WHERE id IN (SELECT project_id FROM project_members WHERE user_id = $1) AND id <> $3),
          'members', (SELECT json_agg(m ORDER BY m.project_id, m.user_id) FROM project_members m WHERE project_id IN (SELECT project_id FROM project_members WHERE user_id = $1) AND NOT (m.user_id = $4 AND m.project_id IN ($2, $3))),
@@ -246,6 +250,24 @@ export class World {
     // The fuzzer deleted them all: make another (behind the API: the owner may be logged out).
     const created = await this.pool.query<{ id: string }>(
       "INSERT INTO tasks (user_id, title) VALUES ($1, 'refill') RETURNING id",
+      [owner.id],
+    );
+    return Number(created.rows[0]?.id);
+  }
+
+  /** A personal access token of the owner's (made behind the API when there is none; its secret is never used). */
+  private async tokenIdOf(owner: Account, pick: number): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      'SELECT id FROM personal_access_tokens WHERE user_id = $1 ORDER BY id',
+      [owner.id],
+    );
+    if (rows.length > 0) return Number(rows[pick % rows.length]?.id);
+    // B's rows change by no one's hand: B's token gone is for the victim check to report.
+    if (owner === this.victim) return 2 ** 31 - 1;
+    const created = await this.pool.query<{ id: string }>(
+      `INSERT INTO personal_access_tokens (user_id, name, token_hash, prefix, scopes, credentials_version, expires_at)
+       SELECT id, 'refill ' || gen_random_uuid(), sha256(gen_random_uuid()::text::bytea), 'refill00', ARRAY['tasks:read'], credentials_version, now() + interval '1 day'
+       FROM users WHERE id = $1 RETURNING id`,
       [owner.id],
     );
     return Number(created.rows[0]?.id);
@@ -391,6 +413,9 @@ export class World {
     const resource = request.operation.path.includes('/users/') ? 'users' : 'tasks';
     const self = this.account(request.actor) ?? this.user;
     const other = request.actor === 'admin' ? this.spare : this.victim;
+    // A personal access token is only ever the caller's own (admins' too): nothing to redirect.
+    if (request.operation.path.includes('/tokens/'))
+      return id.kind === 'literal' ? id.text : String(await this.tokenIdOf(id.kind === 'own' ? self : other, id.pick));
     // Labels are named, and only ever the caller's own (admins' too): nothing to redirect.
     if (request.operation.path.includes('/labels/'))
       return id.kind === 'literal' ? id.text : this.labelOf(id.kind === 'own' ? self : other, id.pick);

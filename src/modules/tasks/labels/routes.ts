@@ -12,6 +12,7 @@ const labelsRoutes: FastifyPluginAsyncTypebox<{ service: LabelsService }> = asyn
   app.get(
     '/labels',
     {
+      config: { scope: 'tasks:read' },
       schema: {
         ...common,
         summary: 'List your labels',
@@ -30,6 +31,7 @@ const labelsRoutes: FastifyPluginAsyncTypebox<{ service: LabelsService }> = asyn
   app.patch(
     '/labels/:name',
     {
+      config: { scope: 'tasks:write' },
       schema: {
         ...common,
         summary: 'Rename a label',
@@ -49,6 +51,7 @@ const labelsRoutes: FastifyPluginAsyncTypebox<{ service: LabelsService }> = asyn
   app.delete(
     '/labels/:name',
     {
+      config: { scope: 'tasks:write' },
       schema: {
         ...common,
         summary: 'Delete a label',
