@@ -8,6 +8,29 @@ export interface Received {
   path: string;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** When it arrived (Date.now()). */
+  at: number;
+  /** Of a reply with `bytes`: how many the client took before the connection closed (all of them: `bytes`). */
+  bytesTaken?: number;
+}
+
+const CHUNK = Buffer.alloc(64 * 1024, 48);
+
+/** Writes `bytes` as the client reads them (backpressure); records how many it took if it hangs up first. */
+function writeBytes(res: http.ServerResponse, bytes: number, request: Received): void {
+  let left = bytes;
+  res.on('close', () => {
+    request.bytesTaken = bytes - left;
+  });
+  const more = () => {
+    while (left > 0 && !res.destroyed) {
+      const piece = CHUNK.subarray(0, Math.min(CHUNK.length, left));
+      left -= piece.length;
+      if (!res.write(piece)) return void res.once('drain', more);
+    }
+    if (left === 0) res.end();
+  };
+  more();
 }
 
 /** What the receiver answers a request with (default: 204 at once). */
@@ -31,13 +54,13 @@ export async function startReceiver() {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const request = { path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const request = { path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
       received.push(request);
       const answer = reply(request);
       const send = () => {
         if (res.destroyed) return;
         res.writeHead(answer.status ?? 204, answer.headers);
-        if (answer.bytes) res.end(Buffer.alloc(answer.bytes, 48));
+        if (answer.bytes) writeBytes(res, answer.bytes, request);
         else res.end();
       };
       if (answer.delayMs) setTimeout(send, answer.delayMs);

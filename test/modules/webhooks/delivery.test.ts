@@ -49,3 +49,129 @@ describe('a webhook receiving task events', () => {
     }
   });
 });
+
+const typeOf = (r: { body: string }) => JSON.parse(r.body).type as string;
+const deliveriesOf = async (user: User, id: number) => {
+  const res = await app.api.get(`/webhooks/${id}/deliveries?limit=100`, { token: user.token });
+  expect(res.status, res.text).toBe(200);
+  return res.body as Array<Record<string, unknown>>;
+};
+
+describe('visibility at delivery time', () => {
+  it("a member removed from a project stops receiving its tasks' events; another user's private task never arrives", async () => {
+    const owner = await registerAndLogin(app.api, 'owner');
+    const member = await registerAndLogin(app.api, 'member');
+    const stranger = await registerAndLogin(app.api, 'stranger');
+    const project = await app.api.post('/projects', { name: 'Shared' }, { token: owner.token });
+    await app.api.post(
+      `/projects/${project.body.id}/members`,
+      { username: member.username, role: 'viewer' },
+      { token: owner.token },
+    );
+    const { id } = await hook(member, '/member', ['task.created', 'task.updated']);
+
+    const shared = await app.api.post('/tasks', { title: 'In the project', project_id: project.body.id }, { token: owner.token });
+    await eventually('the shared task', async () => receiver.at('/member').length === 1);
+    expect((await app.api.delete(`/projects/${project.body.id}/members/${member.id}`, { token: owner.token })).status).toBe(204);
+    await app.api.patch(`/tasks/${shared.body.id}`, { title: 'After the removal' }, { token: owner.token });
+    await app.api.post('/tasks', { title: 'Private' }, { token: stranger.token });
+
+    const rows = await eventually('two deliveries skipped', async () => {
+      const all = await deliveriesOf(member, id);
+      return all.filter((d) => d.status === 'skipped').length === 2 && all;
+    });
+    expect(rows.map((d) => [d.event_type, d.status])).toEqual([
+      ['task.created', 'skipped'],
+      ['task.updated', 'skipped'],
+      ['task.created', 'delivered'],
+    ]);
+    expect(receiver.at('/member').map((r) => JSON.parse(r.body).data.title)).toEqual(['In the project']);
+  });
+});
+
+describe('retries, order and disabling', () => {
+  it('retries with backoff until the receiver answers 2xx; later events of the task wait for it', async () => {
+    const dan = await registerAndLogin(app.api, 'dan');
+    const { id } = await hook(dan, '/order', ['task.created', 'task.updated']);
+    let failuresLeft = 2;
+    receiver.answer((r) => (r.path === '/order' && typeOf(r) === 'task.created' && failuresLeft-- > 0 ? { status: 503 } : {}));
+    const task = await app.api.post('/tasks', { title: 'v0' }, { token: dan.token });
+    await app.api.patch(`/tasks/${task.body.id}`, { title: 'v1' }, { token: dan.token });
+    await app.api.patch(`/tasks/${task.body.id}`, { title: 'v2' }, { token: dan.token });
+    const got = await eventually('five requests', async () => receiver.at('/order').length >= 5 && receiver.at('/order'));
+    receiver.answer(() => ({}));
+    expect(got.map((r) => JSON.parse(r.body).data.title)).toEqual(['v0', 'v0', 'v0', 'v1', 'v2']);
+    // Exponential: the second retry waits at least as long as the first one's floor, twice over.
+    const [first, second, third] = got.map((r) => r.at) as [number, number, number];
+    expect(second - first).toBeGreaterThanOrEqual(15);
+    expect(third - second).toBeGreaterThanOrEqual(35);
+    const rows = await eventually('all delivered', async () => {
+      const all = await deliveriesOf(dan, id);
+      return all.every((d) => d.status === 'delivered') && all;
+    });
+    expect(rows.at(-1)).toMatchObject({
+      event_type: 'task.created',
+      attempts: 3,
+      response_status: 204,
+      error: null,
+      next_attempt_at: null,
+    });
+    expect(rows.at(-1)?.duration_ms).toEqual(expect.any(Number));
+    expect(rows.at(-1)?.last_attempt_at).toEqual(expect.any(String));
+  });
+
+  it('disables a webhook after N failed deliveries in a row, with a webhook.disabled event', async () => {
+    const eve = await registerAndLogin(app.api, 'eve');
+    const down = await hook(eve, '/down', ['task.created']);
+    const watch = await hook(eve, '/watch', ['webhook.disabled']);
+    receiver.answer((r) => (r.path === '/down' ? { status: 500 } : {}));
+    await app.api.post('/tasks', { title: 'one' }, { token: eve.token });
+    await app.api.post('/tasks', { title: 'two' }, { token: eve.token });
+    const [disabled] = await eventually(
+      'the disabled event',
+      async () => receiver.at('/watch').length > 0 && receiver.at('/watch'),
+    );
+    receiver.answer(() => ({}));
+    const event = JSON.parse(disabled?.body as string);
+    expect(event).toMatchObject({ type: 'webhook.disabled', subject: { type: 'webhook', id: down.id } });
+    expect(event.data).toMatchObject({ id: down.id, active: false, disabled_reason: '2 deliveries in a row failed' });
+    expect(new Webhook(watch.secret).verify(disabled?.body as string, disabled?.headers as Record<string, string>)).toBeTruthy();
+    const shown = await app.api.get(`/webhooks/${down.id}`, { token: eve.token });
+    expect(shown.body).toMatchObject({ active: false, disabled_reason: '2 deliveries in a row failed' });
+    const rows = await deliveriesOf(eve, down.id);
+    expect(rows.map((d) => [d.status, d.attempts, d.response_status, d.error])).toEqual([
+      ['failed', 3, 500, 'HTTP 500'],
+      ['failed', 3, 500, 'HTTP 500'],
+    ]);
+    // Disabled: nothing more is made for it, and a test is refused until it is enabled again.
+    await app.api.post('/tasks', { title: 'three' }, { token: eve.token });
+    expect((await app.api.post(`/webhooks/${down.id}/test`, undefined, { token: eve.token })).status).toBe(409);
+    const enabled = await app.api.patch(`/webhooks/${down.id}`, { active: true }, { token: eve.token });
+    expect(enabled.body).toMatchObject({ active: true, disabled_reason: null });
+    expect(await deliveriesOf(eve, down.id)).toHaveLength(2);
+  });
+});
+
+describe('POST /webhooks/{id}/test', () => {
+  it('delivers a signed webhook.ping, listed with its outcome', async () => {
+    const fay = await registerAndLogin(app.api, 'fay');
+    const { id, secret } = await hook(fay, '/ping', ['task.deleted']);
+    const queued = await app.api.post(`/webhooks/${id}/test`, undefined, { token: fay.token });
+    expect(queued.status, queued.text).toBe(202);
+    expect(queued.body).toMatchObject({ event_type: 'webhook.ping', status: 'pending', attempts: 0 });
+    const [ping] = await eventually('the ping', async () => receiver.at('/ping').length > 0 && receiver.at('/ping'));
+    const body = new Webhook(secret).verify(ping?.body as string, ping?.headers as Record<string, string>);
+    expect(body).toMatchObject({ type: 'webhook.ping', subject: { type: 'webhook', id }, actor: { id: fay.id } });
+    const [row] = await eventually('the ping delivered', async () => {
+      const all = await deliveriesOf(fay, id);
+      return all[0]?.status === 'delivered' && all;
+    });
+    expect(row).toMatchObject({
+      id: queued.body.id,
+      event_id: queued.body.event_id,
+      attempts: 1,
+      response_status: 204,
+      next_attempt_at: null,
+    });
+  });
+});
