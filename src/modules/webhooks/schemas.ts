@@ -38,7 +38,7 @@ export const Webhook = Type.Object(
     active: Type.Boolean({
       description: 'false: nothing is delivered (disabled by its owner, or after failing deliveries: see disabled_reason)',
     }),
-    disabled_reason: Type.Union([Type.String({ maxLength: 200 }), Type.Null()], {
+    disabled_reason: Type.Union([Type.String({ maxLength: 200, pattern: SAFE_TEXT }), Type.Null()], {
       description: 'Why task-api disabled it, or null',
       examples: [null],
     }),
@@ -109,7 +109,7 @@ export const Delivery = Type.Object(
       description: 'How long the last attempt took',
       examples: [84],
     }),
-    error: Type.Union([Type.String({ maxLength: 300 }), Type.Null()], {
+    error: Type.Union([Type.String({ maxLength: 300, pattern: SAFE_TEXT }), Type.Null()], {
       description: 'Why the last attempt failed (a connection error, a timeout, a refused address, a non-2xx status), or null',
       examples: [null],
     }),
