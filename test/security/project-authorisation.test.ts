@@ -3,7 +3,14 @@ import { PROJECT_ROLES } from '../../src/db/enums.js';
 import { registerAndLogin } from '../helpers/app.js';
 import type { HttpResponse } from '../helpers/http.js';
 import { describeOp, hasIdParam, isAdminRoute } from '../helpers/openapi.js';
-import { createLabel, createTask, expectProblem, projectState, useWorldAndOperations } from '../helpers/security.js';
+import {
+  createLabel,
+  createTask,
+  createWebhook,
+  expectProblem,
+  projectState,
+  useWorldAndOperations,
+} from '../helpers/security.js';
 import { CALLERS, type Caller, type Cast, castOfWorld, castProject } from '../modules/projects/fixtures.js';
 
 // OWASP API1:2023 with projects: every id route, read from /openapi.json, tried on a project's objects
@@ -28,6 +35,8 @@ interface Fresh {
   ownTask: number;
   /** The caller's own user id. */
   self: number;
+  /** A webhook of the project's owner: its owner's alone, whatever the project. */
+  webhook: number;
 }
 
 interface Case {
@@ -45,6 +54,9 @@ const into = { outsider: 422, viewer: 403, editor: '2xx', owner: '2xx', admin: '
 const task = (f: Fresh) => `/api/v1/tasks/${f.task}`;
 const project = (f: Fresh) => `/api/v1/projects/${f.project}`;
 const member = (f: Fresh, userId: number) => `/api/v1/projects/${f.project}/members/${userId}`;
+const webhook = (f: Fresh) => `/api/v1/webhooks/${f.webhook}`;
+/** A webhook is its creator's alone: the project's members and admins get a 404 like anyone else. */
+const creatorOnly = { outsider: 404, viewer: 404, editor: 404, owner: '2xx', admin: 404 } as const;
 
 /** Keys: "METHOD /path" as in the document, with a variant in parentheses for a second case of a route. */
 const cases: Record<string, Case> = {
@@ -79,6 +91,14 @@ const cases: Record<string, Case> = {
     expected: { outsider: 404, viewer: 404, editor: 404, owner: '2xx', admin: 404 },
     request: (f) => ({ path: `/api/v1/labels/${f.label}` }),
   },
+  'GET /api/v1/webhooks/{id}': { expected: creatorOnly, request: (f) => ({ path: webhook(f) }) },
+  'PATCH /api/v1/webhooks/{id}': {
+    expected: creatorOnly,
+    request: (f) => ({ path: webhook(f), body: { description: 'taken' } }),
+  },
+  'DELETE /api/v1/webhooks/{id}': { expected: creatorOnly, request: (f) => ({ path: webhook(f) }) },
+  'POST /api/v1/webhooks/{id}/test': { expected: creatorOnly, request: (f) => ({ path: `${webhook(f)}/test` }) },
+  'GET /api/v1/webhooks/{id}/deliveries': { expected: creatorOnly, request: (f) => ({ path: `${webhook(f)}/deliveries` }) },
   'GET /api/v1/projects/{id}': { expected: readers, request: (f) => ({ path: project(f) }) },
   // Editors rename and describe (README's table; service.update), viewers may not.
   'PATCH /api/v1/projects/{id}': { expected: writers, request: (f) => ({ path: project(f), body: { name: 'renamed' } }) },
@@ -133,7 +153,8 @@ async function fresh(who: Caller): Promise<Fresh> {
   const made = await api.post('/tasks', { title: 'project task', project_id: id, labels: [label] }, { token: cast.owner.token });
   if (made.status !== 201) throw new Error(`project task: ${made.status} ${made.text}`);
   const own = await createTask(api, cast[who].token, `own task of ${who}`);
-  return { project: id, task: made.body.id, label, bystander: bystander.id, ownTask: own.id, self: cast[who].id };
+  const hook = await createWebhook(suite.world, cast.owner);
+  return { project: id, task: made.body.id, label, bystander: bystander.id, ownTask: own.id, self: cast[who].id, webhook: hook };
 }
 
 /** What a refused request must leave as it was: the project's rows, the caller's own task, the owner's label. */
@@ -141,7 +162,11 @@ async function stateOf(f: Fresh) {
   const { pool } = suite.world.db;
   const own = await pool.query('SELECT * FROM tasks WHERE id = $1', [f.ownTask]);
   const label = await pool.query('SELECT * FROM labels WHERE user_id = $1 AND name = $2', [cast.owner.id, f.label]);
-  return { ...(await projectState(pool, f.project)), own: own.rows, label: label.rows };
+  const webhook = await pool.query(
+    'SELECT w.*, (SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id) AS deliveries FROM webhooks w WHERE id = $1',
+    [f.webhook],
+  );
+  return { ...(await projectState(pool, f.project)), own: own.rows, label: label.rows, webhook: webhook.rows };
 }
 
 const send = (who: Caller, method: string, req: { path: string; body?: unknown }) =>

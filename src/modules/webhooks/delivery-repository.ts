@@ -38,29 +38,31 @@ export interface AttemptRecord {
 }
 
 /**
- * Whether the owner (`u`, a users row) may see what delivery `c`'s event is about, asked at the
- * moment it is sent: an inactive owner nothing; an admin everything; a task, by the tasks module's
+ * Whether the owner (`u`, a users row) may see what the event (its `payload`) is about, asked when
+ * the feed makes the delivery (so nobody's deliveries list shows events they could never see) and
+ * again at the moment it is sent (what the owner may see can change in between): an inactive owner nothing; an admin everything; a task, by the tasks module's
  * own rule (access.ts) on its row, or, once it is deleted, on its last state as the event tells it
  * (its creator and project, against the owner's memberships now); a project, its members (a deleted
  * project has none left: only admins hear of its deletion); a user's own events (account, labels)
  * only that user; a webhook's, its owner.
  */
-function visibleToOwner(): SQL {
-  const subjectId = sql`(c.payload->'subject'->>'id')::bigint`;
+function visibleToOwner(payload: SQL): SQL {
+  const subjectId = sql`(${payload}->'subject'->>'id')::bigint`;
+  const subjectType = sql`${payload}->'subject'->>'type'`;
   const owner = sql`u.id`;
   const lastState = {
-    userId: sql`(c.payload->'data'->>'user_id')::bigint`,
-    projectId: sql`(c.payload->'data'->>'project_id')::bigint`,
+    userId: sql`(${payload}->'data'->>'user_id')::bigint`,
+    projectId: sql`(${payload}->'data'->>'project_id')::bigint`,
   };
   return sql`CASE
     WHEN NOT u.is_active THEN false
     WHEN u.role = ${ADMIN} THEN true
-    WHEN c.payload->'subject'->>'type' = 'task' THEN coalesce(
+    WHEN ${subjectType} = 'task' THEN coalesce(
       (SELECT ${visibleTo(owner)} FROM ${tasks} WHERE ${tasks.id} = ${subjectId}),
       ${visibleTo(owner, lastState)})
-    WHEN c.payload->'subject'->>'type' = 'project' THEN ${subjectId} IN (${memberProjects(owner)})
-    WHEN c.payload->'subject'->>'type' = 'user' THEN ${subjectId} = u.id
-    WHEN c.payload->'subject'->>'type' = 'webhook' THEN EXISTS (SELECT 1 FROM ${webhooks} x WHERE x.id = ${subjectId} AND x.user_id = u.id)
+    WHEN ${subjectType} = 'project' THEN ${subjectId} IN (${memberProjects(owner)})
+    WHEN ${subjectType} = 'user' THEN ${subjectId} = u.id
+    WHEN ${subjectType} = 'webhook' THEN EXISTS (SELECT 1 FROM ${webhooks} x WHERE x.id = ${subjectId} AND x.user_id = u.id)
     ELSE false
   END`;
 }
@@ -93,7 +95,8 @@ export function createDeliveryRepository(db: Database) {
   return {
     /**
      * One round of the fan-out: up to `limit` outbox rows past the cursor turn into deliveries for
-     * the active webhooks of active owners subscribed to their type (created before the event), and
+     * the active webhooks subscribed to their type (created before the event) whose owners may see
+     * what the event is about, and
      * the cursor moves past them, in one statement. The cursor row is locked SKIP LOCKED: while
      * another instance's round holds it, this one reads nothing. Returns the rows read and deliveries made.
      */
@@ -114,7 +117,8 @@ export function createDeliveryRepository(db: Database) {
           FROM batch b
           JOIN ${webhooks} w ON w.active AND (b.type = ANY(w.event_types) OR ${ALL_EVENTS}::text = ANY(w.event_types))
             AND w.created_at <= b.created_at
-          JOIN ${users} u ON u.id = w.user_id AND u.is_active
+          JOIN ${users} u ON u.id = w.user_id
+          WHERE ${visibleToOwner(sql`b.payload`)}
           ORDER BY b.xid, b.id
           RETURNING 1
         ), moved AS (
@@ -162,7 +166,7 @@ export function createDeliveryRepository(db: Database) {
           RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.payload, d.attempts
         )
         SELECT c.id, c.webhook_id, w.user_id AS owner_id, c.event_id, c.event_type, c.payload::text AS body, c.attempts,
-          w.url, w.secret, ${visibleToOwner()} AS visible
+          w.url, w.secret, ${visibleToOwner(sql`c.payload`)} AS visible
         FROM claimed c JOIN ${webhooks} w ON w.id = c.webhook_id JOIN ${users} u ON u.id = w.user_id
         ORDER BY c.id`);
       return rows.map((r) => ({
