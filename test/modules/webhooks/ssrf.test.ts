@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../../src/config.js';
+import { postJson } from '../../../src/modules/webhooks/ssrf/post.js';
 import { addressProblem, checkTarget, RefusedTarget, urlProblem } from '../../../src/modules/webhooks/ssrf/target.js';
 import { registerAndLogin, startApp, type TestApp, testConfig } from '../../helpers/app.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
@@ -112,6 +113,17 @@ describe('deliveries against a real receiver', () => {
       return rows[0]?.status !== 'pending' && rows[0];
     });
   };
+
+  it('connects to the address that was checked, not to a second lookup of the name (Host stays the name)', async () => {
+    // The name has no address in DNS: only the checked one (127.0.0.1, given by this resolver) can be reached.
+    const url = `http://rebound.invalid:${receiver.port}/pinned`;
+    const target = await checkTarget(url, { allowHttp: true, allowPrivate: true }, dns({ 'rebound.invalid': ['127.0.0.1'] }));
+    const outcome = await postJson(target, { 'x-test': '1' }, '{"a":1}', { timeoutMs: 2_000, maxResponseBytes: 1024 });
+    expect(outcome).toMatchObject({ status: 204 });
+    const [got] = receiver.at('/pinned');
+    expect(got?.headers.host).toBe(`rebound.invalid:${receiver.port}`);
+    expect(got?.body).toBe('{"a":1}');
+  });
 
   it('does not follow a redirect', async () => {
     receiver.answer((r) => (r.path === '/redirect' ? { status: 302, headers: { location: receiver.url('/elsewhere') } } : {}));
