@@ -228,12 +228,16 @@ export function createDeliveryRepository(db: Database) {
       return rows[0]?.failures;
     },
 
-    /** Disables the webhook (when still active) and fails its pending deliveries; returns it as its event shows it. */
+    /**
+     * Disables the webhook (when still active) and fails its pending deliveries; returns it as its
+     * event shows it: without its URL, which may carry the receiver's token and the event goes to
+     * RabbitMQ too.
+     */
     async disable(tx: Executor, webhookId: number, reason: string): Promise<Record<string, unknown> | undefined> {
       const { rows } = await tx.execute<Record<string, unknown>>(sql`
         WITH off AS (
           UPDATE ${webhooks} SET active = false, disabled_reason = ${reason} WHERE id = ${webhookId} AND active
-          RETURNING id, user_id, url, description, event_types AS events, active, disabled_reason, created_at, updated_at
+          RETURNING id, user_id, description, event_types AS events, active, disabled_reason, created_at, updated_at
         ), cancelled AS (
           UPDATE ${webhookDeliveries} SET status = 'failed', error = 'the webhook was disabled'
           WHERE webhook_id IN (SELECT id FROM off) AND ${is('status', 'pending')}

@@ -162,7 +162,13 @@ describe('retries, order and disabling', () => {
     receiver.answer(() => ({}));
     const event = JSON.parse(disabled?.body as string);
     expect(event).toMatchObject({ type: 'webhook.disabled', subject: { type: 'webhook', id: down.id } });
-    expect(event.data).toMatchObject({ id: down.id, active: false, disabled_reason: '2 deliveries in a row failed' });
+    expect(event.data).toMatchObject({
+      id: down.id,
+      user_id: eve.id,
+      active: false,
+      disabled_reason: '2 deliveries in a row failed',
+    });
+    expect(event.data.url).toBeUndefined();
     expect(new Webhook(watch.secret).verify(disabled?.body as string, disabled?.headers as Record<string, string>)).toBeTruthy();
     const shown = await app.api.get(`/webhooks/${down.id}`, { token: eve.token });
     expect(shown.body).toMatchObject({ active: false, disabled_reason: '2 deliveries in a row failed' });
