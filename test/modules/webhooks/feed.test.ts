@@ -66,6 +66,29 @@ describe('the webhook feed', () => {
     expect(got.map((r) => r.headers['webhook-id'])).toEqual([early.eventId, late.eventId]);
   });
 
+  it('delivers one subject in id order when transaction ids run the other way (the feed reads by xid)', async () => {
+    const user = await registerAndLogin(app.api, 'inverted');
+    await app.api.post('/webhooks', { url: receiver.url('/inverted'), events: ['label.deleted'] }, { token: user.token });
+    // T2 takes its transaction id first (an earlier write), then waits while T1 writes and commits an
+    // event of the subject; T2's event of it comes after (a higher id, a lower xid), as with a row lock.
+    const t1 = await connection();
+    const t2 = await connection();
+    await t2.query('BEGIN');
+    await t2.query('SELECT pg_current_xact_id()');
+    await t1.query('BEGIN');
+    const first = await writeEvent(t1, user.id, 'first');
+    await t1.query('COMMIT');
+    const second = await writeEvent(t2, user.id, 'second');
+    await t2.query('COMMIT');
+    const xids = await db.pool.query<{ id: string; xid: string }>(
+      'SELECT id, xid::text FROM event_outbox WHERE id = ANY($1) ORDER BY id',
+      [[first.id, second.id]],
+    );
+    expect(BigInt(xids.rows[0]?.xid as string)).toBeGreaterThan(BigInt(xids.rows[1]?.xid as string));
+    const got = await eventually('both events', async () => receiver.at('/inverted').length === 2 && receiver.at('/inverted'));
+    expect(got.map((r) => r.headers['webhook-id'])).toEqual([first.eventId, second.eventId]);
+  });
+
   it('holds back while another instance has the cursor, and pruning keeps what the feed has not passed', async () => {
     const user = await registerAndLogin(app.api, 'prune');
     const made = await app.api.post(
