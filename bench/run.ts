@@ -358,6 +358,8 @@ async function main() {
       AUTH_CACHE_TTL_MS: process.env.BENCH_AUTH_CACHE_TTL_MS ?? '60000',
       BCRYPT_COST: String(bcryptCost),
       HOST: '127.0.0.1',
+      // Events off means no outbox at all: webhooks (on by default) would write it too.
+      WEBHOOKS_ENABLED: 'false',
     };
     const server = await startProcess([process.execPath, ...serverNodeArgs, SERVER], serverEnv, '/healthz');
     procs.push(server);

@@ -17,6 +17,7 @@ import projects from './modules/projects/index.js';
 import sessions, { sessionRoutes } from './modules/sessions/index.js';
 import tasks from './modules/tasks/index.js';
 import users from './modules/users/index.js';
+import webhooks from './modules/webhooks/index.js';
 import charset from './plugins/charset.js';
 import db from './plugins/db.js';
 import docs from './plugins/docs.js';
@@ -141,6 +142,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(tasks);
   await app.register(projects);
   await app.register(admin);
+  await app.register(webhooks);
   // After the modules whose repositories it prunes through.
   await app.register(maintenance);
   // Unknown paths spend the same budget as known ones.

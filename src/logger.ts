@@ -11,6 +11,7 @@ export const REDACTED_PATHS = [
   'body.current_password',
   'body.new_password',
   'body.token',
+  'body.secret',
   'config.firstAdmin.password',
 ];
 

@@ -309,8 +309,9 @@ export const ConfigSchema = Type.Object({
   }),
 
   /**
-   * Unset: no events (no outbox rows are written). Set: every task and user change is recorded in
-   * the outbox in its own transaction and published to `exchange` (see modules/events).
+   * Unset: nothing is published to RabbitMQ (the outbox is still written for webhooks, unless they
+   * are off). Set: every change is recorded in the outbox in its own transaction and published to
+   * `exchange` (see modules/events).
    */
   amqpUrl: url('AMQP_URL', ['amqp:', 'amqps:'], { group: 'events', example: 'amqp://guest:guest@127.0.0.1:5672' }),
   events: Type.Object({
@@ -324,6 +325,44 @@ export const ConfigSchema = Type.Object({
     pollIntervalMs: integer('EVENTS_POLL_INTERVAL_MS', 1_000, [10, 600_000], { group: 'events' }),
     /** Sent rows are kept this long, then pruned. */
     retentionHours: integer('EVENTS_RETENTION_HOURS', 72, [1, 24 * 365], { group: 'events' }),
+  }),
+
+  /** Signed webhooks (modules/webhooks), fed from the outbox by background workers. */
+  webhooks: Type.Object({
+    enabled: flag('WEBHOOKS_ENABLED', true, {
+      group: 'webhooks',
+      doc: ['false: no webhook routes, no feed or delivery workers; events are then recorded only with AMQP_URL set.'],
+    }),
+    /** Attempts per delivery before it is given up as failed. */
+    maxAttempts: integer('WEBHOOK_MAX_ATTEMPTS', 8, [1, 50], {
+      group: 'webhooks',
+      doc: ['Attempts per delivery (the first and its retries) before it counts as failed.'],
+    }),
+    /** The first retry waits about this long; each next one twice as long (at most 12 hours), with jitter. */
+    retryBaseMs: integer('WEBHOOK_RETRY_BASE_MS', 600_000, [10, 3_600_000], {
+      group: 'webhooks',
+      doc: [
+        'The wait before the first retry; each next one doubles (at most 12 h), a random half to all of it:',
+        'the defaults spread 8 attempts over about a day.',
+      ],
+    }),
+    /** One attempt, connection to the end of the response, takes at most this long. */
+    timeoutMs: integer('WEBHOOK_TIMEOUT_MS', 10_000, [100, 60_000], { group: 'webhooks' }),
+    disableAfterFailures: integer('WEBHOOK_DISABLE_AFTER_FAILURES', 5, [1, 1_000], {
+      group: 'webhooks',
+      doc: [
+        'A webhook whose deliveries failed (every attempt) this many times in a row is disabled, with a webhook.disabled event.',
+      ],
+    }),
+    /** How often the workers look for other instances' events and for due retries (this instance's commits wake them). */
+    pollIntervalMs: integer('WEBHOOK_POLL_INTERVAL_MS', 1_000, [10, 600_000], { group: 'webhooks' }),
+    allowPrivateTargets: flag('WEBHOOK_ALLOW_PRIVATE_TARGETS', false, {
+      group: 'webhooks',
+      doc: [
+        'true (tests and local development only; refused with NODE_ENV=production): deliver to loopback and',
+        'private addresses too, so a receiver can run on the same machine. Metadata addresses stay refused.',
+      ],
+    }),
   }),
 
   /**
@@ -425,6 +464,11 @@ export function checkAcross(config: Static<typeof ConfigSchema>): void {
       throw new ConfigError(`BCRYPT_COST must be at least 10 when NODE_ENV=production (got ${config.bcryptCost})`);
     }
   }
+  if (config.nodeEnv === 'production' && config.webhooks.allowPrivateTargets) {
+    throw new ConfigError(
+      'WEBHOOK_ALLOW_PRIVATE_TARGETS=true is refused when NODE_ENV=production (it opens the network inside to webhooks)',
+    );
+  }
   if (config.nodeEnv === 'production' && config.smtpUrl !== undefined && config.publicUrl === undefined) {
     throw new ConfigError('PUBLIC_URL is required when NODE_ENV=production and SMTP_URL is set (the links in mails)');
   }
@@ -476,6 +520,11 @@ export const ENV_FILE: EnvFileLayout = {
       id: 'events',
       title: 'Events (RabbitMQ, opt-in)',
       intro: ['Publish every task and user change to a topic exchange (README, "Events (RabbitMQ)").'],
+    },
+    {
+      id: 'webhooks',
+      title: 'Webhooks',
+      intro: ['Signed deliveries of the same events to URLs users register (README, "Integrations").'],
     },
     {
       id: 'mail',

@@ -19,8 +19,15 @@ export const PROJECT_EDITING_ROLES = ['owner', 'editor'] as const satisfies read
  */
 export const TOKEN_SCOPES = ['tasks:read', 'tasks:write', 'projects:read', 'projects:write', 'profile:read', 'admin'] as const;
 
+/**
+ * Where a webhook delivery stands: waiting (a first attempt or a retry), delivered (a 2xx), failed (every
+ * attempt failed, or the webhook was disabled first), skipped (the owner could not see the resource when it was due).
+ */
+export const WEBHOOK_DELIVERY_STATUSES = ['pending', 'delivered', 'failed', 'skipped'] as const;
+
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 export type TaskPriority = (typeof TASK_PRIORITIES)[number];
 export type Role = (typeof ROLES)[number];
 export type ProjectRole = (typeof PROJECT_ROLES)[number];
 export type TokenScope = (typeof TOKEN_SCOPES)[number];
+export type WebhookDeliveryStatus = (typeof WEBHOOK_DELIVERY_STATUSES)[number];

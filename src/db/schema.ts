@@ -19,9 +19,11 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { PROJECT_ROLES, ROLES, TASK_PRIORITIES, TASK_STATUSES, TOKEN_SCOPES } from './enums.js';
+import { PROJECT_ROLES, ROLES, TASK_PRIORITIES, TASK_STATUSES, TOKEN_SCOPES, WEBHOOK_DELIVERY_STATUSES } from './enums.js';
 
 const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' });
+/** A full (epoch-qualified) transaction id, as text: pg_current_xact_id()'s type. */
+const xid8 = customType<{ data: string }>({ dataType: () => 'xid8' });
 
 const timestamps = {
   createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
@@ -34,6 +36,7 @@ export const userRole = pgEnum('user_role', ROLES);
 export const taskStatus = pgEnum('task_status', TASK_STATUSES);
 export const taskPriority = pgEnum('task_priority', TASK_PRIORITIES);
 export const projectRole = pgEnum('project_role', PROJECT_ROLES);
+export const webhookDeliveryStatus = pgEnum('webhook_delivery_status', WEBHOOK_DELIVERY_STATUSES);
 
 export const users = pgTable(
   'users',
@@ -294,10 +297,13 @@ export const eventOutbox = pgTable(
     aggregateKey: text('aggregate_key').notNull(),
     payload: json('payload').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    // The writing transaction's id: the webhook feed reads the outbox in (xid, id) order, only rows of
+    // transactions older than every running one (modules/webhooks/repository.ts explains why).
+    xid: xid8('xid').notNull().default(sql`pg_current_xact_id()`),
   },
   // Pruning finds the old rows by age: rows arrive in time order, so a BRIN index (a few pages,
-  // next to nothing to maintain per insert) is enough.
-  (t) => [index('event_outbox_created_at_idx').using('brin', t.createdAt)],
+  // next to nothing to maintain per insert) is enough. The feed reads past its cursor in (xid, id) order.
+  (t) => [index('event_outbox_created_at_idx').using('brin', t.createdAt), index('event_outbox_xid_id_idx').on(t.xid, t.id)],
 );
 
 /**
@@ -425,5 +431,82 @@ export const personalAccessTokens = pgTable(
       'personal_access_tokens_scopes_known',
       sql`cardinality(${t.scopes}) >= 1 AND ${t.scopes} <@ ARRAY[${sql.raw(TOKEN_SCOPES.map((s) => `'${s}'`).join(', '))}]::text[]`,
     ),
+  ],
+);
+
+/**
+ * Webhooks (modules/webhooks): a user's HTTPS endpoint and the event types it wants ('*': every one).
+ * `secret` is the signing secret sealed with AES-256-GCM under a key derived from JWT_SECRET (shown
+ * to the user once, at creation). `active` turns false when the owner disables it or when
+ * WEBHOOK_DISABLE_AFTER_FAILURES deliveries in a row have failed (`consecutive_failures`).
+ */
+export const webhooks = pgTable(
+  'webhooks',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    url: text('url').notNull(),
+    description: text('description'),
+    eventTypes: text('event_types').array().notNull(),
+    secret: bytea('secret').notNull(),
+    active: boolean('active').notNull().default(true),
+    disabledReason: text('disabled_reason'),
+    consecutiveFailures: integer('consecutive_failures').notNull().default(0),
+    ...timestamps,
+  },
+  (t) => [index('webhooks_user_id_id_idx').on(t.userId, t.id)],
+);
+
+/**
+ * What the webhook feed has passed: one row, the (xid, id) of the last outbox row it fanned out.
+ * The fan-out worker locks it (FOR UPDATE SKIP LOCKED), so one instance at a time moves it.
+ */
+export const webhookFeed = pgTable(
+  'webhook_feed',
+  {
+    id: smallint('id').primaryKey().default(1),
+    xid: xid8('xid').notNull(),
+    outboxId: bigint('outbox_id', { mode: 'number' }).notNull(),
+  },
+  (t) => [check('webhook_feed_one_row', sql`${t.id} = 1`)],
+);
+
+/**
+ * One event to send to one webhook, and how its sending went. `payload` is the outbox row's body
+ * verbatim (json keeps its text), so a delivery outlives the outbox's retention. `seq` is the outbox
+ * id (0 for a test ping): a delivery waits while an earlier one of the same (webhook, aggregate_key)
+ * is pending. `next_attempt_at` is also the lease of a claimed delivery (as in mail_queue).
+ */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    webhookId: bigint('webhook_id', { mode: 'number' })
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    seq: bigint('seq', { mode: 'number' }).notNull(),
+    eventId: uuid('event_id').notNull(),
+    eventType: text('event_type').notNull(),
+    aggregateKey: text('aggregate_key').notNull(),
+    payload: json('payload').notNull(),
+    status: webhookDeliveryStatus('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    lastAttemptAt: timestamp('last_attempt_at', { withTimezone: true, mode: 'date' }),
+    responseStatus: integer('response_status'),
+    durationMs: integer('duration_ms'),
+    error: text('error'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    // The delivery worker's due rows, and its "is an earlier one of this task still pending?" probe.
+    index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    index('webhook_deliveries_pending_order_idx').on(t.webhookId, t.aggregateKey, t.seq).where(sql`${t.status} = 'pending'`),
+    // A webhook's deliveries, newest first (GET /webhooks/{id}/deliveries).
+    index('webhook_deliveries_webhook_id_id_idx').on(t.webhookId, t.id),
+    // Pruning finished deliveries by age.
+    index('webhook_deliveries_created_at_idx').using('brin', t.createdAt),
   ],
 );

@@ -58,6 +58,11 @@ async function docs(app: FastifyInstance) {
           description: "The caller's own task labels (admins too see only theirs): list, rename or merge, delete",
         },
         {
+          name: 'webhooks',
+          description:
+            "The caller's webhooks: signed deliveries (Standard Webhooks) of the events about what the caller can see; another user's webhook is a 404",
+        },
+        {
           name: 'projects',
           description:
             'Projects and their members (owner, editors, viewers): a project the caller is not in is a 404; admins see and change all',

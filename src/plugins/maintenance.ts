@@ -6,7 +6,10 @@ const EVERY_MS = 15 * 60 * 1000;
 
 /**
  * Deletes what has expired: stored Idempotency-Key responses (24 hours), logins whose refresh
- * tokens have all expired, password reset, email verification and personal access tokens past their expiry (or ended by a password change), and published events older than EVENTS_RETENTION_HOURS. Every instance may run it; the deletes are idempotent.
+ * tokens have all expired, password reset, email verification and personal access tokens past
+ * their expiry (or ended by a password change), and published events (those the webhook feed has
+ * passed, when webhooks are on) and finished webhook deliveries older than EVENTS_RETENTION_HOURS.
+ * Every instance may run it; the deletes are idempotent.
  */
 async function maintenance(app: FastifyInstance) {
   // The modules' own repositories: a module's repository is built once, by its index.ts.
@@ -20,7 +23,9 @@ async function maintenance(app: FastifyInstance) {
       const verificationTokens = await app.emailVerificationRepository.pruneExpired();
       const accessTokens = await app.accessTokensRepository.pruneExpired();
       // Even with events off now: rows sent while they were on still age out.
-      const events = await outbox.pruneSent(app.config.events.retentionHours);
+      const events = await outbox.pruneSent(app.config.events.retentionHours, app.config.webhooks.enabled);
+      // Finished webhook deliveries are kept as long as events are.
+      const deliveries = await app.webhookDeliveries.pruneFinished(app.config.events.retentionHours);
       app.log.debug(
         {
           idempotency_keys: keys,
@@ -29,6 +34,7 @@ async function maintenance(app: FastifyInstance) {
           email_verification_tokens: verificationTokens,
           personal_access_tokens: accessTokens,
           sent_events: events,
+          webhook_deliveries: deliveries,
         },
         'pruned expired rows',
       );
@@ -43,5 +49,5 @@ async function maintenance(app: FastifyInstance) {
 
 export default fp(maintenance, {
   name: 'maintenance',
-  dependencies: ['db', 'sessions', 'tasks', 'events', 'password-reset', 'email-verification', 'access-tokens'],
+  dependencies: ['db', 'sessions', 'tasks', 'events', 'password-reset', 'email-verification', 'access-tokens', 'webhooks'],
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
-import { retryDelay } from '../../src/modules/mail/sender.js';
+import { retryDelay } from '../../src/lib/backoff.js';
 
 const SECRET = 's'.repeat(32);
 const PRODUCTION = { NODE_ENV: 'production', JWT_SECRET: SECRET, PASSWORD_PEPPER: SECRET };
@@ -68,13 +68,14 @@ describe('mail configuration', () => {
     expect(() => loadConfig({ MAIL_FROM: 'a@b.c\r\nBcc: x@y.z' })).toThrow(/^MAIL_FROM must be an address/);
   });
 
-  it('retries back off exponentially with jitter, up to an hour', () => {
-    expect(retryDelay(1, 1000, () => 0)).toBe(500);
-    expect(retryDelay(1, 1000, () => 1)).toBe(1000);
-    expect(retryDelay(2, 1000, () => 1)).toBe(2000);
-    expect(retryDelay(4, 1000, () => 0.5)).toBe(6000);
-    expect(retryDelay(40, 1000, () => 1)).toBe(3_600_000);
-    const spread = new Set(Array.from({ length: 20 }, () => retryDelay(3, 1000)));
+  it('retries back off exponentially with jitter, up to their ceiling', () => {
+    const HOUR = 3_600_000;
+    expect(retryDelay(1, 1000, HOUR, () => 0)).toBe(500);
+    expect(retryDelay(1, 1000, HOUR, () => 1)).toBe(1000);
+    expect(retryDelay(2, 1000, HOUR, () => 1)).toBe(2000);
+    expect(retryDelay(4, 1000, HOUR, () => 0.5)).toBe(6000);
+    expect(retryDelay(40, 1000, HOUR, () => 1)).toBe(HOUR);
+    const spread = new Set(Array.from({ length: 20 }, () => retryDelay(3, 1000, HOUR)));
     expect(spread.size).toBeGreaterThan(1);
     for (const delay of spread) expect(delay).toBeGreaterThanOrEqual(2000);
   });

@@ -102,6 +102,24 @@ export async function createProjectWithMember(
 }
 
 /**
+ * A webhook of the caller's (to an address that never resolves: .invalid, subscribed only
+ * to webhook.disabled): its id. Older ones of the caller's go first when near the per-user limit, as
+ * suites make many.
+ */
+export async function createWebhook(world: Pick<World, 'api' | 'db'>, account: Pick<Account, 'id' | 'token'>): Promise<number> {
+  await world.db.pool.query(
+    'DELETE FROM webhooks WHERE user_id = $1 AND id NOT IN (SELECT id FROM webhooks WHERE user_id = $1 ORDER BY id DESC LIMIT 10)',
+    [account.id],
+  );
+  const res = await world.api.post('/webhooks', webhookBody(), { token: account.token });
+  if (res.status !== 201) throw new Error(`create webhook: ${res.status} ${res.text}`);
+  return res.body.id;
+}
+
+/** A valid POST /webhooks body. */
+export const webhookBody = () => ({ url: 'https://hooks.invalid/task-api', events: ['webhook.disabled'] });
+
+/**
  * A project's row, its memberships, and its tasks with their versions and labels: everything a
  * refused request on the project or one of its tasks must leave as it was.
  */
@@ -251,6 +269,18 @@ export async function validRequest(world: World, op: Operation, caller?: Account
       };
     case 'DELETE /api/v1/labels/{name}':
       return { path: fillPath(op.path, await createLabel(api, alice.token)), token };
+    case 'GET /api/v1/webhooks':
+      return { path: op.path, token };
+    case 'POST /api/v1/webhooks':
+      await createWebhook(world, alice);
+      return { path: op.path, token, body: webhookBody() };
+    case 'GET /api/v1/webhooks/{id}':
+    case 'DELETE /api/v1/webhooks/{id}':
+    case 'POST /api/v1/webhooks/{id}/test':
+    case 'GET /api/v1/webhooks/{id}/deliveries':
+      return { path: fillPath(op.path, await createWebhook(world, alice)), token };
+    case 'PATCH /api/v1/webhooks/{id}':
+      return { path: fillPath(op.path, await createWebhook(world, alice)), token, body: { description: 'changed' } };
     default:
       throw new Error(`no valid example request for ${describeOp(op)}: add one to test/helpers/security.ts`);
   }

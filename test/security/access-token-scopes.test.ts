@@ -23,6 +23,14 @@ const LOGIN_ONLY = [
   'GET /api/v1/users/me/sessions',
   'DELETE /api/v1/users/me/sessions',
   'DELETE /api/v1/users/me/sessions/{id}',
+  // A webhook keeps receiving whatever its owner can see: it is made and managed with a login, not a token.
+  'POST /api/v1/webhooks',
+  'GET /api/v1/webhooks',
+  'GET /api/v1/webhooks/{id}',
+  'PATCH /api/v1/webhooks/{id}',
+  'DELETE /api/v1/webhooks/{id}',
+  'POST /api/v1/webhooks/{id}/test',
+  'GET /api/v1/webhooks/{id}/deliveries',
 ];
 
 /** What the issue asks, written out here rather than taken from the code under test. */

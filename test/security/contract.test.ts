@@ -48,6 +48,8 @@ function leastValue(name: string, schema: JsonSchema, fresh: boolean): Value {
   switch (type) {
     case 'string': {
       if (schema.format === 'email') return `c${unique()}@example.com`;
+      // A URL (a webhook's) at a name that never resolves.
+      if (schema.format === 'uri') return `https://c${unique()}.invalid/`;
       const text = `c${unique()}`.padEnd(schema.minLength ?? 1, 'c');
       return text.slice(0, schema.maxLength ?? text.length);
     }

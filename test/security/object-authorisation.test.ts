@@ -8,6 +8,7 @@ import {
   createProject,
   createProjectWithMember,
   createTask,
+  createWebhook,
   expectProblem,
   fillPathParams,
   projectState as projectStateIn,
@@ -78,6 +79,25 @@ const owned: Record<
     create: (token) => createProject(suite.world.api, token),
     read: (id) => projectState(Number(id)),
   },
+  ...Object.fromEntries(
+    ['/api/v1/webhooks/{id}', '/api/v1/webhooks/{id}/test', '/api/v1/webhooks/{id}/deliveries'].map((path) => [
+      path,
+      {
+        create: (token: string) =>
+          createWebhook(suite.world, token === suite.world.alice.token ? suite.world.alice : suite.world.bob),
+        // The webhook and how many deliveries it has: a refused test queues none.
+        read: async (id: number | string) =>
+          (
+            await suite.world.db.pool.query(
+              'SELECT w.*, (SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id) AS deliveries FROM webhooks w WHERE id = $1',
+              [id],
+            )
+          ).rows,
+        // A webhook is its owner's alone: an admin gets a 404 too.
+        adminActsOnAll: false as const,
+      },
+    ]),
+  ),
   '/api/v1/projects/{id}/members/{user_id}': {
     create: async (token) => {
       const { projectId, userId } = await createProjectWithMember(suite.world.api, token);

@@ -7,6 +7,7 @@ import {
   createAccessToken,
   createLabel,
   createTask,
+  createWebhook,
   expectProblem,
   projectState,
   useWorldAndOperations,
@@ -37,6 +38,8 @@ interface Fresh {
   self: number;
   /** A personal access token of the owner's: theirs alone, whatever anyone's role in the project. */
   ownerToken: number;
+  /** A webhook of the project's owner: its owner's alone, whatever the project. */
+  webhook: number;
 }
 
 interface Case {
@@ -54,6 +57,9 @@ const into = { outsider: 422, viewer: 403, editor: '2xx', owner: '2xx', admin: '
 const task = (f: Fresh) => `/api/v1/tasks/${f.task}`;
 const project = (f: Fresh) => `/api/v1/projects/${f.project}`;
 const member = (f: Fresh, userId: number) => `/api/v1/projects/${f.project}/members/${userId}`;
+const webhook = (f: Fresh) => `/api/v1/webhooks/${f.webhook}`;
+/** A webhook is its creator's alone: the project's members and admins get a 404 like anyone else. */
+const creatorOnly = { outsider: 404, viewer: 404, editor: 404, owner: '2xx', admin: 404 } as const;
 
 /** Keys: "METHOD /path" as in the document, with a variant in parentheses for a second case of a route. */
 const cases: Record<string, Case> = {
@@ -92,6 +98,14 @@ const cases: Record<string, Case> = {
     expected: { outsider: 404, viewer: 404, editor: 404, owner: '2xx', admin: 404 },
     request: (f) => ({ path: `/api/v1/users/me/tokens/${f.ownerToken}` }),
   },
+  'GET /api/v1/webhooks/{id}': { expected: creatorOnly, request: (f) => ({ path: webhook(f) }) },
+  'PATCH /api/v1/webhooks/{id}': {
+    expected: creatorOnly,
+    request: (f) => ({ path: webhook(f), body: { description: 'taken' } }),
+  },
+  'DELETE /api/v1/webhooks/{id}': { expected: creatorOnly, request: (f) => ({ path: webhook(f) }) },
+  'POST /api/v1/webhooks/{id}/test': { expected: creatorOnly, request: (f) => ({ path: `${webhook(f)}/test` }) },
+  'GET /api/v1/webhooks/{id}/deliveries': { expected: creatorOnly, request: (f) => ({ path: `${webhook(f)}/deliveries` }) },
   'GET /api/v1/projects/{id}': { expected: readers, request: (f) => ({ path: project(f) }) },
   // Editors rename and describe (README's table; service.update), viewers may not.
   'PATCH /api/v1/projects/{id}': { expected: writers, request: (f) => ({ path: project(f), body: { name: 'renamed' } }) },
@@ -149,7 +163,17 @@ async function fresh(who: Caller): Promise<Fresh> {
   // One at a time: the owner's tokens would otherwise reach the most an account may hold.
   await suite.world.db.pool.query('DELETE FROM personal_access_tokens WHERE user_id = $1', [cast.owner.id]);
   const ownerToken = (await createAccessToken(api, cast.owner.token)).id;
-  return { project: id, task: made.body.id, label, bystander: bystander.id, ownTask: own.id, self: cast[who].id, ownerToken };
+  const hook = await createWebhook(suite.world, cast.owner);
+  return {
+    project: id,
+    task: made.body.id,
+    label,
+    bystander: bystander.id,
+    ownTask: own.id,
+    self: cast[who].id,
+    ownerToken,
+    webhook: hook,
+  };
 }
 
 /** What a refused request must leave as it was: the project's rows, the caller's own task, the owner's label. */
@@ -158,7 +182,11 @@ async function stateOf(f: Fresh) {
   const own = await pool.query('SELECT * FROM tasks WHERE id = $1', [f.ownTask]);
   const label = await pool.query('SELECT * FROM labels WHERE user_id = $1 AND name = $2', [cast.owner.id, f.label]);
   const token = await pool.query('SELECT * FROM personal_access_tokens WHERE id = $1', [f.ownerToken]);
-  return { ...(await projectState(pool, f.project)), own: own.rows, label: label.rows, token: token.rows };
+  const webhook = await pool.query(
+    'SELECT w.*, (SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.id) AS deliveries FROM webhooks w WHERE id = $1',
+    [f.webhook],
+  );
+  return { ...(await projectState(pool, f.project)), own: own.rows, label: label.rows, token: token.rows, webhook: webhook.rows };
 }
 
 const send = (who: Caller, method: string, req: { path: string; body?: unknown }) =>

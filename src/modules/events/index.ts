@@ -5,14 +5,19 @@ import { createDatabase, createPool } from '../../db/pool.js';
 import type { Events } from './events.js';
 import { createPublisher } from './publisher.js';
 import { createOutboxRepository, type OutboxRepository } from './repository.js';
-import { createUnitOfWork, type UnitOfWork } from './unit-of-work.js';
+import { createUnitOfWork, outboxConsumers, type UnitOfWork } from './unit-of-work.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Undefined when AMQP_URL is unset: no outbox rows are written and no publisher runs. */
+    /** Undefined when AMQP_URL is unset: no publisher runs, and no outbox row is marked pending. */
     events: Events | undefined;
-    /** Every write runs in it: with AMQP_URL set it records the write's events and wakes the publisher. */
+    /**
+     * Every write runs in it: with a consumer of the outbox (AMQP_URL set, or webhooks on) it records
+     * the write's events and, after the commit, wakes this instance's consumers.
+     */
     unitOfWork: UnitOfWork;
+    /** A consumer of the outbox in this instance (the webhook feed) asks here to be woken after each commit. */
+    wakeAfterCommits(wake: () => void): void;
     /** The outbox, built once here, events on or off (maintenance prunes sent rows through it). */
     outboxRepository: OutboxRepository;
   }
@@ -21,15 +26,23 @@ declare module 'fastify' {
 /**
  * The events module (README, "Events (RabbitMQ)"): with AMQP_URL set, every instance runs a publisher
  * (in each worker when WORKERS > 1) that sends the outbox to RabbitMQ, from when the server is
- * ready until it closes. Writes go through `unitOfWork`, which records their events when it is set.
+ * ready until it closes. Writes go through `unitOfWork`, which records their events whenever the
+ * outbox has a consumer: the publisher, or the webhooks (modules/webhooks), on by default.
  */
 async function events(app: FastifyInstance) {
   const { amqpUrl, events: options } = app.config;
   const outbox = createOutboxRepository(app.db);
   app.decorate('outboxRepository', outbox);
+  const wakes: Array<() => void> = [];
+  app.decorate('wakeAfterCommits', (wake: () => void) => {
+    wakes.push(wake);
+  });
+  const wakeAll = () => {
+    for (const wake of wakes) wake();
+  };
+  app.decorate('unitOfWork', createUnitOfWork(app.db, { consumers: outboxConsumers(app.config), wake: wakeAll }));
   if (amqpUrl === undefined) {
     app.decorate('events', undefined);
-    app.decorate('unitOfWork', createUnitOfWork(app.db, { recordEvents: false }));
     return;
   }
   // The metrics plugin's registry (a declared dependency): the publisher's counters join /metrics.
@@ -88,7 +101,7 @@ async function events(app: FastifyInstance) {
     },
     onFailure: () => failures.inc(),
   });
-  app.decorate('unitOfWork', createUnitOfWork(app.db, { recordEvents: true, wake: publisher.wake }));
+  wakes.push(publisher.wake);
   app.decorate('events', {
     wake: publisher.wake,
     get brokerConnected() {

@@ -1,17 +1,20 @@
 import { type SQL, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/pool.js';
-import { eventOutbox, eventOutboxPending } from '../../db/schema.js';
+import { eventOutbox, eventOutboxPending, webhookFeed } from '../../db/schema.js';
 import { type Actor, envelopeAround, type NewEvent } from './events.js';
 
-/** Writes events to the outbox, each marked pending; called inside the transaction of the change they describe. */
-export async function recordEvents(tx: Executor, events: NewEvent[]): Promise<void> {
+/**
+ * Writes events to the outbox, called inside the transaction of the change they describe; each is
+ * marked pending for the RabbitMQ publisher when `pending` (AMQP_URL is set: see outboxConsumers).
+ */
+export async function recordEvents(tx: Executor, events: NewEvent[], pending = true): Promise<void> {
   if (events.length === 0) return;
   const rows = events.map((e) => sql`(${e.body.id}::uuid, ${e.body.type}, ${e.aggregateKey}, ${JSON.stringify(e.body)}::json)`);
   await tx.execute(sql`WITH written AS (
       INSERT INTO ${eventOutbox} (event_id, type, aggregate_key, payload) VALUES ${sql.join(rows, sql`, `)}
       RETURNING id, aggregate_key
     )
-    INSERT INTO ${eventOutboxPending} (id, aggregate_key) SELECT id, aggregate_key FROM written`);
+    INSERT INTO ${eventOutboxPending} (id, aggregate_key) SELECT id, aggregate_key FROM written WHERE ${pending}::boolean`);
 }
 
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
@@ -29,13 +32,16 @@ export interface OutboxStatement {
   where?: SQL | undefined;
   /** False when events are off: the insert then writes nothing. */
   record: boolean;
+  /** Whether the event is marked pending for the RabbitMQ publisher (AMQP_URL set). */
+  pending: boolean;
 }
 
 /**
  * The outbox inserts to put in a write's WITH clause (after its other CTEs, with a comma before):
  * the event of each row of `from`, with the same envelope as newEvent (byte for byte: the body is
- * built as text, in the documented order), and its pending mark. Two CTEs, as PostgreSQL allows a
- * data-modifying statement only at the top level of a WITH.
+ * built as text, in the documented order), and its pending mark when `pending`. Two CTEs, as
+ * PostgreSQL allows a data-modifying statement only at the top level of a WITH; the flags are
+ * parameters, so the statement's text (and its prepared plan) is the same whatever they are.
  */
 export function outboxInsert(event: OutboxStatement): SQL {
   // Events off: the same statement (the same prepared text), with nothing built for it to write.
@@ -51,7 +57,7 @@ export function outboxInsert(event: OutboxStatement): SQL {
     WHERE ${event.record}::boolean${event.where ? sql` AND (${event.where})` : sql``}
     RETURNING id, aggregate_key
   ), outbox_pending AS (
-    INSERT INTO ${eventOutboxPending} (id, aggregate_key) SELECT id, aggregate_key FROM outbox_event
+    INSERT INTO ${eventOutboxPending} (id, aggregate_key) SELECT id, aggregate_key FROM outbox_event WHERE ${event.pending}::boolean
   )`;
 }
 
@@ -119,12 +125,16 @@ export function createOutboxRepository(db: Database) {
       return rows[0]?.n ?? 0;
     },
 
-    /** Deletes published events written more than `hours` ago; pending events are never pruned. */
-    async pruneSent(hours: number): Promise<number> {
+    /**
+     * Deletes published events written more than `hours` ago; pending events are never pruned, nor
+     * (with `webhooksOn`) events the webhook feed has not passed yet.
+     */
+    async pruneSent(hours: number, webhooksOn: boolean): Promise<number> {
       const result = await db.execute(
         sql`DELETE FROM ${eventOutbox} e
           WHERE e.created_at < now() - make_interval(hours => ${hours})
-            AND NOT EXISTS (SELECT 1 FROM ${eventOutboxPending} p WHERE p.id = e.id)`,
+            AND NOT EXISTS (SELECT 1 FROM ${eventOutboxPending} p WHERE p.id = e.id)
+            AND (NOT ${webhooksOn}::boolean OR (e.xid, e.id) <= (SELECT f.xid, f.outbox_id FROM ${webhookFeed} f))`,
       );
       return result.rowCount ?? 0;
     },

@@ -15,11 +15,11 @@ export interface Work {
    * The outbox insert of a one-statement write (a data-modifying CTE): added to the write's own
    * statement, so the change and its event are one round trip. Inserts nothing when events are off.
    */
-  outbox(event: Omit<OutboxStatement, 'record'>): SQL;
+  outbox(event: Omit<OutboxStatement, 'record' | 'pending'>): SQL;
 }
 
 export interface UnitOfWork {
-  /** Runs `write` in one transaction; after its commit, wakes the publisher. */
+  /** Runs `write` in one transaction; after its commit, wakes the outbox's consumers. */
   run<T>(write: (work: Work) => Promise<T>): Promise<T>;
   /**
    * For a write that is one statement (its events in the same statement, `work.outbox`): no
@@ -28,23 +28,42 @@ export interface UnitOfWork {
   statement<T>(write: (work: Work) => Promise<T>): Promise<T>;
 }
 
+/** Who reads the outbox: decides whether writes record events, and whether they mark them pending. */
+export interface OutboxConsumers {
+  /** AMQP_URL is set: the RabbitMQ publisher sends the rows marked pending. */
+  broker: boolean;
+  /** WEBHOOKS_ENABLED: the webhook feed reads every row, in commit order, without marks. */
+  webhooks: boolean;
+}
+
+/** The consumers a configuration has (the server's, create-admin's and FIRST_ADMIN_*'s writes alike). */
+export const outboxConsumers = (config: { amqpUrl?: string | undefined; webhooks: { enabled: boolean } }): OutboxConsumers => ({
+  broker: config.amqpUrl !== undefined,
+  webhooks: config.webhooks.enabled,
+});
+
 /**
- * `recordEvents`: whether writes record events. `wake`: this instance's publisher, told once after
- * each commit (its wake coalesces: wakes during a batch make one more round, never one per request);
- * absent outside the server (create-admin), where a running server's publisher finds the rows by polling.
+ * `consumers`: whether writes record events (any consumer) and mark them pending (the broker's).
+ * `wake`: this instance's consumers, told once after each commit (a wake coalesces: wakes during a
+ * batch make one more round, never one per request); absent outside the server (create-admin),
+ * where a running server's publisher and feed find the rows by polling.
  */
-export function createUnitOfWork(db: Database, options: { recordEvents: boolean; wake?: (() => void) | undefined }): UnitOfWork {
-  const on = options.recordEvents;
+export function createUnitOfWork(
+  db: Database,
+  options: { consumers: OutboxConsumers; wake?: (() => void) | undefined },
+): UnitOfWork {
+  const on = options.consumers.broker || options.consumers.webhooks;
+  const pending = options.consumers.broker;
   const committed = <T>(result: T): T => {
     if (on) options.wake?.();
     return result;
   };
-  const outbox = (event: Omit<OutboxStatement, 'record'>) => outboxInsert({ ...event, record: on });
+  const outbox = (event: Omit<OutboxStatement, 'record' | 'pending'>) => outboxInsert({ ...event, record: on, pending });
   return {
     async run(write) {
       return committed(
         await db.transaction((tx) =>
-          write({ db: tx, outbox, record: async (events) => (on ? recordEvents(tx, events()) : undefined) }),
+          write({ db: tx, outbox, record: async (events) => (on ? recordEvents(tx, events(), pending) : undefined) }),
         ),
       );
     },

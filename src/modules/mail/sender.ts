@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { loggable } from '../../db/errors.js';
+import { retryDelay } from '../../lib/backoff.js';
 import { createWakeableSleep } from '../../lib/wakeable-sleep.js';
 import type { ClaimedMail, MailQueueRepository } from './repository.js';
 import type { RenderedMail } from './templates.js';
@@ -23,18 +24,10 @@ const BATCH = 10;
  * sender takes it while it is in flight; a sender that dies mid-way leaves it to be taken after this.
  */
 const LEASE_MS = 5 * 60_000;
+/** A mail's retries wait an hour at most. */
 const RETRY_MAX_MS = 60 * 60_000;
 /** On close, a send in flight is waited for this long; if it is not done by then its lease runs out and it is retried. */
 const CLOSE_WAIT_MS = 2_000;
-
-/**
- * The wait before attempt `attempts + 1`: exponential (base, 2×base, 4×base, … at most an hour) with
- * jitter (a random half of it), so mails failing together do not retry together.
- */
-export const retryDelay = (attempts: number, baseMs: number, random = Math.random) => {
-  const ceiling = Math.min(RETRY_MAX_MS, baseMs * 2 ** Math.min(attempts - 1, 30));
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
-};
 
 /** What a log line may say of a failure: the error's code and SMTP status, never the message (whose text is the mail's). */
 const failure = (err: unknown) => {
@@ -79,7 +72,7 @@ export function createMailSender(options: SenderOptions) {
         await queue.remove(mail.id);
         log.error({ ...about, err: failure(err) }, 'mail dropped: every attempt to send it failed');
       } else {
-        const delay = retryDelay(mail.attempts, retryBaseMs);
+        const delay = retryDelay(mail.attempts, retryBaseMs, RETRY_MAX_MS);
         await queue.retryLater(mail.id, mail.attempts, delay);
         log.warn({ ...about, err: failure(err), retry_in_ms: delay }, 'sending a mail failed; it will be retried');
       }

@@ -3,13 +3,15 @@ import { type Actor, type NewEvent, newEvent } from '../events/events.js';
 import type { ProjectData } from './repository.js';
 import type { Member, Project } from './schemas.js';
 
-export type ProjectEventType =
-  | 'project.created'
-  | 'project.updated'
-  | 'project.deleted'
-  | 'project.member_added'
-  | 'project.member_role_changed'
-  | 'project.member_removed';
+export const PROJECT_EVENT_TYPES = [
+  'project.created',
+  'project.updated',
+  'project.deleted',
+  'project.member_added',
+  'project.member_role_changed',
+  'project.member_removed',
+] as const;
+export type ProjectEventType = (typeof PROJECT_EVENT_TYPES)[number];
 
 /** A project as events show it: the caller's role is the caller's, not the project's. */
 function projectData(project: Project): ProjectData {

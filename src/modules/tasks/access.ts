@@ -23,12 +23,23 @@ export const memberProjects = (viewer: Viewer, roles?: readonly string[]): SQL =
 /** The projects whose tasks `viewer` may create, change, move and delete. */
 export const editableProjects = (viewer: Viewer): SQL => memberProjects(viewer, PROJECT_EDITING_ROLES);
 
-/** The two disjoint parts of what `viewer` sees: their own tasks outside projects, and their projects' tasks. */
-export const ownTasks = (viewer: Viewer): SQL => sql`(${tasks.userId} = ${viewer} AND ${tasks.projectId} IS NULL)`;
-export const projectTasks = (viewer: Viewer): SQL => sql`${tasks.projectId} IN (${memberProjects(viewer)})`;
+/**
+ * A task's creator and project: the columns of a `tasks` row, or values from elsewhere (a deleted
+ * task's last state, as its event tells it: the webhooks' check at delivery time).
+ */
+interface TaskOwnership {
+  userId: SQL | typeof tasks.userId;
+  projectId: SQL | typeof tasks.projectId;
+}
+const TASK_ROW: TaskOwnership = { userId: tasks.userId, projectId: tasks.projectId };
 
-/** The task (a row of `tasks`) is one `viewer` may see. */
-export const visibleTo = (viewer: Viewer): SQL => sql`(${ownTasks(viewer)} OR ${projectTasks(viewer)})`;
+/** The two disjoint parts of what `viewer` sees: their own tasks outside projects, and their projects' tasks. */
+export const ownTasks = (viewer: Viewer, task = TASK_ROW): SQL => sql`(${task.userId} = ${viewer} AND ${task.projectId} IS NULL)`;
+export const projectTasks = (viewer: Viewer, task = TASK_ROW): SQL => sql`${task.projectId} IN (${memberProjects(viewer)})`;
+
+/** The task (a row of `tasks`, or `task`'s values) is one `viewer` may see. */
+export const visibleTo = (viewer: Viewer, task = TASK_ROW): SQL =>
+  sql`(${ownTasks(viewer, task)} OR ${projectTasks(viewer, task)})`;
 
 /** The task is one `viewer` may change, move or delete. */
 export const editableBy = (viewer: Viewer): SQL =>

@@ -2,7 +2,8 @@ import { type Actor, type NewEvent, newEvent } from '../events/events.js';
 import { taskJson } from './columns.js';
 import type { Task } from './schemas.js';
 
-export type TaskEventType = 'task.created' | 'task.updated' | 'task.deleted';
+export const TASK_EVENT_TYPES = ['task.created', 'task.updated', 'task.deleted'] as const;
+export type TaskEventType = (typeof TASK_EVENT_TYPES)[number];
 
 /** A task as the API shows it: the internal version is not part of it. */
 function taskData(task: Task & { version?: number }): Task {

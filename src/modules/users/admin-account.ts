@@ -1,6 +1,6 @@
 import type { Database } from '../../db/pool.js';
 import { createAjv } from '../../lib/ajv.js';
-import { createUnitOfWork } from '../events/unit-of-work.js';
+import { createUnitOfWork, outboxConsumers } from '../events/unit-of-work.js';
 import { createPasswordHasher } from './passwords.js';
 import { createUsersRepository } from './repository.js';
 import { NewAccount } from './schemas.js';
@@ -28,7 +28,7 @@ export function accountProblem(account: NewAccount): string | undefined {
  */
 export async function ensureAdminAccount(
   db: Database,
-  secrets: { bcryptCost: number; passwordPepper: string; amqpUrl?: string | undefined },
+  secrets: { bcryptCost: number; passwordPepper: string; amqpUrl?: string | undefined; webhooks: { enabled: boolean } },
   account: NewAccount,
   options: { promote: boolean },
 ) {
@@ -38,9 +38,9 @@ export async function ensureAdminAccount(
     users: createUsersRepository(db),
     sessions: noRevocations,
     passwords: createPasswordHasher({ cost: secrets.bcryptCost, pepper: secrets.passwordPepper }),
-    // With events on, the outbox gets the admin's events; a running server's publisher sends them
-    // (there is none to wake here: it finds them by polling).
-    unitOfWork: createUnitOfWork(db, { recordEvents: secrets.amqpUrl !== undefined }),
+    // With events on, the outbox gets the admin's events; a running server's publisher and webhook
+    // feed send them (there is none to wake here: they find them by polling).
+    unitOfWork: createUnitOfWork(db, { consumers: outboxConsumers(secrets) }),
   });
   return service.ensureAdmin(account, options);
 }

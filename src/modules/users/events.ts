@@ -1,7 +1,8 @@
 import { type Actor, type NewEvent, newEvent } from '../events/events.js';
 import type { User } from './schemas.js';
 
-export type UserEventType = 'user.registered' | 'user.deactivated' | 'user.reactivated' | 'user.role_changed';
+export const USER_EVENT_TYPES = ['user.registered', 'user.deactivated', 'user.reactivated', 'user.role_changed'] as const;
+export type UserEventType = (typeof USER_EVENT_TYPES)[number];
 
 const userEvent = (type: UserEventType, actor: Actor | null, user: User): NewEvent =>
   newEvent(type, actor, { type: 'user', id: user.id }, user);

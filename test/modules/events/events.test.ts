@@ -312,7 +312,7 @@ describe('events for each change', () => {
       [unsent],
     );
     try {
-      expect(await app.app.outboxRepository.pruneSent(72)).toBe(1);
+      expect(await app.app.outboxRepository.pruneSent(72, false)).toBe(1);
       const left = await db.pool.query('SELECT id FROM event_outbox WHERE id = ANY($1::bigint[]) ORDER BY id', [
         [old, recent, unsent],
       ]);
@@ -327,7 +327,7 @@ describe('admins made outside a request (create-admin, FIRST_ADMIN_*)', () => {
   it('record their events in the outbox when events are on, with no actor; none when off', async () => {
     const other = await createTestDatabase();
     const database = createDatabase(other.pool);
-    const secrets = { bcryptCost: 4, passwordPepper: 'p'.repeat(32) };
+    const secrets = { bcryptCost: 4, passwordPepper: 'p'.repeat(32), webhooks: { enabled: false } };
     const account = (name: string) => ({ username: name, email: `${name}@example.com`, password: 'a-long-password' });
     const outbox = async () =>
       (await other.pool.query('SELECT type, payload FROM event_outbox ORDER BY id')).rows as {
@@ -355,9 +355,22 @@ describe('admins made outside a request (create-admin, FIRST_ADMIN_*)', () => {
 });
 
 describe('events off (no AMQP_URL)', () => {
-  it('writes no outbox rows and reports no broker', async () => {
+  it('with webhooks on (the default), writes outbox rows without pending marks', async () => {
     const other = await createTestDatabase();
     const plain = await startApp(testConfig(other.url));
+    try {
+      const user = await registerAndLogin(plain.api);
+      expect((await plain.api.post('/tasks', { title: 'For webhooks' }, { token: user.token })).status).toBe(201);
+      expect(await outboxCounts(other.pool)).toEqual({ total: 2, unsent: 0 });
+    } finally {
+      await plain.close();
+      await other.drop();
+    }
+  });
+
+  it('with webhooks off too, writes no outbox rows and reports no broker', async () => {
+    const other = await createTestDatabase();
+    const plain = await startApp(testConfig(other.url, { webhooks: { ...loadConfig({}).webhooks, enabled: false } }));
     try {
       const user = await registerAndLogin(plain.api);
       const created = await plain.api.post('/tasks', { title: 'Quiet' }, { token: user.token });

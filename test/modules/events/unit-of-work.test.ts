@@ -87,7 +87,7 @@ describe('createUnitOfWork', () => {
     unitPool.on('release', () => released++);
     const seenAtWake: Array<{ released: number; ids: string[] }> = [];
     const unit = createUnitOfWork(createDatabase(unitPool), {
-      recordEvents: true,
+      consumers: { broker: true, webhooks: false },
       // Read on another connection: the rows are only there once committed.
       wake: () => {
         const atWake = released;
@@ -118,7 +118,10 @@ describe('createUnitOfWork', () => {
   it('with events off, the same write builds and records nothing and wakes nobody', async () => {
     let woken = 0;
     let built = 0;
-    const unit = createUnitOfWork(createDatabase(db.pool), { recordEvents: false, wake: () => woken++ });
+    const unit = createUnitOfWork(createDatabase(db.pool), {
+      consumers: { broker: false, webhooks: false },
+      wake: () => woken++,
+    });
     const before = await outboxIds();
     const result = await unit.run(async (work) => {
       await work.record(() => {

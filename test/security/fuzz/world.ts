@@ -161,6 +161,17 @@ export class World {
       const name = `${account === this.victim ? this.marker : 'project'} of ${account.username}`;
       const project = await this.api.post('/projects', { name }, { token: account.token });
       if (project.status !== 201) throw new Error(`project setup failed: ${project.status} ${project.text}`);
+      // And a webhook each (at a name that never resolves).
+      const webhook = await this.api.post(
+        '/webhooks',
+        {
+          url: 'https://hooks.invalid/fuzz',
+          events: ['webhook.disabled'],
+          description: account === this.victim ? this.marker : null,
+        },
+        { token: account.token },
+      );
+      if (webhook.status !== 201) throw new Error(`webhook setup failed: ${webhook.status} ${webhook.text}`);
     }
     await this.shared.setup(this.victim, this.user, this.spare);
   }
@@ -204,6 +215,8 @@ export class World {
          'counts', (SELECT json_agg(c ORDER BY c.status, c.priority, c.shard) FROM task_counts c WHERE user_id = $1),
          'labels', (SELECT json_agg(l ORDER BY l.id) FROM labels l WHERE user_id = $1),
          'access_tokens', (SELECT json_agg(p ORDER BY p.id) FROM personal_access_tokens p WHERE user_id = $1),
+         'webhooks', (SELECT json_agg(w ORDER BY w.id) FROM webhooks w WHERE user_id = $1),
+         'deliveries', (SELECT json_agg(d ORDER BY d.id) FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE w.user_id = $1),
          'task_labels', (SELECT json_agg(tl ORDER BY tl.task_id, tl.label_id) FROM task_labels tl JOIN labels l ON l.id = tl.label_id WHERE l.user_id = $1),
          'projects', (SELECT json_agg(p ORDER BY p.id) FROM projects p WHERE id IN (SELECT project_id FROM project_members WHERE user_id = $1) AND id <> $3),
          'members', (SELECT json_agg(m ORDER BY m.project_id, m.user_id) FROM project_members m WHERE project_id IN (SELECT project_id FROM project_members WHERE user_id = $1) AND NOT (m.user_id = $4 AND m.project_id IN ($2, $3))),
@@ -307,6 +320,18 @@ export class World {
       [owner.id],
     );
     return created.rows[0]?.id as string;
+  }
+
+  /** One of the owner's webhooks (made behind the API when the fuzzer has deleted them all). */
+  private async webhookIdOf(owner: Account, pick: number): Promise<number> {
+    const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM webhooks WHERE user_id = $1 ORDER BY id', [owner.id]);
+    if (rows.length > 0) return Number(rows[pick % rows.length]?.id);
+    // Its secret box is a dummy: it is only opened to sign a delivery, and this one gets none.
+    const created = await this.pool.query<{ id: string }>(
+      "INSERT INTO webhooks (user_id, url, event_types, secret) VALUES ($1, 'https://hooks.invalid/refill', '{webhook.disabled}', '\\x00') RETURNING id",
+      [owner.id],
+    );
+    return Number(created.rows[0]?.id);
   }
 
   /** A project the owner owns (made behind the API when the fuzzer has deleted or handed over them all). */
@@ -422,6 +447,9 @@ export class World {
     // Sessions too are only ever the caller's own (admins' too): a literal is sent as it is.
     if (request.operation.path.includes('/sessions/'))
       return id.kind === 'literal' ? id.text : this.loginOf(id.kind === 'own' ? self : other, id.kind === 'own', id.pick);
+    // Webhooks too are only ever their creator's (an admin's too): B's are a 404 to everyone else.
+    if (request.operation.path.includes('/webhooks/'))
+      return id.kind === 'literal' ? id.text : String(await this.webhookIdOf(id.kind === 'own' ? self : this.victim, id.pick));
     if (id.kind !== 'literal') {
       const owner = id.kind === 'own' ? self : other;
       const alsoIn = request.actor === 'admin' || id.kind === 'own' ? [] : this.shared.ids;

@@ -597,6 +597,98 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List webhooks
+         * @description The caller's webhooks, oldest first, one page at a time; X-Total-Count and Link headers describe the rest. Never their secrets.
+         */
+        get: operations["getWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook
+         * @description Deliveries of the events named (README, "Integrations") are POSTed to url, signed as Standard Webhooks specifies with the secret in the response, which is shown this once. Only events about what the caller can see at delivery time are sent. At most 20 per user (409).
+         */
+        post: operations["postWebhooks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a webhook
+         * @description Only the webhook's owner sees it: any other caller (an admin too) gets a 404, as for one that does not exist.
+         */
+        get: operations["getWebhooksById"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook
+         * @description Its deliveries, sent or waiting, go with it. Only the webhook's owner sees it: any other caller (an admin too) gets a 404, as for one that does not exist.
+         */
+        delete: operations["deleteWebhooksById"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook
+         * @description Changes the fields sent: url, events, description, active (false pauses it, true enables it again). Only the webhook's owner sees it: any other caller (an admin too) gets a 404, as for one that does not exist.
+         */
+        patch: operations["patchWebhooksById"];
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test delivery
+         * @description Queues a webhook.ping delivery (whatever events the webhook subscribes to), sent by the background worker like any other: follow it in the deliveries. A disabled webhook is a 409. Only the webhook's owner sees it: any other caller (an admin too) gets a 404, as for one that does not exist.
+         */
+        post: operations["postWebhooksByIdTest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/webhooks/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a webhook's deliveries
+         * @description Newest first: each one's status, attempts, last response code and duration, error, and next retry. Only the webhook's owner sees it: any other caller (an admin too) gets a 404, as for one that does not exist.
+         */
+        get: operations["getWebhooksByIdDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1064,6 +1156,152 @@ export interface components {
              */
             total_projects: number;
         };
+        /** Webhook */
+        Webhook: {
+            /**
+             * Format: int64
+             * @example 3
+             */
+            id: number;
+            /**
+             * Format: uri
+             * @description Where deliveries are POSTed
+             * @example https://hooks.example.com/task-api
+             */
+            url: string;
+            /**
+             * @description Up to 500 characters, or null
+             * @example Chat notifications
+             */
+            description: string | null;
+            /**
+             * @description The event types to receive, or ["*"] for every one (types added later included)
+             * @example [
+             *       "task.created",
+             *       "task.updated"
+             *     ]
+             */
+            events: ("*" | "task.created" | "task.updated" | "task.deleted" | "project.created" | "project.updated" | "project.deleted" | "project.member_added" | "project.member_role_changed" | "project.member_removed" | "label.renamed" | "label.deleted" | "user.registered" | "user.deactivated" | "user.reactivated" | "user.role_changed" | "webhook.disabled")[];
+            /** @description false: nothing is delivered (disabled by its owner, or after failing deliveries: see disabled_reason) */
+            active: boolean;
+            /**
+             * @description Why task-api disabled it, or null
+             * @example null
+             */
+            disabled_reason: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-11-24T10:30:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-24T10:30:00.000Z
+             */
+            updated_at: string;
+        };
+        /** WebhookList */
+        WebhookList: components["schemas"]["Webhook"][];
+        /** CreatedWebhook */
+        CreatedWebhook: {
+            /**
+             * Format: int64
+             * @example 3
+             */
+            id: number;
+            /**
+             * Format: uri
+             * @description Where deliveries are POSTed
+             * @example https://hooks.example.com/task-api
+             */
+            url: string;
+            /**
+             * @description Up to 500 characters, or null
+             * @example Chat notifications
+             */
+            description: string | null;
+            /**
+             * @description The event types to receive, or ["*"] for every one (types added later included)
+             * @example [
+             *       "task.created",
+             *       "task.updated"
+             *     ]
+             */
+            events: ("*" | "task.created" | "task.updated" | "task.deleted" | "project.created" | "project.updated" | "project.deleted" | "project.member_added" | "project.member_role_changed" | "project.member_removed" | "label.renamed" | "label.deleted" | "user.registered" | "user.deactivated" | "user.reactivated" | "user.role_changed" | "webhook.disabled")[];
+            /** @description false: nothing is delivered (disabled by its owner, or after failing deliveries: see disabled_reason) */
+            active: boolean;
+            /**
+             * @description Why task-api disabled it, or null
+             * @example null
+             */
+            disabled_reason: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-11-24T10:30:00.000Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-24T10:30:00.000Z
+             */
+            updated_at: string;
+            /**
+             * @description The signing secret (Standard Webhooks): shown this once, never again. Keep it where your receiver can read it
+             * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+             */
+            secret: string;
+        };
+        /** WebhookDelivery */
+        WebhookDelivery: {
+            /**
+             * Format: int64
+             * @example 81
+             */
+            id: number;
+            /**
+             * Format: uuid
+             * @description The event id: the webhook-id header of every attempt
+             */
+            event_id: string;
+            /**
+             * @description The event's type (webhook.ping for a test)
+             * @example task.updated
+             */
+            event_type: string;
+            /** @description pending (waiting for an attempt or a retry), delivered (a 2xx), failed (every attempt failed, or the webhook was disabled), skipped (its owner could not see the resource when it was due: not sent) */
+            status: "pending" | "delivered" | "failed" | "skipped";
+            /**
+             * Format: int32
+             * @description Attempts made so far
+             */
+            attempts: number;
+            /**
+             * @description The last attempt's HTTP status, or null (no response)
+             * @example 200
+             */
+            response_status: number | null;
+            /**
+             * @description How long the last attempt took
+             * @example 84
+             */
+            duration_ms: number | null;
+            /**
+             * @description Why the last attempt failed (a connection error, a timeout, a refused address, a non-2xx status), or null
+             * @example null
+             */
+            error: string | null;
+            /** @description When the next attempt is due (pending only), or null */
+            next_attempt_at: string | null;
+            /** @description When the last attempt started, or null */
+            last_attempt_at: string | null;
+            /**
+             * Format: date-time
+             * @example 2026-11-24T10:30:00.000Z
+             */
+            created_at: string;
+        };
+        /** WebhookDeliveryList */
+        WebhookDeliveryList: components["schemas"]["WebhookDelivery"][];
     };
     responses: never;
     parameters: never;
@@ -1479,6 +1717,80 @@ export interface components {
                      * @example owner
                      */
                     role: "owner" | "editor" | "viewer";
+                };
+            };
+        };
+        WebhookCreate: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://hooks.example.com/task-api",
+                 *       "events": [
+                 *         "task.created",
+                 *         "task.updated"
+                 *       ],
+                 *       "description": "Chat notifications"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * Format: uri
+                     * @description https:// (http:// too outside production), no credentials or fragment. Its host is resolved at every delivery and refused when any address is loopback, private, link-local, unique-local, multicast or a cloud metadata address
+                     * @example https://hooks.example.com/task-api
+                     */
+                    url: string;
+                    /**
+                     * @description The event types to receive, or ["*"] for every one (types added later included)
+                     * @example [
+                     *       "task.created",
+                     *       "task.updated"
+                     *     ]
+                     */
+                    events: ("*" | "task.created" | "task.updated" | "task.deleted" | "project.created" | "project.updated" | "project.deleted" | "project.member_added" | "project.member_role_changed" | "project.member_removed" | "label.renamed" | "label.deleted" | "user.registered" | "user.deactivated" | "user.reactivated" | "user.role_changed" | "webhook.disabled")[];
+                    /**
+                     * @description Up to 500 characters, or null
+                     * @default null
+                     * @example Chat notifications
+                     */
+                    description?: string | null;
+                };
+            };
+        };
+        /** @description The fields to change (at least one); the others are kept */
+        WebhookUpdate: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://hooks.example.com/task-api",
+                 *       "events": [
+                 *         "task.created",
+                 *         "task.updated"
+                 *       ],
+                 *       "description": "Chat notifications"
+                 *     }
+                 */
+                "application/json": {
+                    /**
+                     * Format: uri
+                     * @description https:// (http:// too outside production), no credentials or fragment. Its host is resolved at every delivery and refused when any address is loopback, private, link-local, unique-local, multicast or a cloud metadata address
+                     * @example https://hooks.example.com/task-api
+                     */
+                    url?: string;
+                    /**
+                     * @description The event types to receive, or ["*"] for every one (types added later included)
+                     * @example [
+                     *       "task.created",
+                     *       "task.updated"
+                     *     ]
+                     */
+                    events?: ("*" | "task.created" | "task.updated" | "task.deleted" | "project.created" | "project.updated" | "project.deleted" | "project.member_added" | "project.member_role_changed" | "project.member_removed" | "label.renamed" | "label.deleted" | "user.registered" | "user.deactivated" | "user.reactivated" | "user.role_changed" | "webhook.disabled")[];
+                    /**
+                     * @description Up to 500 characters, or null
+                     * @example Chat notifications
+                     */
+                    description?: string | null;
+                    /** @description false pauses it; true enables it again (its count of failures starts over) */
+                    active?: boolean;
                 };
             };
         };
@@ -7899,6 +8211,1215 @@ export interface operations {
                 };
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: a rate limit is spent */
+            429: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error: the body says only that; details go to the log */
+            500: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhooks: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 */
+                limit?: number;
+                /** @description Items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Items matching the filters, on all pages */
+                    "X-Total-Count"?: number;
+                    /** @description RFC 8288 links: first, prev, next, last (paging by cursor: first and next only); relative (path and query); each keeps the filters */
+                    Link?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": 3,
+                     *         "url": "https://hooks.example.com/task-api",
+                     *         "description": "Chat notifications",
+                     *         "events": [
+                     *           "task.created",
+                     *           "task.updated"
+                     *         ],
+                     *         "active": true,
+                     *         "disabled_reason": null,
+                     *         "created_at": "2026-11-24T10:30:00.000Z",
+                     *         "updated_at": "2026-11-24T10:30:00.000Z"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            /** @description Malformed request (an unparsable URL or body, or more than one Authorization header) */
+            400: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed; or a personal access token without the scope this operation needs; or, with REQUIRE_VERIFIED_EMAIL, an account whose email is not verified yet */
+            403: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description For a personal access token without the scope needed (RFC 6750 §3.1): `Bearer error="insufficient_scope"`, and `scope="…"` naming it */
+                    "WWW-Authenticate"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` names each field */
+            422: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests: a rate limit is spent */
+            429: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error: the body says only that; details go to the log */
+            500: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["WebhookCreate"];
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": 3,
+                     *       "url": "https://hooks.example.com/task-api",
+                     *       "description": "Chat notifications",
+                     *       "events": [
+                     *         "task.created",
+                     *         "task.updated"
+                     *       ],
+                     *       "active": true,
+                     *       "disabled_reason": null,
+                     *       "created_at": "2026-11-24T10:30:00.000Z",
+                     *       "updated_at": "2026-11-24T10:30:00.000Z",
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["CreatedWebhook"];
+                };
+            };
+            /** @description Malformed request (for example invalid JSON) */
+            400: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed; or a personal access token without the scope this operation needs; or, with REQUIRE_VERIFIED_EMAIL, an account whose email is not verified yet */
+            403: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description For a personal access token without the scope needed (RFC 6750 §3.1): `Bearer error="insufficient_scope"`, and `scope="…"` naming it */
+                    "WWW-Authenticate"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` names each field */
+            422: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests: a rate limit is spent */
+            429: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error: the body says only that; details go to the log */
+            500: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhooksById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Positive integer id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": 3,
+                     *       "url": "https://hooks.example.com/task-api",
+                     *       "description": "Chat notifications",
+                     *       "events": [
+                     *         "task.created",
+                     *         "task.updated"
+                     *       ],
+                     *       "active": true,
+                     *       "disabled_reason": null,
+                     *       "created_at": "2026-11-24T10:30:00.000Z",
+                     *       "updated_at": "2026-11-24T10:30:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description Malformed request (an unparsable URL or body, or more than one Authorization header) */
+            400: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed; or a personal access token without the scope this operation needs; or, with REQUIRE_VERIFIED_EMAIL, an account whose email is not verified yet */
+            403: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description For a personal access token without the scope needed (RFC 6750 §3.1): `Bearer error="insufficient_scope"`, and `scope="…"` naming it */
+                    "WWW-Authenticate"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` names each field */
+            422: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests: a rate limit is spent */
+            429: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error: the body says only that; details go to the log */
+            500: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteWebhooksById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Positive integer id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed request (an unparsable URL or body, or more than one Authorization header) */
+            400: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed; or a personal access token without the scope this operation needs; or, with REQUIRE_VERIFIED_EMAIL, an account whose email is not verified yet */
+            403: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description For a personal access token without the scope needed (RFC 6750 §3.1): `Bearer error="insufficient_scope"`, and `scope="…"` naming it */
+                    "WWW-Authenticate"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` names each field */
+            422: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests: a rate limit is spent */
+            429: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error: the body says only that; details go to the log */
+            500: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patchWebhooksById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Positive integer id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: components["requestBodies"]["WebhookUpdate"];
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": 3,
+                     *       "url": "https://hooks.example.com/task-api",
+                     *       "description": "Chat notifications",
+                     *       "events": [
+                     *         "task.created",
+                     *         "task.updated"
+                     *       ],
+                     *       "active": true,
+                     *       "disabled_reason": null,
+                     *       "created_at": "2026-11-24T10:30:00.000Z",
+                     *       "updated_at": "2026-11-24T10:30:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description Malformed request (for example invalid JSON) */
+            400: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed; or a personal access token without the scope this operation needs; or, with REQUIRE_VERIFIED_EMAIL, an account whose email is not verified yet */
+            403: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description For a personal access token without the scope needed (RFC 6750 §3.1): `Bearer error="insufficient_scope"`, and `scope="…"` naming it */
+                    "WWW-Authenticate"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unsupported content type */
+            415: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` names each field */
+            422: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests: a rate limit is spent */
+            429: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error: the body says only that; details go to the log */
+            500: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postWebhooksByIdTest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Positive integer id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": 81,
+                     *       "event_id": "0b7e5d4c-3f2a-4c1b-9a8e-7d6c5b4a3f21",
+                     *       "event_type": "task.updated",
+                     *       "status": "pending",
+                     *       "attempts": 0,
+                     *       "response_status": 200,
+                     *       "duration_ms": 84,
+                     *       "error": null,
+                     *       "next_attempt_at": "2026-11-24T10:30:00.000Z",
+                     *       "last_attempt_at": "2026-11-24T10:30:00.000Z",
+                     *       "created_at": "2026-11-24T10:30:00.000Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            /** @description Malformed request (an unparsable URL or body, or more than one Authorization header) */
+            400: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed; or a personal access token without the scope this operation needs; or, with REQUIRE_VERIFIED_EMAIL, an account whose email is not verified yet */
+            403: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description For a personal access token without the scope needed (RFC 6750 §3.1): `Bearer error="insufficient_scope"`, and `scope="…"` naming it */
+                    "WWW-Authenticate"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` names each field */
+            422: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests: a rate limit is spent */
+            429: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error: the body says only that; details go to the log */
+            500: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhooksByIdDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100 */
+                limit?: number;
+                /** @description Items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description Positive integer id */
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Items matching the filters, on all pages */
+                    "X-Total-Count"?: number;
+                    /** @description RFC 8288 links: first, prev, next, last (paging by cursor: first and next only); relative (path and query); each keeps the filters */
+                    Link?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": 81,
+                     *         "event_id": "0b7e5d4c-3f2a-4c1b-9a8e-7d6c5b4a3f21",
+                     *         "event_type": "task.updated",
+                     *         "status": "pending",
+                     *         "attempts": 0,
+                     *         "response_status": 200,
+                     *         "duration_ms": 84,
+                     *         "error": null,
+                     *         "next_attempt_at": "2026-11-24T10:30:00.000Z",
+                     *         "last_attempt_at": "2026-11-24T10:30:00.000Z",
+                     *         "created_at": "2026-11-24T10:30:00.000Z"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            /** @description Malformed request (an unparsable URL or body, or more than one Authorization header) */
+            400: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed; or a personal access token without the scope this operation needs; or, with REQUIRE_VERIFIED_EMAIL, an account whose email is not verified yet */
+            403: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description For a personal access token without the scope needed (RFC 6750 §3.1): `Bearer error="insufficient_scope"`, and `scope="…"` naming it */
+                    "WWW-Authenticate"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` names each field */
+            422: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
                 };
             };
             /** @description Too many requests: a rate limit is spent */

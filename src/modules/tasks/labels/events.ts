@@ -1,6 +1,7 @@
 import { type Actor, type NewEvent, newEvent } from '../../events/events.js';
 
-export type LabelEventType = 'label.renamed' | 'label.deleted';
+export const LABEL_EVENT_TYPES = ['label.renamed', 'label.deleted'] as const;
+export type LabelEventType = (typeof LABEL_EVENT_TYPES)[number];
 
 /** A rename as its event tells it: the label's name before (as it was spelled) and after, and whether it merged into another. */
 export interface LabelRenamed {
