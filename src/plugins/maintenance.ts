@@ -6,7 +6,7 @@ const EVERY_MS = 15 * 60 * 1000;
 
 /**
  * Deletes what has expired: stored Idempotency-Key responses (24 hours), logins whose refresh
- * tokens have all expired, password reset and email verification tokens past their expiry, and published events (those the webhook feed has passed, when webhooks are on) and finished webhook deliveries older than EVENTS_RETENTION_HOURS. Every instance may run it; the deletes are idempotent.
+ * tokens have all expired, password reset, email verification and stream tickets past their expiry, and published events (those the webhook feed has passed, when webhooks are on) and finished webhook deliveries older than EVENTS_RETENTION_HOURS. Every instance may run it; the deletes are idempotent.
  */
 async function maintenance(app: FastifyInstance) {
   // The modules' own repositories: a module's repository is built once, by its index.ts.
@@ -18,6 +18,7 @@ async function maintenance(app: FastifyInstance) {
       const sessions = await app.sessionsRepository.pruneExpiredSessions();
       const resetTokens = await app.passwordResetRepository.pruneExpired();
       const verificationTokens = await app.emailVerificationRepository.pruneExpired();
+      const streamTickets = await app.streamRepository.pruneTickets();
       // Even with events off now: rows sent while they were on still age out.
       const events = await outbox.pruneSent(app.config.events.retentionHours, app.config.webhooks.enabled);
       // Finished webhook deliveries are kept as long as events are.
@@ -28,6 +29,7 @@ async function maintenance(app: FastifyInstance) {
           sessions,
           password_reset_tokens: resetTokens,
           email_verification_tokens: verificationTokens,
+          stream_tickets: streamTickets,
           sent_events: events,
           webhook_deliveries: deliveries,
         },
@@ -44,5 +46,5 @@ async function maintenance(app: FastifyInstance) {
 
 export default fp(maintenance, {
   name: 'maintenance',
-  dependencies: ['db', 'sessions', 'tasks', 'events', 'password-reset', 'email-verification', 'webhooks'],
+  dependencies: ['db', 'sessions', 'tasks', 'events', 'password-reset', 'email-verification', 'webhooks', 'stream'],
 });

@@ -1,4 +1,4 @@
-import { type SQL, sql } from 'drizzle-orm';
+import { sql } from 'drizzle-orm';
 import type { WebhookDeliveryStatus } from '../../db/enums.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { eventOutbox, users, webhookDeliveries, webhookFeed, webhooks } from '../../db/schema.js';
