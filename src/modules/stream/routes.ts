@@ -27,8 +27,9 @@ const streamRoutes: FastifyPluginAsyncTypebox<StreamRouteOptions> = async (app, 
   /** A ticket in the query (spent here, whatever follows), or the Authorization header; both must name one user. */
   const authenticateStream = async (request: FastifyRequest) => {
     const { ticket } = request.query as { ticket?: unknown };
-    if (typeof ticket !== 'string') return app.authenticate(request);
-    const user = TICKET.test(ticket) ? await service.redeem(ticket) : undefined;
+    // Not a ticket's shape: the Authorization header decides, then validation refuses the query (422).
+    if (typeof ticket !== 'string' || !TICKET.test(ticket)) return app.authenticate(request);
+    const user = await service.redeem(ticket);
     if (!user) throw unauthorized('The stream ticket is invalid, expired or already used: ask for a new one');
     if (request.headers.authorization !== undefined && (await app.sessionUser(request))?.id !== user.id) {
       throw unauthorized('The ticket and the access token are not of the same user');
