@@ -77,7 +77,7 @@ export function createStreamHub(options: HubOptions) {
     stream.res.end();
   };
 
-  const write = (stream: Stream, text: string) => {
+  const write = (stream: Stream, text: string | Buffer) => {
     if (stream.ended) return;
     // A client that stopped reading would hold its backlog in memory: it reconnects and resumes instead.
     if (stream.res.writableLength > MAX_UNREAD_BYTES) {
@@ -88,7 +88,7 @@ export function createStreamHub(options: HubOptions) {
     stream.res.write(text);
   };
 
-  const send = (stream: Stream, event: StreamEvent, frame = eventFrame(event)) => {
+  const send = (stream: Stream, event: StreamEvent, frame: string | Buffer = eventFrame(event)) => {
     if (stream.last && comparePositions(event, stream.last) <= 0) return;
     stream.last = event;
     stream.events += 1;
@@ -133,7 +133,8 @@ export function createStreamHub(options: HubOptions) {
   }
 
   const dispatch = (row: StreamEvent & { viewers: number[] }) => {
-    let frame: string | undefined;
+    // Encoded once, written to every stream that gets it.
+    let frame: Buffer | undefined;
     for (const userId of row.viewers) {
       for (const stream of byUser.get(userId) ?? []) {
         if (joinAfterRound.has(stream)) continue;
@@ -141,7 +142,7 @@ export function createStreamHub(options: HubOptions) {
           stream.held.push(row);
           continue;
         }
-        frame ??= eventFrame(row);
+        frame ??= Buffer.from(eventFrame(row));
         send(stream, row, frame);
       }
     }

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '../../db/pool.js';
 import { eventOutbox, streamTickets, users } from '../../db/schema.js';
 import { after, type OutboxPosition, settled } from '../feed/commit-order.js';
-import { visibleToUser } from '../feed/visibility.js';
+import { eventFacts, visibleToUser } from '../feed/visibility.js';
 import { START } from './position.js';
 
 const digest = (ticket: string) => createHash('sha256').update(ticket).digest();
@@ -40,12 +40,13 @@ export function createStreamRepository(db: Database) {
     async batch(from: OutboxPosition, userIds: readonly number[], limit: number): Promise<FeedRow[]> {
       const { rows } = await db.execute<{ xid: string; id: string; type: string; body: string; viewers: string[] }>(sql`
         SELECT b.xid::text AS xid, b.id, b.type, b.payload::text AS body,
-          ARRAY(SELECT u.id FROM ${users} u WHERE u.id = ANY(${idArray(userIds)}::bigint[]) AND ${visibleToUser(sql`b.payload`)}) AS viewers
+          ARRAY(SELECT u.id FROM ${users} u WHERE u.id = ANY(${idArray(userIds)}::bigint[]) AND ${visibleToUser('f')}) AS viewers
         FROM (
           SELECT o.xid, o.id, o.type, o.payload FROM ${eventOutbox} o
           WHERE ${after('o', from)} AND ${settled('o')}
           ORDER BY o.xid, o.id LIMIT ${limit}
         ) b
+        CROSS JOIN LATERAL (${eventFacts(sql`b.payload`)}) f
         ORDER BY b.xid, b.id`);
       return rows.map((r) => ({ xid: r.xid, id: Number(r.id), type: r.type, body: r.body, viewers: r.viewers.map(Number) }));
     },
@@ -54,8 +55,8 @@ export function createStreamRepository(db: Database) {
     async replay(userId: number, from: OutboxPosition, to: OutboxPosition, limit: number): Promise<StreamEvent[]> {
       const { rows } = await db.execute<{ xid: string; id: string; type: string; body: string }>(sql`
         SELECT o.xid::text AS xid, o.id, o.type, o.payload::text AS body
-        FROM ${eventOutbox} o JOIN ${users} u ON u.id = ${userId}
-        WHERE ${after('o', from)} AND (o.xid, o.id) <= (${to.xid}::xid8, ${to.id}::bigint) AND ${visibleToUser(sql`o.payload`)}
+        FROM ${eventOutbox} o CROSS JOIN LATERAL (${eventFacts(sql`o.payload`)}) f JOIN ${users} u ON u.id = ${userId}
+        WHERE ${after('o', from)} AND (o.xid, o.id) <= (${to.xid}::xid8, ${to.id}::bigint) AND ${visibleToUser('f')}
         ORDER BY o.xid, o.id LIMIT ${limit}`);
       return rows.map((r) => ({ xid: r.xid, id: Number(r.id), type: r.type, body: r.body }));
     },

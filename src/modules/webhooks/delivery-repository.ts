@@ -3,7 +3,7 @@ import type { WebhookDeliveryStatus } from '../../db/enums.js';
 import type { Database, Executor } from '../../db/pool.js';
 import { eventOutbox, users, webhookDeliveries, webhookFeed, webhooks } from '../../db/schema.js';
 import { settled } from '../feed/commit-order.js';
-import { visibleToUser } from '../feed/visibility.js';
+import { eventFacts, visibleToUser } from '../feed/visibility.js';
 import { ALL_EVENTS } from './events.js';
 
 /** A status written as a literal, so that the planner matches the partial indexes' predicate. */
@@ -81,10 +81,11 @@ export function createDeliveryRepository(db: Database) {
           INSERT INTO ${webhookDeliveries} (webhook_id, seq, event_id, event_type, aggregate_key, payload)
           SELECT w.id, b.id, b.event_id, b.type, b.aggregate_key, b.payload
           FROM batch b
+          CROSS JOIN LATERAL (${eventFacts(sql`b.payload`)}) f
           JOIN ${webhooks} w ON w.active AND (b.type = ANY(w.event_types) OR ${ALL_EVENTS}::text = ANY(w.event_types))
             AND w.created_at <= b.created_at
           JOIN ${users} u ON u.id = w.user_id
-          WHERE ${visibleToUser(sql`b.payload`)}
+          WHERE ${visibleToUser('f')}
           ORDER BY b.xid, b.id
           RETURNING 1
         ), moved AS (
@@ -132,8 +133,9 @@ export function createDeliveryRepository(db: Database) {
           RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.payload, d.attempts
         )
         SELECT c.id, c.webhook_id, w.user_id AS owner_id, c.event_id, c.event_type, c.payload::text AS body, c.attempts,
-          w.url, w.secret, ${visibleToUser(sql`c.payload`)} AS visible
-        FROM claimed c JOIN ${webhooks} w ON w.id = c.webhook_id JOIN ${users} u ON u.id = w.user_id
+          w.url, w.secret, ${visibleToUser('f')} AS visible
+        FROM claimed c CROSS JOIN LATERAL (${eventFacts(sql`c.payload`)}) f
+        JOIN ${webhooks} w ON w.id = c.webhook_id JOIN ${users} u ON u.id = w.user_id
         ORDER BY c.id`);
       return rows.map((r) => ({
         id: Number(r.id),
