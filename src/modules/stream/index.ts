@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { loggable } from '../../db/errors.js';
+import { createListener } from '../../db/listener.js';
 import { AUTH_CHANNEL } from '../sessions/session-cache.js';
 import { createStreamHub } from './hub.js';
-import { createCoalescedNotify, createListener } from './listener.js';
+import { createCoalescedNotify } from './notify.js';
 import { createStreamRepository, type StreamRepository } from './repository.js';
 import streamRoutes from './routes.js';
 import { createStreamService } from './service.js';
@@ -54,6 +55,7 @@ async function stream(app: FastifyInstance) {
   });
   const listener = createListener({
     connectionString: config.databaseUrl,
+    applicationName: 'task-api-stream-listener',
     channels: [OUTBOX_CHANNEL, AUTH_CHANNEL],
     onNotification(channel, payload) {
       if (channel === OUTBOX_CHANNEL) hub.wake();
@@ -66,6 +68,8 @@ async function stream(app: FastifyInstance) {
       hub.wake();
       hub.recheckAll();
     },
+    // While it is down the feed still polls and the periodic re-check still runs: streams are late, never wrong.
+    lostMessage: 'stream listener lost: polling until it is back',
     log,
   });
   const service = createStreamService({

@@ -2,17 +2,22 @@ import pg from 'pg';
 
 export interface ListenerOptions {
   connectionString: string;
+  /** application_name of the connection (pg_stat_activity). */
+  applicationName: string;
   channels: readonly string[];
   onNotification(channel: string, payload: string): void;
   /** After each (re)connection: anything announced while it was down was missed. */
   onListening(): void;
+  /** The connection is lost (it is retried a second later). */
+  onLost?(): void;
+  /** Logged once per loss. */
+  lostMessage: string;
   log: { warn(obj: object, msg: string): void };
 }
 
 /**
- * One connection per instance LISTENing to the stream's channels (the outbox's wake, the auth
- * changes), reconnected a second after it is lost. While it is down the feed still polls and the
- * periodic re-check still runs: streams are late, never wrong.
+ * One connection LISTENing to PostgreSQL channels, reconnected a second after it is lost, until
+ * closed. What is announced while it is down is missed: `onListening` says when to catch up.
  */
 export function createListener(options: ListenerOptions) {
   let client: pg.Client | undefined;
@@ -23,14 +28,15 @@ export function createListener(options: ListenerOptions) {
     if (closed) return;
     const next = new pg.Client({
       connectionString: options.connectionString,
-      application_name: 'task-api-stream-listener',
+      application_name: options.applicationName,
       keepAlive: true,
     });
     const lost = (err?: Error) => {
       if (client !== next) return;
       client = undefined;
+      options.onLost?.();
       if (closed) return;
-      options.log.warn({ err: err ? { message: err.message } : undefined }, 'stream listener lost: polling until it is back');
+      options.log.warn({ err: err ? { message: err.message } : undefined }, options.lostMessage);
       retry = setTimeout(connect, 1_000);
       retry.unref();
     };
@@ -56,34 +62,6 @@ export function createListener(options: ListenerOptions) {
       const current = client;
       client = undefined;
       await current?.end().catch(() => {});
-    },
-  };
-}
-
-/**
- * Coalesces this instance's "rows were committed" into at most one NOTIFY per `intervalMs`, sent
- * after the commits (never inside a write's transaction, where a NOTIFY would serialise commits).
- */
-export function createCoalescedNotify(send: () => Promise<void>, intervalMs: number, onError: (err: unknown) => void) {
-  let lastSent = 0;
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const fire = () => {
-    timer = undefined;
-    if (stopped) return;
-    lastSent = Date.now();
-    send().catch(onError);
-  };
-  return {
-    kick(): void {
-      if (timer || stopped) return;
-      const wait = lastSent + intervalMs - Date.now();
-      if (wait <= 0) fire();
-      else timer = setTimeout(fire, wait);
-    },
-    stop(): void {
-      stopped = true;
-      clearTimeout(timer);
     },
   };
 }
