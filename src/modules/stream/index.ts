@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import { Gauge } from 'prom-client';
 import { loggable } from '../../db/errors.js';
 import { createListener } from '../../db/listener.js';
 import { AUTH_CHANNEL } from '../sessions/session-cache.js';
@@ -42,6 +43,15 @@ async function stream(app: FastifyInstance) {
     heartbeatMs: options.heartbeatMs,
     recheckMs: options.recheckMs,
     log,
+  });
+  // The metrics plugin's registry (a declared dependency); with several workers, their sum.
+  new Gauge({
+    name: 'stream_connections_open',
+    help: 'Open GET /api/v1/stream connections',
+    registers: [app.metricsRegistry],
+    collect() {
+      this.set(hub.open);
+    },
   });
   const notify = createCoalescedNotify(
     () => repository.notify(OUTBOX_CHANNEL),
@@ -95,4 +105,4 @@ async function stream(app: FastifyInstance) {
   });
 }
 
-export default fp(stream, { name: 'stream', dependencies: ['config', 'db', 'sessions', 'events'] });
+export default fp(stream, { name: 'stream', dependencies: ['config', 'db', 'sessions', 'events', 'metrics'] });

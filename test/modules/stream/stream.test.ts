@@ -227,6 +227,7 @@ describe('limits', () => {
     const refused = await open(a, { token: other.token });
     expect(refused.status).toBe(503);
     expect(refused.headers['retry-after']).toBe('5');
+    expect(await (await fetch(`${a.baseUrl}/metrics`)).text()).toMatch(/^stream_connections_open 1$/m);
   });
 
   it('no credentials: 401', async () => {
