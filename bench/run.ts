@@ -6,6 +6,7 @@
  *   npm run bench -- --tasks 1000000   also the scale check: 100,000 tasks, then 1,000,000
  *                                      (an admin's page 1, page 5,000 by offset and by cursor, and q search, at each size)
  *   npm run bench -- --only writes --rounds 3   only POST and PUT, events off and on, three pairs each
+ *   npm run bench -- --only stream     1,000 concurrent GET /stream (--streams N): memory, idle CPU, write-to-arrival latency
  *   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" npm run bench   profiles the servers under test
  *
  * PostgreSQL: BENCH_DATABASE_URL (a server where a scratch database may be created) or an embedded
@@ -32,6 +33,7 @@ import { freePort } from '../src/lib/net.js';
 import { createPasswordHasher } from '../src/modules/users/passwords.js';
 import { timeMigrations } from './migrations.js';
 import { seed, shareProjects } from './seed.js';
+import { benchStreams, type StreamBenchResult } from './stream.js';
 
 /**
  * Node flags for the servers under test (not the baseline's, nor start-up's), space-separated:
@@ -66,6 +68,10 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     /** How many off/on pairs of each write scenario; the events on/off ratio is their median. */
     rounds: { type: 'string', default: '1' },
+    /** Concurrent streams of the stream scenario (one per user: at most --users - 1). */
+    streams: { type: 'string', default: '1000' },
+    /** Writes per second during the stream scenario (each reaches every stream). */
+    'stream-writes': { type: 'string', default: '5' },
   },
 });
 const users = Number(args.users);
@@ -73,7 +79,7 @@ const totalTasks = Number(args.tasks);
 const duration = Number(args.duration ?? (args.quick ? 2 : 10));
 const connections = Number(args.connections);
 const bcryptCost = Number(args['bcrypt-cost']);
-const GROUPS = ['reads', 'writes', 'stats', 'login', 'startup', 'migrations'] as const;
+const GROUPS = ['reads', 'writes', 'stats', 'login', 'startup', 'migrations', 'stream'] as const;
 const only = args.only?.split(',').map((g) => g.trim());
 const unknownGroup = only?.find((g) => !(GROUPS as readonly string[]).includes(g));
 if (unknownGroup) throw new Error(`--only: unknown group ${unknownGroup} (one of ${GROUPS.join(', ')})`);
@@ -687,6 +693,26 @@ async function main() {
       }
     }
 
+    // A fresh server holding the streams: its memory is the streams', not earlier scenarios'.
+    let stream: StreamBenchResult | undefined;
+    if (wants('stream')) {
+      process.stdout.write('GET /stream… ');
+      const streamServer = await startProcess([process.execPath, ...serverNodeArgs, SERVER], serverEnv, '/healthz');
+      procs.push(streamServer);
+      stream = await benchStreams({
+        port: streamServer.port,
+        pid: streamServer.child.pid,
+        databaseUrl,
+        jwtSecret: secret,
+        streams: Number(args.streams),
+        idleSeconds: args.quick ? 5 : 30,
+        writeSeconds: duration,
+        writesPerSecond: Number(args['stream-writes']),
+      });
+      await streamServer.stop();
+      console.log('done');
+    }
+
     // Start-up to first answer, with an initialised embedded database.
     let startup: { initialising: number; initialised: number } | undefined;
     if (wants('startup')) {
@@ -717,6 +743,13 @@ async function main() {
           .join(', ')}`,
       );
     }
+    if (stream)
+      console.log(
+        `stream: ${stream.streams} open (in ${stream.open_ms} ms), RSS ${stream.rss_before_mb} → ${stream.rss_open_mb} MB (${stream.kb_per_stream} KB each), ` +
+          `idle CPU ${stream.idle_cpu_percent}% of a core over ${stream.idle_seconds} s; ${stream.writes} writes, ${stream.deliveries} arrivals (${stream.missing} missing), ` +
+          `write to arrival p50 ${stream.from_request_p50_ms} ms, p99 ${stream.from_request_p99_ms} ms, max ${stream.from_request_max_ms} ms ` +
+          `(from the response: p99 ${stream.from_response_p99_ms} ms); a write on every stream p99 ${stream.all_streams_p99_ms} ms`,
+      );
     if (startup)
       console.log(
         `start-up to first answer: ${startup.initialising} ms (initialising the embedded database), ${startup.initialised} ms (initialised)`,
@@ -761,6 +794,7 @@ async function main() {
       admin_paging: paging,
       migrations,
       events_on_off: eventsOnOff,
+      stream,
     };
     const file = path.join(
       ROOT,

@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import fp from 'fastify-plugin';
 import helmet from 'helmet';
 import type { AppConfig } from './config.js';
-import { REDACTED_PATHS } from './logger.js';
+import { LOG_SERIALIZERS, REDACTED_PATHS } from './logger.js';
 import accessTokens from './modules/access-tokens/index.js';
 import admin from './modules/admin/index.js';
 import auth from './modules/auth/index.js';
@@ -15,6 +15,7 @@ import mail from './modules/mail/index.js';
 import passwordReset from './modules/password-reset/index.js';
 import projects from './modules/projects/index.js';
 import sessions, { sessionRoutes } from './modules/sessions/index.js';
+import stream from './modules/stream/index.js';
 import tasks from './modules/tasks/index.js';
 import users from './modules/users/index.js';
 import webhooks from './modules/webhooks/index.js';
@@ -69,7 +70,13 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   const app = Fastify({
     ...(options.loggerInstance
       ? { loggerInstance: options.loggerInstance }
-      : { logger: { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } } }),
+      : {
+          logger: {
+            level: config.logLevel,
+            redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+            serializers: LOG_SERIALIZERS,
+          },
+        }),
     bodyLimit: config.bodyLimitBytes,
     genReqId: requestId,
     // One line per request comes from the observability plugin instead of Fastify's two.
@@ -143,6 +150,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(projects);
   await app.register(admin);
   await app.register(webhooks);
+  await app.register(stream);
   // After the modules whose repositories it prunes through.
   await app.register(maintenance);
   // Unknown paths spend the same budget as known ones.

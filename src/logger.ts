@@ -15,6 +15,22 @@ export const REDACTED_PATHS = [
   'config.firstAdmin.password',
 ];
 
+/** Query parameters that carry a credential (GET /stream?ticket=): masked wherever a URL is logged. */
+const SECRET_QUERY = /([?&]ticket=)[^&#]*/gi;
+export const maskedUrl = (url: string) => url.replace(SECRET_QUERY, '$1[redacted]');
+
+/**
+ * No log line of ours carries a URL (the request line names the route), but a request logged whole
+ * (`{ req }`) would: its URL goes through maskedUrl.
+ */
+export const LOG_SERIALIZERS = {
+  req: (req: { method?: string; url?: string; id?: string }) => ({
+    method: req.method,
+    url: req.url === undefined ? undefined : maskedUrl(req.url),
+    id: req.id,
+  }),
+};
+
 /** pino-pretty is a development dependency: readable logs in a development terminal when it is installed. */
 function prettyTransport(config: Pick<Config, 'nodeEnv'>): LoggerOptions['transport'] {
   if (config.nodeEnv !== 'development' || !process.stdout.isTTY) return undefined;
@@ -31,6 +47,7 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'nodeEnv'>) {
   return pino({
     level: config.logLevel,
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    serializers: LOG_SERIALIZERS,
     ...(transport ? { transport } : {}),
   });
 }

@@ -33,6 +33,19 @@ describe('the nginx configuration of the scale-out test', () => {
     expect(conf).not.toMatch(/^\s*proxy_next_upstream\b[^;]*non_idempotent/m);
   });
 
+  it('passes the stream on unbuffered, and logs its path without the query (where a stream ticket goes)', async () => {
+    const source = await readFile(DEPLOY_NGINX_CONF, 'utf8');
+    const stream = /^\s*location ~ \^\/api\/v1\/stream\/\?\$ \{([^}]*)\}/m.exec(source)?.[1] ?? '';
+    expect(stream).toMatch(/^\s*proxy_buffering off;$/m);
+    expect(stream).toMatch(/^\s*proxy_pass http:\/\/task_api;$/m);
+    const logFormat = /^\s*log_format proxied ([^;]*);/m.exec(source)?.[1] ?? '';
+    expect(logFormat).not.toContain('$request ');
+    expect(logFormat).not.toContain('$request"');
+    expect(logFormat).not.toContain('$args');
+    expect(logFormat).toContain('$task_api_logged_target');
+    expect(source).toMatch(/^\s*~\^\/api\/v1\/stream\/\?\$ \$uri;$/m);
+  });
+
   it('fails loudly when a line it must replace is missing or repeated', () => {
     const minimal = [
       'pid /run/nginx.pid;',

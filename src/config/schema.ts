@@ -365,6 +365,37 @@ export const ConfigSchema = Type.Object({
     }),
   }),
 
+  /** Live updates over Server-Sent Events (modules/stream), fed from the outbox in every instance. */
+  stream: Type.Object({
+    enabled: flag('STREAM_ENABLED', true, {
+      group: 'stream',
+      doc: ['false: no stream routes and no stream feed; events are then recorded only for webhooks or AMQP_URL.'],
+    }),
+    maxPerUser: integer('STREAM_MAX_PER_USER', 5, [1, 1_000], {
+      group: 'stream',
+      doc: ['Open streams one user may hold on one instance (each worker of WORKERS counts apart); more: 429.'],
+    }),
+    maxPerInstance: integer('STREAM_MAX_PER_INSTANCE', 2_000, [1, 100_000], {
+      group: 'stream',
+      doc: ['Open streams one instance (one worker) holds at most; more: 503 with Retry-After (another instance may have room).'],
+    }),
+    heartbeatMs: integer('STREAM_HEARTBEAT_MS', 15_000, [100, 300_000], {
+      group: 'stream',
+      doc: ['A comment line on every open stream this often, so proxies (nginx: 30 s) do not close idle ones.'],
+    }),
+    pollIntervalMs: integer('STREAM_POLL_INTERVAL_MS', 1_000, [10, 600_000], {
+      group: 'stream',
+      doc: ['How often the feed reads the outbox without a wake (commits on any instance wake it through NOTIFY).'],
+    }),
+    recheckMs: integer('STREAM_RECHECK_MS', 30_000, [100, 3_600_000], {
+      group: 'stream',
+      doc: [
+        "Every open stream's login is checked again this often, in one query (a logout or deactivation",
+        'announced on the auth channel ends its streams at once; this is the safety net).',
+      ],
+    }),
+  }),
+
   /**
    * Outgoing mail (modules/mail). Unset outside production: mails are written to DATA_DIR/mail/ as
    * .eml files and to the log. Unset in production: the email features are off (their routes
@@ -525,6 +556,11 @@ export const ENV_FILE: EnvFileLayout = {
       id: 'webhooks',
       title: 'Webhooks',
       intro: ['Signed deliveries of the same events to URLs users register (README, "Integrations").'],
+    },
+    {
+      id: 'stream',
+      title: 'Live updates (Server-Sent Events)',
+      intro: ['GET /api/v1/stream: the same events, live, to logged-in clients (README, "Integrations").'],
     },
     {
       id: 'mail',

@@ -510,3 +510,33 @@ export const webhookDeliveries = pgTable(
     index('webhook_deliveries_created_at_idx').using('brin', t.createdAt),
   ],
 );
+
+/**
+ * Stream tickets (modules/stream): what a browser's EventSource, which cannot send headers, puts
+ * in the URL instead of its access token. 256 random bits, stored as their SHA-256 digest, bound to
+ * the login (session) that asked for one: valid for 60 seconds, once (`used_at`), and only while
+ * that login is. In PostgreSQL, so any instance accepts a ticket another issued.
+ */
+export const streamTickets = pgTable(
+  'stream_tickets',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    tokenHash: bytea('token_hash').notNull(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => authSessions.id, { onDelete: 'cascade' }),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true, mode: 'date' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('stream_tickets_token_hash_key').on(t.tokenHash),
+    // Maintenance deletes expired tickets by age; cascades from a session or a user find theirs.
+    index('stream_tickets_expires_at_idx').on(t.expiresAt),
+    index('stream_tickets_session_id_idx').on(t.sessionId),
+    index('stream_tickets_user_id_idx').on(t.userId),
+  ],
+);

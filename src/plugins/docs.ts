@@ -63,6 +63,11 @@ async function docs(app: FastifyInstance) {
             "The caller's webhooks: signed deliveries (Standard Webhooks) of the events about what the caller can see; another user's webhook is a 404",
         },
         {
+          name: 'stream',
+          description:
+            'Live updates (Server-Sent Events): the same events, about what the caller can see, as they happen; tickets for EventSource',
+        },
+        {
           name: 'projects',
           description:
             'Projects and their members (owner, editors, viewers): a project the caller is not in is a 404; admins see and change all',

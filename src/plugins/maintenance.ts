@@ -7,9 +7,9 @@ const EVERY_MS = 15 * 60 * 1000;
 /**
  * Deletes what has expired: stored Idempotency-Key responses (24 hours), logins whose refresh
  * tokens have all expired, password reset, email verification and personal access tokens past
- * their expiry (or ended by a password change), and published events (those the webhook feed has
- * passed, when webhooks are on) and finished webhook deliveries older than EVENTS_RETENTION_HOURS.
- * Every instance may run it; the deletes are idempotent.
+ * their expiry (or ended by a password change), stream tickets past theirs, and published events
+ * (those the webhook feed has passed, when webhooks are on) and finished webhook deliveries older
+ * than EVENTS_RETENTION_HOURS. Every instance may run it; the deletes are idempotent.
  */
 async function maintenance(app: FastifyInstance) {
   // The modules' own repositories: a module's repository is built once, by its index.ts.
@@ -22,6 +22,7 @@ async function maintenance(app: FastifyInstance) {
       const resetTokens = await app.passwordResetRepository.pruneExpired();
       const verificationTokens = await app.emailVerificationRepository.pruneExpired();
       const accessTokens = await app.accessTokensRepository.pruneExpired();
+      const streamTickets = await app.streamRepository.pruneTickets();
       // Even with events off now: rows sent while they were on still age out.
       const events = await outbox.pruneSent(app.config.events.retentionHours, app.config.webhooks.enabled);
       // Finished webhook deliveries are kept as long as events are.
@@ -33,6 +34,7 @@ async function maintenance(app: FastifyInstance) {
           password_reset_tokens: resetTokens,
           email_verification_tokens: verificationTokens,
           personal_access_tokens: accessTokens,
+          stream_tickets: streamTickets,
           sent_events: events,
           webhook_deliveries: deliveries,
         },
@@ -49,5 +51,15 @@ async function maintenance(app: FastifyInstance) {
 
 export default fp(maintenance, {
   name: 'maintenance',
-  dependencies: ['db', 'sessions', 'tasks', 'events', 'password-reset', 'email-verification', 'access-tokens', 'webhooks'],
+  dependencies: [
+    'db',
+    'sessions',
+    'tasks',
+    'events',
+    'password-reset',
+    'email-verification',
+    'access-tokens',
+    'webhooks',
+    'stream',
+  ],
 });

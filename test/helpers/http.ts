@@ -28,8 +28,13 @@ export function httpClient(baseUrl: string) {
       headers['content-type'] ??= 'application/json';
     }
     const res = await fetch(`${baseUrl}${path}`, { method, headers, body: payload });
-    const text = await res.text();
     const type = res.headers.get('content-type') ?? '';
+    // A stream (GET /stream) never ends by itself: its status and headers are the answer; it is closed here.
+    if (type.startsWith('text/event-stream')) {
+      await res.body?.cancel();
+      return { status: res.status, headers: res.headers, body: '' as T, text: '' };
+    }
+    const text = await res.text();
     const parsed = text && /json/.test(type) ? JSON.parse(text) : text;
     return { status: res.status, headers: res.headers, body: parsed as T, text };
   }

@@ -31,6 +31,9 @@ const LOGIN_ONLY = [
   'DELETE /api/v1/webhooks/{id}',
   'POST /api/v1/webhooks/{id}/test',
   'GET /api/v1/webhooks/{id}/deliveries',
+  // The stream, like webhooks, pushes whatever its owner can see: a login's, or its ticket's.
+  'GET /api/v1/stream',
+  'POST /api/v1/stream/tickets',
 ];
 
 /** What the issue asks, written out here rather than taken from the code under test. */

@@ -27,7 +27,8 @@ declare module 'fastify' {
  * The events module (README, "Events (RabbitMQ)"): with AMQP_URL set, every instance runs a publisher
  * (in each worker when WORKERS > 1) that sends the outbox to RabbitMQ, from when the server is
  * ready until it closes. Writes go through `unitOfWork`, which records their events whenever the
- * outbox has a consumer: the publisher, or the webhooks (modules/webhooks), on by default.
+ * outbox has a consumer: the publisher, the webhooks (modules/webhooks) or the live stream
+ * (modules/stream), both on by default.
  */
 async function events(app: FastifyInstance) {
   const { amqpUrl, events: options } = app.config;

@@ -34,12 +34,19 @@ export interface OutboxConsumers {
   broker: boolean;
   /** WEBHOOKS_ENABLED: the webhook feed reads every row, in commit order, without marks. */
   webhooks: boolean;
+  /** STREAM_ENABLED: each instance's stream feed reads every row, in commit order, without marks. */
+  stream: boolean;
 }
 
 /** The consumers a configuration has (the server's, create-admin's and FIRST_ADMIN_*'s writes alike). */
-export const outboxConsumers = (config: { amqpUrl?: string | undefined; webhooks: { enabled: boolean } }): OutboxConsumers => ({
+export const outboxConsumers = (config: {
+  amqpUrl?: string | undefined;
+  webhooks: { enabled: boolean };
+  stream: { enabled: boolean };
+}): OutboxConsumers => ({
   broker: config.amqpUrl !== undefined,
   webhooks: config.webhooks.enabled,
+  stream: config.stream.enabled,
 });
 
 /**
@@ -52,7 +59,7 @@ export function createUnitOfWork(
   db: Database,
   options: { consumers: OutboxConsumers; wake?: (() => void) | undefined },
 ): UnitOfWork {
-  const on = options.consumers.broker || options.consumers.webhooks;
+  const on = options.consumers.broker || options.consumers.webhooks || options.consumers.stream;
   const pending = options.consumers.broker;
   const committed = <T>(result: T): T => {
     if (on) options.wake?.();

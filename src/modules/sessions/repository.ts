@@ -140,6 +140,21 @@ export function createSessionsRepository(db: Database) {
     },
 
     /**
+     * Which of these logins are still valid, in one query (the live streams' re-check): the same
+     * rule as findSessionUser (not revoked, credentials unchanged) with an active user and a session
+     * not yet expired. Returns the valid session ids.
+     */
+    async liveSessions(logins: ReadonlyArray<{ sessionId: string; userId: number }>): Promise<Set<string>> {
+      if (logins.length === 0) return new Set();
+      const { rows } = await db.execute<{ id: string }>(sql`
+        SELECT s.id FROM unnest(${`{${logins.map((l) => l.sessionId).join(',')}}`}::uuid[], ${`{${logins.map((l) => l.userId).join(',')}}`}::bigint[]) AS l(session_id, user_id)
+        JOIN ${authSessions} s ON s.id = l.session_id AND s.user_id = l.user_id
+        JOIN ${users} u ON u.id = s.user_id
+        WHERE s.revoked_at IS NULL AND s.expires_at > now() AND s.credentials_version = u.credentials_version AND u.is_active`);
+      return new Set(rows.map((r) => r.id));
+    },
+
+    /**
      * A new login: a session and its first refresh token, in one transaction. The session records
      * the credentials version the login checked the password against, and only if it is still the
      * user's (and the user still active): undefined when the password changed or the account was

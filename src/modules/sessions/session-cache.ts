@@ -1,4 +1,4 @@
-import pg from 'pg';
+import { createListener } from '../../db/listener.js';
 import type { User } from '../users/schemas.js';
 
 export const AUTH_CHANNEL = 'task_api_auth';
@@ -28,9 +28,6 @@ export function createSessionCache(options: SessionCacheOptions) {
   let listening = false;
   // Bumped on every eviction: a lookup that raced with a change is not cached.
   let generation = 0;
-  let client: pg.Client | undefined;
-  let closed = false;
-  let retry: NodeJS.Timeout | undefined;
 
   const clear = () => {
     generation++;
@@ -52,50 +49,30 @@ export function createSessionCache(options: SessionCacheOptions) {
     sessionsOfUser.delete(userId);
   };
 
-  const connect = async () => {
-    if (closed) return;
-    const next = new pg.Client({
-      connectionString: options.connectionString,
-      application_name: 'task-api-auth-listener',
-      keepAlive: true,
-    });
-    const lost = (err?: Error) => {
-      if (client !== next) return;
-      client = undefined;
-      listening = false;
-      clear();
-      if (!closed) {
-        options.log.warn(
-          { err: err ? { message: err.message } : undefined },
-          'auth change listener lost: checking every request in the database until it is back',
-        );
-        retry = setTimeout(connect, 1_000);
-        retry.unref();
-      }
-    };
-    next.on('error', lost);
-    next.on('end', () => lost());
-    next.on('notification', (message) => {
-      const payload = message.payload ?? '';
+  const listener = createListener({
+    connectionString: options.connectionString,
+    applicationName: 'task-api-auth-listener',
+    channels: [AUTH_CHANNEL],
+    onNotification(_channel, payload) {
       if (payload.startsWith('s:')) evictSession(payload.slice(2));
       else if (payload.startsWith('u:')) evictUser(Number(payload.slice(2)));
       else clear();
-    });
-    client = next;
-    try {
-      await next.connect();
-      await next.query(`LISTEN ${AUTH_CHANNEL}`);
+    },
+    onListening() {
       // Anything cached before (re)connecting may have missed an announcement.
       clear();
       listening = true;
-    } catch (err) {
-      lost(err as Error);
-      next.end().catch(() => {});
-    }
-  };
+    },
+    onLost() {
+      listening = false;
+      clear();
+    },
+    lostMessage: 'auth change listener lost: checking every request in the database until it is back',
+    log: options.log,
+  });
 
   return {
-    start: connect,
+    start: listener.start,
 
     /** A snapshot of the generation, taken before a database lookup. */
     generation: () => generation,
@@ -125,13 +102,9 @@ export function createSessionCache(options: SessionCacheOptions) {
     },
 
     async close(): Promise<void> {
-      closed = true;
-      clearTimeout(retry);
       listening = false;
       clear();
-      const current = client;
-      client = undefined;
-      await current?.end().catch(() => {});
+      await listener.close();
     },
   };
 }

@@ -28,7 +28,7 @@ export function accountProblem(account: NewAccount): string | undefined {
  */
 export async function ensureAdminAccount(
   db: Database,
-  secrets: { bcryptCost: number; passwordPepper: string; amqpUrl?: string | undefined; webhooks: { enabled: boolean } },
+  secrets: { bcryptCost: number; passwordPepper: string } & Parameters<typeof outboxConsumers>[0],
   account: NewAccount,
   options: { promote: boolean },
 ) {
@@ -38,8 +38,8 @@ export async function ensureAdminAccount(
     users: createUsersRepository(db),
     sessions: noRevocations,
     passwords: createPasswordHasher({ cost: secrets.bcryptCost, pepper: secrets.passwordPepper }),
-    // With events on, the outbox gets the admin's events; a running server's publisher and webhook
-    // feed send them (there is none to wake here: they find them by polling).
+    // With events on, the outbox gets the admin's events; a running server's publisher, webhook
+    // feed and stream feed send them (there is none to wake here: they find them by polling).
     unitOfWork: createUnitOfWork(db, { consumers: outboxConsumers(secrets) }),
   });
   return service.ensureAdmin(account, options);

@@ -1,11 +1,10 @@
-import { type SQL, sql } from 'drizzle-orm';
-import type { Role, WebhookDeliveryStatus } from '../../db/enums.js';
+import { sql } from 'drizzle-orm';
+import type { WebhookDeliveryStatus } from '../../db/enums.js';
 import type { Database, Executor } from '../../db/pool.js';
-import { eventOutbox, tasks, users, webhookDeliveries, webhookFeed, webhooks } from '../../db/schema.js';
-import { memberProjects, visibleTo } from '../tasks/access.js';
+import { eventOutbox, users, webhookDeliveries, webhookFeed, webhooks } from '../../db/schema.js';
+import { settled } from '../feed/commit-order.js';
+import { eventFacts, visibleToUser } from '../feed/visibility.js';
 import { ALL_EVENTS } from './events.js';
-
-const ADMIN: Role = 'admin';
 
 /** A status written as a literal, so that the planner matches the partial indexes' predicate. */
 const is = (column: string, status: WebhookDeliveryStatus) => sql.raw(`${column} = '${status}'`);
@@ -37,48 +36,15 @@ export interface AttemptRecord {
   error?: string | undefined;
 }
 
-/**
- * Whether the owner (`u`, a users row) may see what the event (its `payload`) is about, asked when
- * the feed makes the delivery (so nobody's deliveries list shows events they could never see) and
- * again at the moment it is sent (what the owner may see can change in between): an inactive owner nothing; an admin everything; a task, by the tasks module's
- * own rule (access.ts) on its row, or, once it is deleted, on its last state as the event tells it
- * (its creator and project, against the owner's memberships now); a project, its members (a deleted
- * project has none left: only admins hear of its deletion); a user's own events (account, labels)
- * only that user; a webhook's, its owner.
- */
-function visibleToOwner(payload: SQL): SQL {
-  const subjectId = sql`(${payload}->'subject'->>'id')::bigint`;
-  const subjectType = sql`${payload}->'subject'->>'type'`;
-  const owner = sql`u.id`;
-  const lastState = {
-    userId: sql`(${payload}->'data'->>'user_id')::bigint`,
-    projectId: sql`(${payload}->'data'->>'project_id')::bigint`,
-  };
-  return sql`CASE
-    WHEN NOT u.is_active THEN false
-    WHEN u.role = ${ADMIN} THEN true
-    WHEN ${subjectType} = 'task' THEN coalesce(
-      (SELECT ${visibleTo(owner)} FROM ${tasks} WHERE ${tasks.id} = ${subjectId}),
-      ${visibleTo(owner, lastState)})
-    WHEN ${subjectType} = 'project' THEN ${subjectId} IN (${memberProjects(owner)})
-    WHEN ${subjectType} = 'user' THEN ${subjectId} = u.id
-    WHEN ${subjectType} = 'webhook' THEN EXISTS (SELECT 1 FROM ${webhooks} x WHERE x.id = ${subjectId} AND x.user_id = u.id)
-    ELSE false
-  END`;
-}
-
 type Raw<T> = { [K in keyof T]: T[K] extends number ? number | string : T[K] };
 
 /**
  * The webhook feed and the deliveries' queue.
  *
- * Reading the outbox in commit order. Event ids come from a sequence taken at insert, so a lower id
- * can commit after a higher one: a reader of `id > cursor` would skip it for good. Each outbox row
- * records its transaction's id (`xid`), and the feed reads only rows of transactions older than every
- * transaction running now (`xid < pg_snapshot_xmin(pg_current_snapshot())`): those have all ended,
- * so no row can still appear below that line. Read in (xid, id) order past a cursor on (xid, id),
- * every committed row is read exactly once. The price: a transaction left open anywhere on the server
- * holds the feed back until it ends (deliveries wait; nothing is lost).
+ * Reading the outbox in commit order: only settled rows, in (xid, id) order past the feed's cursor
+ * (feed/commit-order.ts). Whether an owner may see an event: feed/visibility.ts, asked when the
+ * feed makes the delivery (so nobody's deliveries list shows events they could never see) and again
+ * at the moment it is sent (what the owner may see can change in between).
  *
  * Order per task. (xid, id) is not commit order: a transaction takes its xid at its first write,
  * which may come before it waits for a task's row lock. Say T2 got xid 100, then waits on task A's
@@ -108,17 +74,18 @@ export function createDeliveryRepository(db: Database) {
           SELECT o.id, o.xid, o.event_id, o.type, o.aggregate_key, o.payload, o.created_at
           FROM ${eventOutbox} o
           WHERE (o.xid, o.id) > ((SELECT xid FROM feed), (SELECT outbox_id FROM feed))
-            AND o.xid < pg_snapshot_xmin(pg_current_snapshot())
+            AND ${settled('o')}
           ORDER BY o.xid, o.id
           LIMIT ${limit}
         ), fanned AS (
           INSERT INTO ${webhookDeliveries} (webhook_id, seq, event_id, event_type, aggregate_key, payload)
           SELECT w.id, b.id, b.event_id, b.type, b.aggregate_key, b.payload
           FROM batch b
+          CROSS JOIN LATERAL (${eventFacts(sql`b.payload`)}) f
           JOIN ${webhooks} w ON w.active AND (b.type = ANY(w.event_types) OR ${ALL_EVENTS}::text = ANY(w.event_types))
             AND w.created_at <= b.created_at
           JOIN ${users} u ON u.id = w.user_id
-          WHERE ${visibleToOwner(sql`b.payload`)}
+          WHERE ${visibleToUser('f')}
           ORDER BY b.xid, b.id
           RETURNING 1
         ), moved AS (
@@ -166,8 +133,9 @@ export function createDeliveryRepository(db: Database) {
           RETURNING d.id, d.webhook_id, d.event_id, d.event_type, d.payload, d.attempts
         )
         SELECT c.id, c.webhook_id, w.user_id AS owner_id, c.event_id, c.event_type, c.payload::text AS body, c.attempts,
-          w.url, w.secret, ${visibleToOwner(sql`c.payload`)} AS visible
-        FROM claimed c JOIN ${webhooks} w ON w.id = c.webhook_id JOIN ${users} u ON u.id = w.user_id
+          w.url, w.secret, ${visibleToUser('f')} AS visible
+        FROM claimed c CROSS JOIN LATERAL (${eventFacts(sql`c.payload`)}) f
+        JOIN ${webhooks} w ON w.id = c.webhook_id JOIN ${users} u ON u.id = w.user_id
         ORDER BY c.id`);
       return rows.map((r) => ({
         id: Number(r.id),

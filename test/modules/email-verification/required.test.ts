@@ -36,7 +36,10 @@ async function callEach(baseUrl: string, ops: Operation[], token: string) {
       headers: { authorization: `Bearer ${token}`, ...(hasBody ? { 'content-type': 'application/json' } : {}) },
       body: hasBody ? '{}' : undefined,
     });
-    const text = await res.text();
+    // A stream stays open: its status is the answer.
+    const streaming = res.headers.get('content-type')?.startsWith('text/event-stream') ?? false;
+    const text = streaming ? '' : await res.text();
+    if (streaming) await res.body?.cancel();
     answers.push({ op: describeOp(op), status: res.status, detail: text.startsWith('{') ? JSON.parse(text).detail : undefined });
   }
   return answers;

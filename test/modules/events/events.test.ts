@@ -327,7 +327,7 @@ describe('admins made outside a request (create-admin, FIRST_ADMIN_*)', () => {
   it('record their events in the outbox when events are on, with no actor; none when off', async () => {
     const other = await createTestDatabase();
     const database = createDatabase(other.pool);
-    const secrets = { bcryptCost: 4, passwordPepper: 'p'.repeat(32), webhooks: { enabled: false } };
+    const secrets = { bcryptCost: 4, passwordPepper: 'p'.repeat(32), webhooks: { enabled: false }, stream: { enabled: false } };
     const account = (name: string) => ({ username: name, email: `${name}@example.com`, password: 'a-long-password' });
     const outbox = async () =>
       (await other.pool.query('SELECT type, payload FROM event_outbox ORDER BY id')).rows as {
@@ -368,9 +368,14 @@ describe('events off (no AMQP_URL)', () => {
     }
   });
 
-  it('with webhooks off too, writes no outbox rows and reports no broker', async () => {
+  it('with webhooks and the stream off too, writes no outbox rows and reports no broker', async () => {
     const other = await createTestDatabase();
-    const plain = await startApp(testConfig(other.url, { webhooks: { ...loadConfig({}).webhooks, enabled: false } }));
+    const plain = await startApp(
+      testConfig(other.url, {
+        webhooks: { ...loadConfig({}).webhooks, enabled: false },
+        stream: { ...loadConfig({}).stream, enabled: false },
+      }),
+    );
     try {
       const user = await registerAndLogin(plain.api);
       const created = await plain.api.post('/tasks', { title: 'Quiet' }, { token: user.token });

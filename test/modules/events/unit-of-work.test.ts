@@ -87,7 +87,7 @@ describe('createUnitOfWork', () => {
     unitPool.on('release', () => released++);
     const seenAtWake: Array<{ released: number; ids: string[] }> = [];
     const unit = createUnitOfWork(createDatabase(unitPool), {
-      consumers: { broker: true, webhooks: false },
+      consumers: { broker: true, webhooks: false, stream: false },
       // Read on another connection: the rows are only there once committed.
       wake: () => {
         const atWake = released;
@@ -119,7 +119,7 @@ describe('createUnitOfWork', () => {
     let woken = 0;
     let built = 0;
     const unit = createUnitOfWork(createDatabase(db.pool), {
-      consumers: { broker: false, webhooks: false },
+      consumers: { broker: false, webhooks: false, stream: false },
       wake: () => woken++,
     });
     const before = await outboxIds();

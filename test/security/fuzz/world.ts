@@ -84,6 +84,17 @@ function sendWithClient(baseUrl: string, request: SentRequest, timeoutMs = 20_00
       },
       (res) => {
         const chunks: Buffer[] = [];
+        const done = () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') });
+        // A stream (GET /stream) never ends by itself: its first chunk is the answer; the connection is closed then.
+        if (String(res.headers['content-type']).startsWith('text/event-stream')) {
+          res.once('data', (c: Buffer) => {
+            chunks.push(c);
+            done();
+            req.destroy();
+          });
+          return;
+        }
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
           resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),

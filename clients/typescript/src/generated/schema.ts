@@ -689,6 +689,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/stream/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Get a stream ticket
+         * @description For EventSource, which cannot send headers: a ticket for GET /stream?ticket=…, valid 60 seconds, once, as the caller's login (it stops working when that login ends). Ask for a new one for each connection.
+         */
+        post: operations["postStreamTickets"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow changes live (Server-Sent Events)
+         * @description The events of what the caller may see (tasks, projects, memberships, labels, the account), as webhooks get them, from every instance, in commit order. Authenticate with Authorization: Bearer, or with ?ticket= (POST /stream/tickets) from EventSource. Last-Event-ID (or last_event_id) resumes from the outbox; a position it no longer keeps gets `event: reset`. The stream ends when the login does (logout, revocation, deactivation) and when the instance shuts down: reconnect and resume. At most 5 open streams per user and instance (429).
+         */
+        get: operations["getStream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1302,6 +1342,35 @@ export interface components {
         };
         /** WebhookDeliveryList */
         WebhookDeliveryList: components["schemas"]["WebhookDelivery"][];
+        /** StreamTicket */
+        StreamTicket: {
+            /**
+             * @description Put it in GET /stream?ticket=… within 60 seconds; it opens one stream, once, as the login that asked for it
+             * @example Zm9yIGV4YW1wbGUgb25seTogbm90IGEgcmVhbCB0aWN
+             */
+            ticket: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-24T10:30:00.000Z
+             */
+            expires_at: string;
+            /**
+             * Format: int32
+             * @description Seconds until it expires
+             * @example 60
+             */
+            expires_in: number;
+        };
+        /**
+         * EventStream
+         * @description text/event-stream (README, "Integrations"): per event `id: <position>`, `event: <type>`, `data: <the event body, as webhooks get it>`; `event: reset` when Last-Event-ID is older than the outbox keeps (reload, then follow); a comment line as heartbeat; `retry:` once
+         * @example retry: 3000
+         *
+         *     id: 7741-10234
+         *     event: task.created
+         *     data: {"id":"…","type":"task.created",…}
+         */
+        EventStream: string;
     };
     responses: never;
     parameters: never;
@@ -9443,6 +9512,284 @@ export interface operations {
             };
             /** @description Internal server error: the body says only that; details go to the log */
             500: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    postStreamTickets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "ticket": "Zm9yIGV4YW1wbGUgb25seTogbm90IGEgcmVhbCB0aWN",
+                     *       "expires_at": "2026-11-24T10:30:00.000Z",
+                     *       "expires_in": 60
+                     *     }
+                     */
+                    "application/json": components["schemas"]["StreamTicket"];
+                };
+            };
+            /** @description Malformed request (an unparsable URL or body, or more than one Authorization header) */
+            400: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed; or a personal access token without the scope this operation needs; or, with REQUIRE_VERIFIED_EMAIL, an account whose email is not verified yet */
+            403: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description For a personal access token without the scope needed (RFC 6750 §3.1): `Bearer error="insufficient_scope"`, and `scope="…"` naming it */
+                    "WWW-Authenticate"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests: a rate limit is spent */
+            429: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error: the body says only that; details go to the log */
+            500: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getStream: {
+        parameters: {
+            query?: {
+                /** @description A stream ticket (POST /stream/tickets), for clients that cannot send an Authorization header (EventSource). Used once; never logged */
+                ticket?: string;
+                /**
+                 * @description Where to resume, as Last-Event-ID does (for a new EventSource made after a ticket ran out); the header wins
+                 * @example 7741-10234
+                 */
+                last_event_id?: string;
+            };
+            header?: {
+                /**
+                 * @description The `id:` of the last event received: the stream first sends what came after it that the caller may see
+                 * @example 7741-10234
+                 */
+                "last-event-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream: it stays open, with a heartbeat comment every STREAM_HEARTBEAT_MS */
+            200: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example retry: 3000
+                     *
+                     *     id: 7741-10234
+                     *     event: task.created
+                     *     data: {"id":"…","type":"task.created",…}
+                     */
+                    "text/event-stream": components["schemas"]["EventStream"];
+                };
+            };
+            /** @description Malformed request (an unparsable URL or body, or more than one Authorization header) */
+            400: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked credentials */
+            401: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Authenticated, but not allowed; or a personal access token without the scope this operation needs; or, with REQUIRE_VERIFIED_EMAIL, an account whose email is not verified yet */
+            403: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description For a personal access token without the scope needed (RFC 6750 §3.1): `Bearer error="insufficient_scope"`, and `scope="…"` naming it */
+                    "WWW-Authenticate"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation failed; `errors` names each field */
+            422: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["ValidationProblem"];
+                };
+            };
+            /** @description Too many requests: a rate limit is spent */
+            429: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    /** @description Requests allowed in the window (absent when RATE_LIMIT_ENABLED=false) */
+                    "RateLimit-Limit"?: number;
+                    /** @description Requests left in the window */
+                    "RateLimit-Remaining"?: number;
+                    /** @description Seconds until the window resets */
+                    "RateLimit-Reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Internal server error: the body says only that; details go to the log */
+            500: {
+                headers: {
+                    /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
+                    "Access-Control-Allow-Origin"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency is unavailable; retry later */
+            503: {
                 headers: {
                     /** @description The request's Origin when CORS_ORIGINS allows it, or `*` when any origin is allowed (the default); credentials are never allowed */
                     "Access-Control-Allow-Origin"?: string;
