@@ -369,7 +369,7 @@ export const ConfigSchema = Type.Object({
   stream: Type.Object({
     enabled: flag('STREAM_ENABLED', true, {
       group: 'stream',
-      doc: ['false: no stream routes and no stream feed; events are then recorded only for webhooks or AMQP_URL.'],
+      doc: ['false: no stream routes and no stream feed; events are then recorded only for webhooks', 'or AMQP_URL.'],
     }),
     maxPerUser: integer('STREAM_MAX_PER_USER', 5, [1, 1_000], {
       group: 'stream',
@@ -377,11 +377,14 @@ export const ConfigSchema = Type.Object({
     }),
     maxPerInstance: integer('STREAM_MAX_PER_INSTANCE', 2_000, [1, 100_000], {
       group: 'stream',
-      doc: ['Open streams one instance (one worker) holds at most; more: 503 with Retry-After (another instance may have room).'],
+      doc: [
+        'Open streams one instance (one worker) holds at most; more: 503 with Retry-After',
+        '(another instance may have room).',
+      ],
     }),
     heartbeatMs: integer('STREAM_HEARTBEAT_MS', 15_000, [100, 300_000], {
       group: 'stream',
-      doc: ['A comment line on every open stream this often, so proxies (nginx: 30 s) do not close idle ones.'],
+      doc: ['A comment line on every open stream this often, so proxies (deploy/nginx.conf: 60 s)', 'do not close idle ones.'],
     }),
     pollIntervalMs: integer('STREAM_POLL_INTERVAL_MS', 1_000, [10, 600_000], {
       group: 'stream',

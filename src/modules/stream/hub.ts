@@ -236,6 +236,12 @@ export function createStreamHub(options: HubOptions) {
       mine.add(added);
       open += 1;
       added.res.on('close', () => end(added));
+      added.res.on('error', () => end(added));
+      // The client went away while the request was being authenticated: its 'close' has come already.
+      if (added.res.destroyed || !added.res.socket || added.res.socket.destroyed) {
+        end(added);
+        return added;
+      }
       if (cursor === undefined || (roundUsers && !roundUsers.has(added.userId))) joinAfterRound.add(added);
       else join(added, cursor);
       return added;
