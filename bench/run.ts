@@ -68,7 +68,7 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     /** How many off/on pairs of each write scenario; the events on/off ratio is their median. */
     rounds: { type: 'string', default: '1' },
-    /** Concurrent streams of the stream scenario (one per user: at most --users - 1). */
+    /** Concurrent streams of the stream scenario (one per bench user, the admin among them: at most --users). */
     streams: { type: 'string', default: '1000' },
     /** Writes per second during the stream scenario (each reaches every stream). */
     'stream-writes': { type: 'string', default: '5' },
@@ -364,8 +364,9 @@ async function main() {
       AUTH_CACHE_TTL_MS: process.env.BENCH_AUTH_CACHE_TTL_MS ?? '60000',
       BCRYPT_COST: String(bcryptCost),
       HOST: '127.0.0.1',
-      // Events off means no outbox at all: webhooks (on by default) would write it too.
+      // Events off means no outbox at all: webhooks and the stream (on by default) would write it too.
       WEBHOOKS_ENABLED: 'false',
+      STREAM_ENABLED: 'false',
     };
     const server = await startProcess([process.execPath, ...serverNodeArgs, SERVER], serverEnv, '/healthz');
     procs.push(server);
@@ -697,7 +698,11 @@ async function main() {
     let stream: StreamBenchResult | undefined;
     if (wants('stream')) {
       process.stdout.write('GET /stream… ');
-      const streamServer = await startProcess([process.execPath, ...serverNodeArgs, SERVER], serverEnv, '/healthz');
+      const streamServer = await startProcess(
+        [process.execPath, ...serverNodeArgs, SERVER],
+        { ...serverEnv, STREAM_ENABLED: 'true' },
+        '/healthz',
+      );
       procs.push(streamServer);
       stream = await benchStreams({
         port: streamServer.port,

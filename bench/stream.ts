@@ -88,7 +88,7 @@ async function logins(databaseUrl: string, jwtSecret: string, count: number) {
     const { rows } = await client.query<{ user_id: string; session_id: string }>(
       `INSERT INTO auth_sessions (user_id, expires_at, credentials_version)
        SELECT id, now() + interval '1 day', credentials_version FROM users
-       WHERE username LIKE 'bench\\_user\\_%' AND role = 'user' ORDER BY id LIMIT $1
+       WHERE username LIKE 'bench\\_user\\_%' ORDER BY id LIMIT $1
        RETURNING user_id, id AS session_id`,
       [count],
     );
