@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { loggable } from '../../db/errors.js';
+import { createBackgroundLoop } from '../../lib/background-loop.js';
 import { retryDelay } from '../../lib/backoff.js';
-import { createWakeableSleep } from '../../lib/wakeable-sleep.js';
 import type { ClaimedMail, MailQueueRepository } from './repository.js';
 import type { RenderedMail } from './templates.js';
 import type { MailTransport } from './transports.js';
@@ -44,10 +44,6 @@ const failure = (err: unknown) => {
  */
 export function createMailSender(options: SenderOptions) {
   const { queue, transport, log, maxAttempts, retryBaseMs, pollIntervalMs } = options;
-  let closing = false;
-  let loop: Promise<void> | undefined;
-  let failingSince: number | undefined;
-  const { wait, wake } = createWakeableSleep(() => closing);
 
   async function deliver(mail: ClaimedMail): Promise<void> {
     const about = { mail_id: mail.id, template: mail.template, attempt: mail.attempts };
@@ -82,43 +78,30 @@ export function createMailSender(options: SenderOptions) {
     log.info(about, 'mail sent');
   }
 
-  async function run(): Promise<void> {
-    while (!closing) {
-      try {
-        const claimed = await queue.claim(BATCH, LEASE_MS);
-        for (const mail of claimed) {
-          if (closing) break;
-          await deliver(mail);
-        }
-        if (failingSince !== undefined) {
-          log.info({ failing_ms: Date.now() - failingSince }, 'mail queue reachable again');
-          failingSince = undefined;
-        }
-        // A full batch suggests more are due: go again at once.
-        if (claimed.length < BATCH) await wait(pollIntervalMs);
-      } catch (err) {
-        // The database failed (a claim or a delete): the mails stay queued, and are found again.
-        if (failingSince === undefined) {
-          failingSince = Date.now();
-          log.warn({ err: loggable(err) }, 'reading the mail queue failed; retrying');
-        }
-        await wait(pollIntervalMs);
+  const loop = createBackgroundLoop({
+    // A full batch suggests more are due: go again at once.
+    async round() {
+      const claimed = await queue.claim(BATCH, LEASE_MS);
+      for (const mail of claimed) {
+        if (loop.closing) break;
+        await deliver(mail);
       }
-    }
-  }
+      return claimed.length === BATCH;
+    },
+    pollIntervalMs,
+    log,
+    // The database failed (a claim or a delete): the mails stay queued, and are found again.
+    describeError: loggable,
+    messages: { failing: 'reading the mail queue failed; retrying', recovered: 'mail queue reachable again' },
+    closeWaitMs: CLOSE_WAIT_MS,
+  });
 
   return {
-    wake,
-    start(): void {
-      loop ??= run();
-    },
+    wake: loop.wake,
+    start: loop.start,
     /** Stops after the mail in flight (waiting for it a moment at most) and closes the transport. */
     async close(): Promise<void> {
-      closing = true;
-      wake();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([loop, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
-      clearTimeout(timer);
+      await loop.close();
       transport.close();
     },
   };

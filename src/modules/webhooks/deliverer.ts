@@ -1,8 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { loggable } from '../../db/errors.js';
+import { createBackgroundLoop } from '../../lib/background-loop.js';
 import { retryDelay } from '../../lib/backoff.js';
 import { withTimeout } from '../../lib/timeout.js';
-import { createWakeableSleep } from '../../lib/wakeable-sleep.js';
 import type { UnitOfWork } from '../events/unit-of-work.js';
 import type { AttemptRecord, ClaimedDelivery, DeliveryRepository } from './delivery-repository.js';
 import { webhookDisabledEvent } from './events.js';
@@ -49,10 +49,6 @@ const ok = (status: number | undefined) => status !== undefined && status >= 200
 export function createDeliverer(options: DelivererOptions) {
   const { deliveries, log, maxAttempts, pollIntervalMs } = options;
   const leaseMs = options.timeoutMs + 30_000;
-  let closing = false;
-  let loop: Promise<void> | undefined;
-  let failingSince: number | undefined;
-  const { wait, wake } = createWakeableSleep(() => closing);
 
   async function send(delivery: ClaimedDelivery): Promise<AttemptRecord> {
     const secret = options.openSecret(delivery);
@@ -122,38 +118,19 @@ export function createDeliverer(options: DelivererOptions) {
     }
   }
 
-  async function run(): Promise<void> {
-    while (!closing) {
-      try {
-        const claimed = await deliveries.claim(BATCH, leaseMs);
-        await Promise.all(claimed.map(attempt));
-        if (failingSince !== undefined) {
-          log.info({ failing_ms: Date.now() - failingSince }, 'webhook deliveries going again');
-          failingSince = undefined;
-        }
-        // A full batch suggests more are due; a delivered one may have released the next of its task.
-        if (claimed.length === 0) await wait(pollIntervalMs);
-      } catch (err) {
-        if (failingSince === undefined) {
-          failingSince = Date.now();
-          log.warn({ err: loggable(err) }, 'reading the webhook deliveries failed; retrying');
-        }
-        await wait(pollIntervalMs);
-      }
-    }
-  }
+  const loop = createBackgroundLoop({
+    // Pause only when nothing was due: a full batch suggests more are, and a delivered one may have released the next of its task.
+    async round() {
+      const claimed = await deliveries.claim(BATCH, leaseMs);
+      await Promise.all(claimed.map(attempt));
+      return claimed.length > 0;
+    },
+    pollIntervalMs,
+    log,
+    describeError: loggable,
+    messages: { failing: 'reading the webhook deliveries failed; retrying', recovered: 'webhook deliveries going again' },
+    closeWaitMs: CLOSE_WAIT_MS,
+  });
 
-  return {
-    wake,
-    start(): void {
-      loop ??= run();
-    },
-    async close(): Promise<void> {
-      closing = true;
-      wake();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([loop, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
-      clearTimeout(timer);
-    },
-  };
+  return { wake: loop.wake, start: loop.start, close: loop.close };
 }

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { loggable } from '../../db/errors.js';
-import { createWakeableSleep } from '../../lib/wakeable-sleep.js';
+import { createBackgroundLoop } from '../../lib/background-loop.js';
 import type { DeliveryRepository } from './delivery-repository.js';
 
 /** Outbox rows read per round. */
@@ -19,41 +19,17 @@ export function createFanOut(options: {
   onFanned(): void;
 }) {
   const { deliveries, pollIntervalMs, log } = options;
-  let closing = false;
-  let loop: Promise<void> | undefined;
-  let failingSince: number | undefined;
-  const { wait, wake } = createWakeableSleep(() => closing);
-
-  async function run(): Promise<void> {
-    while (!closing) {
-      try {
-        const { read, fanned } = await deliveries.fanOut(BATCH);
-        if (fanned > 0) options.onFanned();
-        if (failingSince !== undefined) {
-          log.info({ failing_ms: Date.now() - failingSince }, 'webhook feed reading the outbox again');
-          failingSince = undefined;
-        }
-        // A full batch suggests more are waiting: go again at once.
-        if (read < BATCH) await wait(pollIntervalMs);
-      } catch (err) {
-        if (failingSince === undefined) {
-          failingSince = Date.now();
-          log.warn({ err: loggable(err) }, 'webhook feed failed to read the outbox; retrying');
-        }
-        await wait(pollIntervalMs);
-      }
-    }
-  }
-
-  return {
-    wake,
-    start(): void {
-      loop ??= run();
+  const loop = createBackgroundLoop({
+    async round() {
+      const { read, fanned } = await deliveries.fanOut(BATCH);
+      if (fanned > 0) options.onFanned();
+      // A full batch suggests more are waiting: go again at once.
+      return read === BATCH;
     },
-    async close(): Promise<void> {
-      closing = true;
-      wake();
-      await loop;
-    },
-  };
+    pollIntervalMs,
+    log,
+    describeError: loggable,
+    messages: { failing: 'webhook feed failed to read the outbox; retrying', recovered: 'webhook feed reading the outbox again' },
+  });
+  return { wake: loop.wake, start: loop.start, close: loop.close };
 }
